@@ -1,0 +1,30 @@
+// swift-tools-version: 6.1
+import PackageDescription
+
+let package = Package(
+    name: "Rill",
+    products: [
+        .library(name: "Reactor", targets: ["Reactor"]),
+        .executable(name: "rill", targets: ["rill"]),
+    ],
+    dependencies: [
+        .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
+    ],
+    targets: [
+        // The thin C boundary: only what Swift cannot import well (macros, packed structs, flags).
+        .target(name: "CEpoll"),
+        // Single-threaded epoll reactor. libc + the standard library only.
+        .target(name: "Reactor", dependencies: ["CEpoll"]),
+        .executableTarget(
+            name: "rill",
+            dependencies: [
+                "Reactor",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+            ]
+        ),
+        .testTarget(name: "ReactorTests", dependencies: ["Reactor", "CEpoll"]),
+        // Real loopback sockets; some tests start the `rill` binary as a child process.
+        .testTarget(name: "IntegrationTests", dependencies: ["Reactor", "CEpoll", "rill"]),
+    ],
+    swiftLanguageModes: [.v6]
+)

@@ -1,0 +1,55 @@
+// CEpoll: the few pieces of Linux's socket and epoll API that Swift cannot import well.
+// Everything else (epoll_wait, accept4, read, sendmsg, ...) Swift calls directly through Glibc.
+#ifndef CEPOLL_H
+#define CEPOLL_H
+
+#include <stdint.h>
+#include <stdlib.h>
+#include <sys/epoll.h>
+#include <sys/eventfd.h>
+
+// glibc declares these as enum members (or macros over enum members), which Swift imports as
+// awkward enum types; plain unsigned literals import as UInt32 constants. shim.c checks each value.
+#define CEPOLL_IN      0x001u
+#define CEPOLL_OUT     0x004u
+#define CEPOLL_ERR     0x008u
+#define CEPOLL_HUP     0x010u
+#define CEPOLL_RDHUP   0x2000u
+#define CEPOLL_CLOEXEC 02000000
+
+#define CEPOLL_SOCK_STREAM   1
+#define CEPOLL_SOCK_NONBLOCK 04000
+#define CEPOLL_SOCK_CLOEXEC  02000000
+#define CEPOLL_EFD_NONBLOCK  04000
+#define CEPOLL_EFD_CLOEXEC   02000000
+#define CEPOLL_MSG_NOSIGNAL  0x4000
+// Missing from old headers; the kernel has had it since 4.2.
+#define CEPOLL_IP_BIND_ADDRESS_NO_PORT 24
+#define CEPOLL_SO_REUSEPORT 15
+
+/// struct epoll_event is packed on x86-64 (12 bytes, data at offset 4); only C knows its stride.
+static inline struct epoll_event *cepoll_events_allocate(int count) {
+    return (struct epoll_event *)calloc((size_t)count, sizeof(struct epoll_event));
+}
+static inline uint32_t cepoll_event_mask(const struct epoll_event *events, int index) {
+    return events[index].events;
+}
+static inline uint64_t cepoll_event_data(const struct epoll_event *events, int index) {
+    return events[index].data.u64;
+}
+
+/// epoll_ctl with the packed event built in C; returns -1 and sets errno on failure.
+int cepoll_ctl(int epfd, int op, int fd, uint32_t events, uint64_t data);
+
+/// accept4 is declared only under _GNU_SOURCE, which Swift's Glibc module does not define.
+/// Returns a non-blocking, close-on-exec socket, or -1 with errno set.
+int cepoll_accept(int fd);
+
+/// SIG_IGN is a cast macro Swift cannot import.
+void cepoll_ignore_sigpipe(void);
+
+/// RLIMIT_NOFILE is an enum member of an anonymous glibc type; these keep it out of Swift.
+int cepoll_nofile_limits(uint64_t *soft, uint64_t *hard);
+int cepoll_set_nofile_soft(uint64_t soft);
+
+#endif

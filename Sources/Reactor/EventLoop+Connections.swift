@@ -1,0 +1,263 @@
+import CEpoll
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// Connection I/O: reads into the loop's scratch buffer, direct writes with only the remainder
+/// queued, flushing with `sendmsg`, half-close and the single close path.
+extension EventLoop {
+    // MARK: - Readiness
+
+    func connectionReady(_ connection: Connection, mask: UInt32) {
+        if mask & CEPOLL_ERR != 0 {
+            let code = Socket.pendingError(connection.fd)
+            close(connection, reason: closeReason(errno: code == 0 ? ECONNRESET : code))
+            return
+        }
+        if mask & (CEPOLL_IN | CEPOLL_HUP) != 0 {
+            readReady(connection, hangup: mask & CEPOLL_HUP != 0)
+            guard isCurrent(connection) else { return }
+        }
+        if mask & CEPOLL_OUT != 0 {
+            flush(connection)
+        }
+    }
+
+    /// Reads once, or again while each read fills the whole buffer (up to `readsPerWakeup`).
+    /// On hang-up (both directions gone) it reads what is left and closes.
+    private func readReady(_ connection: Connection, hangup: Bool) {
+        let fd = connection.fd
+        var reads = 0
+        while true {
+            let flags = slots[Int(fd)].flags
+            if flags.contains(.readClosed) || flags.contains(.readPaused) {
+                // Level-triggered HUP would repeat forever: nothing more can happen on this socket.
+                if hangup { close(connection, reason: .eof) }
+                return
+            }
+            let count = Glibc.read(fd, readBuffer.baseAddress, readBuffer.count)
+            if count > 0 {
+                statistics.bytesRead += count
+                slots[Int(fd)].handler?.connection(connection, didRead: UnsafeRawBufferPointer(rebasing: readBuffer[0..<count]))
+                guard isCurrent(connection) else { return }
+                reads += 1
+                if !hangup && (count < readBuffer.count || reads >= configuration.readsPerWakeup) { return }
+            } else if count == 0 {
+                if hangup {
+                    close(connection, reason: .eof)
+                } else {
+                    slots[Int(fd)].flags.insert(.readClosed)
+                    refreshInterest(fd)
+                    slots[Int(fd)].handler?.connectionDidReadEOF(connection)
+                }
+                return
+            } else {
+                let code = errno
+                if code == EINTR { continue }
+                if code == EAGAIN {
+                    if hangup { close(connection, reason: .eof) }
+                    return
+                }
+                close(connection, reason: closeReason(errno: code))
+                return
+            }
+        }
+    }
+
+    // MARK: - Writing
+
+    /// Direct write; only what the socket does not take now is queued: `shared` by reference when
+    /// given, else a copy of the remainder.
+    func write(_ connection: Connection, _ bytes: UnsafeRawBufferPointer, shared: SharedBytes?) -> Bool {
+        guard isCurrent(connection) else { return false }
+        let fd = connection.fd
+        let index = Int(fd)
+        let refused: FdSlot.Flags = [.writeShutdown, .shutdownPending, .closePending, .failed]
+        guard slots[index].flags.isDisjoint(with: refused) else { return false }
+        guard bytes.count > 0 else { return true }
+
+        var written = 0
+        if slots[index].queue == nil && slots[index].kind == .connection {
+            while true {
+                let result = send(fd, bytes.baseAddress, bytes.count, CEPOLL_MSG_NOSIGNAL)
+                if result >= 0 {
+                    written = result
+                    statistics.bytesWritten += result
+                    if result == bytes.count { return true }
+                    break
+                }
+                let code = errno
+                if code == EINTR { continue }
+                if code == EAGAIN { break }
+                fail(connection, reason: closeReason(errno: code))
+                return false
+            }
+        }
+
+        let queue: WriteQueue
+        if let existing = slots[index].queue {
+            queue = existing
+        } else {
+            queue = WriteQueue()
+            slots[index].queue = queue
+            refreshInterest(fd)
+        }
+        if let shared {
+            queue.append(shared, offset: written)
+        } else {
+            queue.append(SharedBytes(UnsafeRawBufferPointer(rebasing: bytes[written...])))
+        }
+        if queue.byteCount > configuration.writeHighWatermark && !slots[index].flags.contains(.notWritable) {
+            slots[index].flags.insert(.notWritable)
+            slots[index].handler?.connectionWritabilityDidChange(connection, isWritable: false)
+        }
+        return true
+    }
+
+    /// Writes queued bytes with `sendmsg` until the queue is empty or the socket is full; then does
+    /// what waited for the flush (writability callback, shutdown, close).
+    func flush(_ connection: Connection) {
+        let fd = connection.fd
+        let index = Int(fd)
+        guard let queue = slots[index].queue else {
+            refreshInterest(fd)
+            return
+        }
+        while !queue.isEmpty {
+            let vectorCount = queue.gather(into: iovecs)
+            var message = msghdr()
+            message.msg_iov = iovecs.baseAddress
+            message.msg_iovlen = vectorCount
+            let result = sendmsg(fd, &message, CEPOLL_MSG_NOSIGNAL)
+            if result < 0 {
+                let code = errno
+                if code == EINTR { continue }
+                if code == EAGAIN { break }
+                close(connection, reason: closeReason(errno: code))
+                return
+            }
+            statistics.bytesWritten += result
+            let offered = iovecs.prefix(vectorCount).reduce(0) { $0 + $1.iov_len }
+            queue.consume(result)
+            if result < offered { break }  // the socket is full
+        }
+
+        if slots[index].flags.contains(.notWritable) && queue.byteCount <= configuration.writeLowWatermark {
+            slots[index].flags.remove(.notWritable)
+            slots[index].handler?.connectionWritabilityDidChange(connection, isWritable: true)
+            guard isCurrent(connection) else { return }
+        }
+        guard slots[index].queue?.isEmpty == true else { return }
+        slots[index].queue = nil
+        let flags = slots[index].flags
+        if flags.contains(.closePending) {
+            close(connection, reason: .local)
+            return
+        }
+        if flags.contains(.shutdownPending) {
+            shutdownNow(connection)
+        }
+        refreshInterest(fd)
+    }
+
+    // MARK: - Closing
+
+    /// Closes the connection and its fd, then calls `connectionDidClose`: the one close path.
+    func close(_ connection: Connection, reason: CloseReason) {
+        guard isCurrent(connection) else { return }
+        let index = Int(connection.fd)
+        let handler = slots[index].handler
+        if let timer = slots[index].connectTimer { wheel.cancel(timer) }
+        releaseSlot(connection.fd)
+        statistics.connectionsClosed += 1
+        handler?.connectionDidClose(connection, reason: reason)
+    }
+
+    func closeAfterFlush(_ connection: Connection) {
+        guard isCurrent(connection) else { return }
+        let index = Int(connection.fd)
+        if slots[index].queue == nil {
+            close(connection, reason: .local)
+            return
+        }
+        slots[index].flags.insert([.closePending, .readClosed])
+        refreshInterest(connection.fd)
+    }
+
+    func shutdownWrite(_ connection: Connection) {
+        guard isCurrent(connection) else { return }
+        let index = Int(connection.fd)
+        if slots[index].queue == nil && slots[index].kind == .connection {
+            shutdownNow(connection)
+        } else {
+            slots[index].flags.insert(.shutdownPending)
+        }
+    }
+
+    private func shutdownNow(_ connection: Connection) {
+        let index = Int(connection.fd)
+        slots[index].flags.remove(.shutdownPending)
+        slots[index].flags.insert(.writeShutdown)
+        _ = Glibc.shutdown(connection.fd, Int32(SHUT_WR))
+    }
+
+    /// A failure found where a close callback would re-enter the caller (inside `write`): the
+    /// connection stops accepting writes now and is closed at the next safe point.
+    func fail(_ connection: Connection, reason: CloseReason) {
+        slots[Int(connection.fd)].flags.insert(.failed)
+        deferredCloses.append((connection, reason))
+    }
+
+    func runDeferredCloses() {
+        while let (connection, reason) = deferredCloses.popLast() {
+            close(connection, reason: reason)
+        }
+    }
+
+    func closeReason(errno code: Int32) -> CloseReason {
+        let error = SystemError(operation: "socket", errno: code)
+        return error.isReset ? .reset : .error(error)
+    }
+
+    // MARK: - Interest and small accessors
+
+    /// EPOLLIN unless reading is closed or paused; EPOLLOUT while bytes are queued or connecting.
+    func refreshInterest(_ fd: Int32) {
+        let slot = slots[Int(fd)]
+        var events: UInt32 = 0
+        if slot.kind == .connecting {
+            events = CEPOLL_OUT
+        } else if slot.flags.isDisjoint(with: [.readClosed, .readPaused]) {
+            events = CEPOLL_IN
+        }
+        if slot.queue != nil { events |= CEPOLL_OUT }
+        setInterest(fd, events: events)
+    }
+
+    func setReadPaused(_ connection: Connection, _ paused: Bool) {
+        guard isCurrent(connection) else { return }
+        if paused {
+            slots[Int(connection.fd)].flags.insert(.readPaused)
+        } else {
+            slots[Int(connection.fd)].flags.remove(.readPaused)
+        }
+        refreshInterest(connection.fd)
+    }
+
+    func queuedBytes(_ connection: Connection) -> Int {
+        isCurrent(connection) ? slots[Int(connection.fd)].queue?.byteCount ?? 0 : 0
+    }
+
+    func isWritable(_ connection: Connection) -> Bool {
+        isCurrent(connection) && !slots[Int(connection.fd)].flags.contains(.notWritable)
+    }
+
+    func userData(_ connection: Connection) -> UInt64 {
+        isCurrent(connection) ? slots[Int(connection.fd)].userData : 0
+    }
+
+    func setUserData(_ connection: Connection, _ value: UInt64) {
+        guard isCurrent(connection) else { return }
+        slots[Int(connection.fd)].userData = value
+    }
+}

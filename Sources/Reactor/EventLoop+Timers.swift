@@ -1,0 +1,93 @@
+/// Receives timer callbacks without a closure: one handler object can serve many timers, told apart
+/// by `token`, so scheduling allocates nothing (the timing wheel reuses its nodes).
+public protocol TimerHandler: AnyObject {
+    func timerFired(_ timer: TimerID, token: UInt64)
+}
+
+/// What a timing-wheel entry does when it fires.
+struct TimerTask {
+    enum Action {
+        case closure(() -> Void)
+        case handler(any TimerHandler, UInt64)
+        case connectTimeout(Connection)
+        case resumeAccepting(Listener)
+    }
+    var action: Action
+    /// Ticks between firings of a repeating timer; 0 for one-shot.
+    var interval: UInt64
+}
+
+extension EventLoop {
+    /// Runs `body` once, `delay` from now (1 ms resolution, never early).
+    @discardableResult
+    public func schedule(after delay: Duration, _ body: @escaping () -> Void) -> TimerID {
+        scheduleTask(after: delay, TimerTask(action: .closure(body), interval: 0))
+    }
+
+    /// Runs `body` every `interval`, first after `initialDelay` (default: one interval).
+    @discardableResult
+    public func scheduleRepeating(every interval: Duration, initialDelay: Duration? = nil,
+                                  _ body: @escaping () -> Void) -> TimerID {
+        let ticks = max(interval.millisecondsRoundedUp, 1)
+        return scheduleTask(after: initialDelay ?? interval, TimerTask(action: .closure(body), interval: ticks))
+    }
+
+    /// Calls `handler.timerFired(_:token:)` after `delay`, and then every `repeating` if given.
+    /// Allocation-free: the way to give every one of many connections its own timer.
+    @discardableResult
+    public func schedule(after delay: Duration, repeating: Duration? = nil,
+                         handler: any TimerHandler, token: UInt64) -> TimerID {
+        let interval = repeating.map { max($0.millisecondsRoundedUp, 1) } ?? 0
+        return scheduleTask(after: delay, TimerTask(action: .handler(handler, token), interval: interval))
+    }
+
+    /// Moves a live timer to fire `delay` from now, keeping its ID (and its repeat interval).
+    public func reschedule(_ timer: TimerID, after delay: Duration) {
+        wheel.rearm(timer, deadline: deadline(after: delay))
+    }
+
+    /// Cancels a timer. Cancelling a fired or already cancelled timer does nothing.
+    public func cancel(_ timer: TimerID) {
+        wheel.cancel(timer)
+    }
+
+    /// Whether `timer` is still scheduled.
+    public func isScheduled(_ timer: TimerID) -> Bool { wheel.isLive(timer) }
+
+    /// How many timers are scheduled.
+    public var scheduledTimers: Int { wheel.count }
+
+    func scheduleTask(after delay: Duration, _ task: TimerTask) -> TimerID {
+        wheel.schedule(at: deadline(after: delay), task)
+    }
+
+    private func deadline(after delay: Duration) -> UInt64 {
+        // `now` is refreshed once per wake-up; refresh it here so a timer scheduled late in a long
+        // iteration is measured from the real present.
+        updateNow()
+        return now + delay.millisecondsRoundedUp
+    }
+
+    func fireTimers() {
+        guard wheel.count > 0 else { return }
+        updateNow()
+        while let (timer, task) = wheel.popExpired(now: now) {
+            if task.interval > 0 {
+                let scheduled = wheel.deadline(of: timer) ?? now
+                // Keep the cadence, but after a stall start again from now rather than firing a burst.
+                let next = scheduled + task.interval
+                wheel.rearm(timer, deadline: next > now ? next : now + task.interval)
+            } else {
+                wheel.release(timer)
+            }
+            statistics.timersFired += 1
+            switch task.action {
+            case .closure(let body): body()
+            case .handler(let handler, let token): handler.timerFired(timer, token: token)
+            case .connectTimeout(let connection): connectTimedOut(connection)
+            case .resumeAccepting(let listener): listener.resumeAccepting()
+            }
+            runDeferredCloses()
+        }
+    }
+}

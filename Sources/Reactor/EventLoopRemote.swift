@@ -1,0 +1,67 @@
+import CEpoll
+import Synchronization
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// The thread-safe side of an `EventLoop`: post work to it and stop it from any thread. Work is queued
+/// under a mutex and the loop is woken through an eventfd, at most one write per batch of posts.
+public final class EventLoopRemote: Sendable {
+    /// Work to run on the loop thread; it gets the loop, which it may use freely there.
+    public typealias Task = @Sendable (EventLoop) -> Void
+
+    let wakeFD: Int32
+    private let tasks = Mutex<[Task]>([])
+    /// Set between a wake-up write and the loop reading it: later posts need not write again.
+    private let wakePending = Atomic<Bool>(false)
+    private let stopFlag = Atomic<Bool>(false)
+    private let taskCount = Atomic<Int>(0)
+
+    init() throws(SystemError) {
+        wakeFD = try syscallChecked("eventfd") { CEpoll.eventfd(0, Int32(CEPOLL_EFD_NONBLOCK | CEPOLL_EFD_CLOEXEC)) }
+    }
+
+    deinit { _ = Glibc.close(wakeFD) }
+
+    /// Runs `task` on the loop thread, soon. Tasks run in the order they were posted.
+    public func execute(_ task: @escaping Task) {
+        tasks.withLock { $0.append(task) }
+        taskCount.add(1, ordering: .releasing)
+        wake()
+    }
+
+    /// Makes the loop's `run()` return after its current iteration.
+    public func stop() {
+        stopFlag.store(true, ordering: .releasing)
+        wake()
+    }
+
+    var isStopRequested: Bool { stopFlag.load(ordering: .acquiring) }
+    var hasPendingTasks: Bool { taskCount.load(ordering: .acquiring) > 0 }
+
+    private func wake() {
+        guard !wakePending.exchange(true, ordering: .acquiringAndReleasing) else { return }
+        var one: UInt64 = 1
+        _ = Glibc.write(wakeFD, &one, 8)
+    }
+
+    /// Loop thread: the eventfd was readable.
+    func acknowledgeWakeup() {
+        var value: UInt64 = 0
+        _ = Glibc.read(wakeFD, &value, 8)
+        // Cleared before the queue is drained, so a post racing with the drain wakes the loop again.
+        wakePending.store(false, ordering: .releasing)
+    }
+
+    /// Loop thread: runs the queued tasks; returns how many ran. The queue is swapped with `spare`
+    /// (the loop's own, emptied array) so that draining allocates nothing.
+    func drain(into loop: EventLoop, using spare: inout [Task]) -> Int {
+        guard hasPendingTasks else { return 0 }
+        tasks.withLock { swap(&$0, &spare) }
+        let count = spare.count
+        taskCount.subtract(count, ordering: .releasing)
+        for task in spare { task(loop) }
+        spare.removeAll(keepingCapacity: true)
+        return count
+    }
+}

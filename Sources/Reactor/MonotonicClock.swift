@@ -1,0 +1,32 @@
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// CLOCK_MONOTONIC in nanoseconds (a vDSO call, no syscall).
+public enum MonotonicClock {
+    public static func nanoseconds() -> UInt64 {
+        var spec = timespec()
+        clock_gettime(CLOCK_MONOTONIC, &spec)
+        return UInt64(spec.tv_sec) &* 1_000_000_000 &+ UInt64(spec.tv_nsec)
+    }
+}
+
+/// CLOCK_REALTIME in nanoseconds: for `t=<ns>` latency stamps shared between processes.
+public enum WallClock {
+    public static func nanoseconds() -> UInt64 {
+        var spec = timespec()
+        clock_gettime(CLOCK_REALTIME, &spec)
+        return UInt64(spec.tv_sec) &* 1_000_000_000 &+ UInt64(spec.tv_nsec)
+    }
+}
+
+extension Duration {
+    /// Whole milliseconds, rounded up so a timer never fires early; negative durations are 0.
+    var millisecondsRoundedUp: UInt64 {
+        let (seconds, attoseconds) = components
+        if seconds < 0 || (seconds == 0 && attoseconds <= 0) { return 0 }
+        let perMillisecond: Int64 = 1_000_000_000_000_000
+        let extra = (attoseconds + perMillisecond - 1) / perMillisecond
+        return UInt64(seconds) * 1000 + UInt64(extra)
+    }
+}

@@ -1,0 +1,10 @@
+import ArgumentParser
+
+@main
+struct Rill: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "rill",
+        abstract: "A small, fast event-loop networking stack for Linux.",
+        subcommands: [Echo.self]
+    )
+}
