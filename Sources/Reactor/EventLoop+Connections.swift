@@ -47,8 +47,9 @@ extension EventLoop {
                     close(connection, reason: .eof)
                 } else {
                     slots[Int(fd)].flags.insert(.readClosed)
-                    refreshInterest(fd)
                     slots[Int(fd)].handler?.connectionDidReadEOF(connection)
+                    // After the handler: the usual reaction is to close, which needs no epoll_ctl.
+                    if isCurrent(connection) { refreshInterest(fd) }
                 }
                 return
             } else {

@@ -139,7 +139,7 @@ struct TimerWheel<Payload> {
     // MARK: - Ticks
 
     /// Processes tick `pending` (cascading higher levels at boundaries and moving due timers to the
-    /// firing bucket), or jumps over a run of empty level-0 slots in one step.
+    /// firing bucket), then jumps straight to the next tick at which any bucket is due, or past `now`.
     private mutating func advanceOneStep(upTo now: UInt64) {
         let tick = pending
         let digit = Int(tick & TimerWheel.slotMask)
@@ -152,15 +152,13 @@ struct TimerWheel<Payload> {
                 level += 1
             }
         }
+        pending = tick + 1
         if heads[digit] != TimerWheel.none {
-            pending = tick + 1
             moveToFiring(bucket: digit)
             return
         }
-        // Nothing at this tick: jump to the next occupied level-0 slot, the next 256-boundary (where a
-        // cascade may happen), or past `now`, whichever comes first.
-        let nextSlot = nextOccupied(level: 0, from: digit + 1) ?? 256
-        pending = min(tick + UInt64(nextSlot - digit), now + 1)
+        // Skipped ticks hold nothing: `nextExpiry` includes every cascade of an occupied bucket.
+        pending = min(nextExpiry() ?? now + 1, now + 1)
     }
 
     private mutating func cascade(level: Int, slot: Int) {

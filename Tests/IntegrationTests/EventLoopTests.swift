@@ -1,0 +1,158 @@
+import Reactor
+import Synchronization
+import Testing
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// Counts on the loop thread what other threads posted.
+private final class Tally {
+    var total = 0
+    var lastPerThread: [Int: Int] = [:]
+    var outOfOrder = 0
+}
+
+/// A flag shared between threads.
+final class Flag: Sendable {
+    let value = Atomic<Bool>(false)
+}
+
+/// Spawns `count` threads running `body(index)` and joins them.
+private func onThreads(_ count: Int, _ body: @escaping @Sendable (Int) -> Void) {
+    final class Job { let body: @Sendable (Int) -> Void; let index: Int
+        init(_ body: @escaping @Sendable (Int) -> Void, _ index: Int) { self.body = body; self.index = index } }
+    var threads: [pthread_t] = []
+    for index in 0..<count {
+        var thread = pthread_t()
+        let job = Unmanaged.passRetained(Job(body, index)).toOpaque()
+        pthread_create(&thread, nil, { context in
+            let job = Unmanaged<Job>.fromOpaque(context!).takeRetainedValue()
+            job.body(job.index)
+            return nil
+        }, job)
+        threads.append(thread)
+    }
+    for thread in threads { pthread_join(thread, nil) }
+}
+
+extension Loopback {
+    @Suite struct EventLoopTests {
+        /// Tasks posted from several threads all run on the loop, each thread's in posting order.
+        @Test func executeFromSeveralThreads() throws {
+            try expectNoFDLeak {
+                let loop = try EventLoop()
+                let tally = Tally()
+                let threads = 4, perThread = 10_000
+                nonisolated(unsafe) let unsafeTally = tally  // touched only on the loop thread (this one)
+                let remote = loop.remote
+                onThreads(threads) { thread in
+                    for sequence in 1...perThread {
+                        remote.execute { _ in
+                            unsafeTally.total += 1
+                            if unsafeTally.lastPerThread[thread, default: 0] != sequence - 1 { unsafeTally.outOfOrder += 1 }
+                            unsafeTally.lastPerThread[thread] = sequence
+                        }
+                    }
+                }
+                #expect(drive(loop) { tally.total == threads * perThread })
+                #expect(tally.outOfOrder == 0)
+                #expect(loop.statistics.tasksRun == threads * perThread)
+            }
+        }
+
+        /// `stop()` from another thread wakes a loop blocked in epoll_wait with no timers, promptly.
+        @Test func stopFromAnotherThread() throws {
+            try expectNoFDLeak {
+                let thread = try LoopThread.start()
+                let ran = Flag()
+                thread.remote.execute { _ in ran.value.store(true, ordering: .releasing) }
+                usleep(50_000)
+                let clock = ContinuousClock()
+                let started = clock.now
+                thread.stopAndJoin()
+                #expect(clock.now - started < .seconds(2))
+                let didRun = ran.value.load(ordering: .acquiring)
+                #expect(didRun)
+            }
+        }
+
+        /// One-shot, repeating, cancelled and self-cancelling timers on a running loop.
+        @Test func timersOnTheLoop() throws {
+            try expectNoFDLeak {
+                let loop = try EventLoop()
+                let clock = ContinuousClock()
+                let started = clock.now
+                var onceAt: Duration? = nil
+                var repeats = 0
+                var cancelledFired = false
+                loop.schedule(after: .milliseconds(30)) { onceAt = clock.now - started }
+                let cancelled = loop.schedule(after: .milliseconds(10)) { cancelledFired = true }
+                loop.cancel(cancelled)
+                var repeating: TimerID? = nil
+                repeating = loop.scheduleRepeating(every: .milliseconds(5)) {
+                    repeats += 1
+                    if repeats == 5 { loop.cancel(repeating!) }
+                }
+                #expect(drive(loop, for: .seconds(5)) { onceAt != nil && repeats >= 5 && loop.scheduledTimers == 0 })
+                #expect(onceAt! >= .milliseconds(30))
+                #expect(repeats == 5)
+                #expect(!cancelledFired)
+                #expect(!loop.isScheduled(repeating!))
+            }
+        }
+
+        /// Allocation-free handler timers carry their token.
+        @Test func handlerTimers() throws {
+            final class Sink: TimerHandler {
+                var tokens: [UInt64] = []
+                func timerFired(_ timer: TimerID, token: UInt64) { tokens.append(token) }
+            }
+            try expectNoFDLeak {
+                let loop = try EventLoop()
+                let sink = Sink()
+                for token in [3, 1, 2] as [UInt64] {
+                    loop.schedule(after: .milliseconds(Int64(token) * 5), handler: sink, token: token)
+                }
+                #expect(drive(loop, for: .seconds(5)) { sink.tokens.count == 3 })
+                #expect(sink.tokens == [1, 2, 3])
+            }
+        }
+
+        /// An event for an fd closed and reused earlier in the same epoll batch is dropped, not
+        /// delivered to the fd's new owner.
+        @Test func staleEventInOneBatch() throws {
+            try expectNoFDLeak {
+                let loop = try EventLoop()
+                let server = Recorder()
+                let listener = try loop.listen(on: loopback, handler: server)
+                let first = try BlockingClient(connectingTo: listener.address)
+                let second = try BlockingClient(connectingTo: listener.address)
+                #expect(drive(loop) { server.opened.count == 2 })
+                let newcomer = Recorder()
+                var reused: Connection? = nil
+                server.onRead = { connection, _ in
+                    // Whichever event comes first: close the other connection, and open a socket
+                    // that takes its fd number, all before the other's queued event is dispatched.
+                    guard reused == nil, let other = server.opened.first(where: { $0 != connection }) else { return }
+                    other.close()
+                    reused = try? loop.connect(to: listener.address, handler: newcomer)
+                }
+                // Both readable before the loop next waits: one epoll_wait returns both events.
+                first.send([1])
+                second.send([2])
+                usleep(20_000)
+                let staleBefore = loop.statistics.staleEvents
+                loop.runOnce(maximumWait: .seconds(1))
+                #expect(reused != nil)
+                #expect(reused?.fd == server.closes.first?.0.fd, "the new socket did not reuse the fd")
+                #expect(loop.statistics.staleEvents == staleBefore + 1)
+                #expect(newcomer.received.isEmpty)
+                #expect(server.received.count == 1)
+                #expect(drive(loop) { newcomer.opened.count == 1 })
+                listener.close()
+                loop.closeAll()
+                server.onRead = nil  // the closure captures the loop and the recorder: break the cycle
+            }
+        }
+    }
+}

@@ -1,0 +1,153 @@
+import Reactor
+import Testing
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// Every test that opens descriptors lives under this suite, run one at a time, so that each can
+/// check that the process's open-fd count is back to where it started.
+@Suite(.serialized, .timeLimit(.minutes(2))) struct Loopback {}
+
+/// Open descriptors of this process, from /proc/self/fd.
+func openFDCount() -> Int {
+    guard let directory = opendir("/proc/self/fd") else { return -1 }
+    defer { closedir(directory) }
+    var count = 0
+    while let entry = readdir(directory) {
+        let name = withUnsafeBytes(of: entry.pointee.d_name) { String(decoding: $0.prefix { $0 != 0 }, as: UTF8.self) }
+        if name != "." && name != ".." { count += 1 }
+    }
+    return count - 1  // the directory stream's own fd
+}
+
+/// Runs `body` and expects every descriptor it opened to be closed afterwards.
+func expectNoFDLeak(_ body: () throws -> Void, sourceLocation: SourceLocation = #_sourceLocation) rethrows {
+    let before = openFDCount()
+    try body()
+    #expect(openFDCount() == before, "descriptors leaked", sourceLocation: sourceLocation)
+}
+
+/// Turns `loop` until `done()` or the time limit; returns whether `done()` became true.
+@discardableResult
+func drive(_ loop: EventLoop, for limit: Duration = .seconds(20), until done: () -> Bool) -> Bool {
+    let clock = ContinuousClock()
+    let deadline = clock.now + limit
+    while !done() {
+        if clock.now > deadline { return false }
+        loop.runOnce(maximumWait: .milliseconds(20))
+    }
+    return true
+}
+
+let loopback = SocketAddress(ip: 0x7F00_0001, port: 0)
+
+/// A blocking client socket for tests that want a peer outside any loop.
+final class BlockingClient {
+    let fd: Int32
+
+    init(connectingTo address: SocketAddress, receiveBuffer: Int32? = nil) throws {
+        fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue) | Int32(SOCK_CLOEXEC.rawValue), 0)
+        guard fd >= 0 else { throw SystemError(operation: "socket", errno: errno) }
+        if let receiveBuffer { setOption(SOL_SOCKET, SO_RCVBUF, receiveBuffer) }
+        var storage = sockaddr_in()
+        storage.sin_family = sa_family_t(AF_INET)
+        storage.sin_port = address.port.bigEndian
+        storage.sin_addr.s_addr = address.ip.bigEndian
+        let result = withUnsafePointer(to: &storage) {
+            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) {
+                Glibc.connect(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size))
+            }
+        }
+        guard result == 0 else {
+            let code = errno
+            Glibc.close(fd)
+            throw SystemError(operation: "connect", errno: code)
+        }
+        var timeout = timeval(tv_sec: 10, tv_usec: 0)
+        setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &timeout, socklen_t(MemoryLayout<timeval>.size))
+    }
+
+    deinit { Glibc.close(fd) }
+
+    func setOption(_ level: Int32, _ name: Int32, _ value: Int32) {
+        var value = value
+        setsockopt(fd, level, name, &value, socklen_t(MemoryLayout<Int32>.size))
+    }
+
+    func send(_ bytes: [UInt8]) {
+        var offset = 0
+        while offset < bytes.count {
+            let sent = bytes[offset...].withUnsafeBytes { Glibc.send(fd, $0.baseAddress, $0.count, Int32(MSG_NOSIGNAL)) }
+            guard sent > 0 else { return }
+            offset += sent
+        }
+    }
+
+    /// Reads once: nil on EOF, error or the 10 s timeout.
+    func receive(upTo count: Int = 65_536) -> [UInt8]? {
+        var buffer = [UInt8](repeating: 0, count: count)
+        let received = buffer.withUnsafeMutableBytes { recv(fd, $0.baseAddress, count, 0) }
+        guard received > 0 else { return nil }
+        return Array(buffer.prefix(received))
+    }
+
+    /// Reads until EOF (or `limit` bytes); returns everything read.
+    func receiveAll(limit: Int = 64 << 20) -> [UInt8] {
+        var all: [UInt8] = []
+        while all.count < limit, let chunk = receive() { all += chunk }
+        return all
+    }
+
+    func shutdownWrite() { Glibc.shutdown(fd, Int32(SHUT_WR)) }
+
+    /// Closes with RST instead of FIN (SO_LINGER with a zero timeout).
+    func reset() {
+        var linger = Glibc.linger(l_onoff: 1, l_linger: 0)
+        setsockopt(fd, SOL_SOCKET, SO_LINGER, &linger, socklen_t(MemoryLayout<Glibc.linger>.size))
+    }
+}
+
+/// Records what a handler saw, for assertions.
+final class Recorder: ConnectionHandler {
+    var opened: [Connection] = []
+    var received: [Int32: [UInt8]] = [:]
+    var eofs: [Connection] = []
+    var closes: [(Connection, CloseReason)] = []
+    var writability: [Bool] = []
+    var onOpen: ((Connection) -> Void)?
+    var onRead: ((Connection, UnsafeRawBufferPointer) -> Void)?
+    var onEOF: ((Connection) -> Void)?
+
+    func connectionDidOpen(_ connection: Connection) {
+        opened.append(connection)
+        onOpen?(connection)
+    }
+
+    func connection(_ connection: Connection, didRead bytes: UnsafeRawBufferPointer) {
+        received[connection.fd, default: []] += bytes
+        onRead?(connection, bytes)
+    }
+
+    func connectionDidReadEOF(_ connection: Connection) {
+        eofs.append(connection)
+        if let onEOF { onEOF(connection) } else { connection.closeAfterFlush() }
+    }
+
+    func connectionWritabilityDidChange(_ connection: Connection, isWritable: Bool) {
+        writability.append(isWritable)
+    }
+
+    func connectionDidClose(_ connection: Connection, reason: CloseReason) {
+        closes.append((connection, reason))
+    }
+}
+
+/// Writes back what it reads.
+final class EchoHandler: ConnectionHandler {
+    func connection(_ connection: Connection, didRead bytes: UnsafeRawBufferPointer) {
+        connection.write(bytes)
+    }
+}
+
+/// The byte at `index` of a deterministic test stream (a prime modulus, so chunk edges never align).
+func patternByte(_ index: Int) -> UInt8 { UInt8(truncatingIfNeeded: index % 251) }
