@@ -40,8 +40,8 @@ extension EventLoop {
             close(connection, reason: .connectFailed(error))
             return
         }
-        if let timer = slots[index].connectTimer { cancel(timer) }
-        slots[index].connectTimer = nil
+        cancel(slots[index].connectTimer)
+        slots[index].connectTimer = .none
         slots[index].kind = .connection
         refreshInterest(connection.fd)
         slots[index].handler?.connectionDidOpen(connection)
@@ -50,7 +50,7 @@ extension EventLoop {
 
     func connectTimedOut(_ connection: Connection) {
         guard isCurrent(connection), slots[Int(connection.fd)].kind == .connecting else { return }
-        slots[Int(connection.fd)].connectTimer = nil
+        slots[Int(connection.fd)].connectTimer = .none
         close(connection, reason: .connectFailed(SystemError(operation: "connect", errno: ETIMEDOUT)))
     }
 }

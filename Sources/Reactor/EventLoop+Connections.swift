@@ -168,7 +168,7 @@ extension EventLoop {
         guard isCurrent(connection) else { return }
         let index = Int(connection.fd)
         let handler = slots[index].handler
-        if let timer = slots[index].connectTimer { wheel.cancel(timer) }
+        wheel.cancel(slots[index].connectTimer)
         releaseSlot(connection.fd)
         statistics.connectionsClosed += 1
         handler?.connectionDidClose(connection, reason: reason)

@@ -53,6 +53,8 @@ public final class EventLoop {
 
     let epollFD: Int32
     var slots: [FdSlot] = []
+    /// Listeners by fd: few, so kept out of the fd table's slots.
+    var listeners: [Int32: Listener] = [:]
     var wheel: TimerWheel<TimerTask>
     /// Current time in loop ticks (milliseconds since the loop was created), updated once per wake-up.
     public internal(set) var now: UInt64 = 0
@@ -152,7 +154,7 @@ public final class EventLoop {
     public func closeAll() {
         for fd in slots.indices {
             switch slots[fd].kind {
-            case .listener: slots[fd].listener?.close()
+            case .listener: listeners[Int32(fd)]?.close()
             case .connection, .connecting:
                 close(Connection(loop: self, fd: Int32(fd), generation: slots[fd].generation), reason: .local)
             case .free, .wakeup: break
@@ -180,7 +182,7 @@ public final class EventLoop {
         case .connecting:
             connectReady(connection, mask: mask)
         case .listener:
-            slots[Int(fd)].listener?.acceptReady()
+            listeners[fd]?.acceptReady()
         case .wakeup:
             remote.acknowledgeWakeup()
         case .free:
@@ -257,6 +259,7 @@ public final class EventLoop {
     func releaseSlot(_ fd: Int32) {
         let index = Int(fd)
         precondition(slots[index].kind != .free, "fd \(fd) closed twice")
+        if slots[index].kind == .listener { listeners[fd] = nil }
         let generation = slots[index].generation &+ 1
         slots[index] = FdSlot()
         slots[index].generation = generation

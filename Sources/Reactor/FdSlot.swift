@@ -1,5 +1,5 @@
 /// One entry of the loop's fd table, a flat array indexed by fd. It holds everything the reactor
-/// knows about an open descriptor: 48 bytes, and no allocation while a connection is idle.
+/// knows about an open descriptor: 48 bytes (listeners, being few, live in a side table), and no allocation while a connection is idle.
 struct FdSlot {
     enum Kind: UInt8 {
         case free, connecting, connection, listener, wakeup
@@ -21,9 +21,10 @@ struct FdSlot {
 
     var handler: (any ConnectionHandler)? = nil
     var queue: WriteQueue? = nil
-    var listener: Listener? = nil
     var userData: UInt64 = 0
-    var connectTimer: TimerID? = nil
+    /// The connect timeout while `.connecting`; `TimerID.none` otherwise. (Not an Optional: that
+    /// would add a byte and, with padding, 8 to every slot.)
+    var connectTimer = TimerID.none
     /// Bumped every time the fd is closed, so events and handles from an earlier owner are recognised.
     var generation: UInt32 = 0
     var flags: Flags = []

@@ -109,7 +109,7 @@ extension EventLoop {
         let bound = try Socket.localAddress(socket.raw)
         let (fd, _) = try register(socket, kind: .listener, events: CEPOLL_IN)
         let listener = Listener(loop: self, fd: fd, address: bound, noDelay: noDelay, handler: handler)
-        slots[Int(fd)].listener = listener
+        listeners[fd] = listener
         return listener
     }
 

@@ -3,6 +3,9 @@
 public struct TimerID: Hashable, Sendable {
     let index: UInt32
     let generation: UInt32
+
+    /// Names no timer; cancelling it does nothing.
+    static let none = TimerID(index: .max, generation: .max)
 }
 
 /// A hierarchical hashed timing wheel (Varghese & Lauck; the classic Linux `timer_list` layout):

@@ -58,6 +58,6 @@ import Glibc
 
     /// An idle connection's reactor state is one table slot; keep it small.
     @Test func slotIsSmall() {
-        #expect(MemoryLayout<FdSlot>.stride <= 64, "FdSlot is \(MemoryLayout<FdSlot>.stride) bytes")
+        #expect(MemoryLayout<FdSlot>.stride <= 48, "FdSlot is \(MemoryLayout<FdSlot>.stride) bytes")
     }
 }

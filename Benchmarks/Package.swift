@@ -1,0 +1,27 @@
+// swift-tools-version: 6.1
+// Rill's benchmarks: their own package, so the main build never resolves package-benchmark.
+// Run: cd Benchmarks && swift package benchmark
+import PackageDescription
+
+/// The root package's identity is the name of the folder it was cloned into.
+let rill = String(#filePath.split(separator: "/").dropLast(2).last!).lowercased()
+
+let package = Package(
+    name: "RillBenchmarks",
+    platforms: [.macOS(.v13)],
+    dependencies: [
+        .package(path: "../"),
+        .package(url: "https://github.com/ordo-one/package-benchmark", from: "1.38.1", traits: ["MallocInterposer"]),
+    ],
+    targets: [
+        .executableTarget(
+            name: "ReactorBenchmarks",
+            dependencies: [
+                .product(name: "Benchmark", package: "package-benchmark"),
+                .product(name: "Reactor", package: rill),
+            ],
+            path: "Benchmarks/ReactorBenchmarks",
+            plugins: [.plugin(name: "BenchmarkPlugin", package: "package-benchmark")]
+        ),
+    ]
+)

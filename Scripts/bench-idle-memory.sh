@@ -1,0 +1,49 @@
+#!/usr/bin/env bash
+# User memory per idle connection of the reactor (`rill echo`, release build): for each N, a client
+# process (Scripts/hold-connections.py) opens N idle connections, and the server's RSS growth over
+# its own baseline, divided by N, is the figure. Then the clients leave and RSS/fds are read again.
+#
+# Usage: Scripts/bench-idle-memory.sh [N ...]        (default: 1000 5000 10000 19000)
+# The server's process is limited to 20,000 open files on these machines: N must stay below ~19,990.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+counts=("${@:-1000 5000 10000 19000}")
+read -r -a counts <<< "${counts[*]}"
+
+swift build -c release --product rill >/dev/null
+rill="$(swift build -c release --show-bin-path)/rill"
+
+rss_kib() { awk '/^VmRSS:/ { print $2 }' "/proc/$1/status"; }
+fd_count() { ls "/proc/$1/fd" | wc -l; }
+
+printf '%-8s %12s %12s %12s %14s %12s %10s\n' "N" "base KiB" "held KiB" "B/conn" "after KiB" "fds held" "fds after"
+octet=2
+for n in "${counts[@]}"; do
+  out=$(mktemp)
+  "$rill" echo --port 0 >"$out" &
+  server=$!
+  for _ in $(seq 100); do grep -q listening "$out" && break; sleep 0.05; done
+  port=$(grep -o '127.0.0.1:[0-9]*' "$out" | head -1 | cut -d: -f2)
+  sleep 0.5
+  base=$(rss_kib $server)
+
+  holder_out=$(mktemp)
+  python3 Scripts/hold-connections.py 127.0.0.1 "$port" "$n" "$octet" >"$holder_out" &
+  holder=$!
+  for _ in $(seq 600); do grep -q held "$holder_out" && break; sleep 0.1; done
+  grep -q held "$holder_out" || { echo "clients did not connect" >&2; kill $holder $server; exit 1; }
+  sleep 2  # let the server accept the whole backlog
+  held=$(rss_kib $server)
+  fds_held=$(fd_count $server)
+
+  kill $holder; wait $holder 2>/dev/null || true
+  sleep 2
+  after=$(rss_kib $server)
+  fds_after=$(fd_count $server)
+  kill -TERM $server; wait $server || true
+
+  per=$(( (held - base) * 1024 / n ))
+  printf '%-8s %12s %12s %12s %14s %12s %10s\n' "$n" "$base" "$held" "$per" "$after" "$fds_held" "$fds_after"
+  rm -f "$out" "$holder_out"
+  octet=$((octet + 2))
+done
