@@ -1,3 +1,7 @@
+#if canImport(Glibc)
+import Glibc
+#endif
+
 /// Why a connection closed; delivered exactly once per connection, in `connectionDidClose`.
 public enum CloseReason: Equatable, Sendable, CustomStringConvertible {
     /// This side closed it (`close()`, `closeAfterFlush()`, or the loop shutting down).
@@ -114,11 +118,24 @@ public struct Connection: Hashable, CustomStringConvertible {
         nonmutating set { loop.setUserData(self, newValue) }
     }
 
-    public func localAddress() throws(SystemError) -> SocketAddress { try Socket.localAddress(fd) }
-    public func peerAddress() throws(SystemError) -> SocketAddress { try Socket.peerAddress(fd) }
+    public func localAddress() throws(SystemError) -> SocketAddress {
+        try requireOpen("getsockname")
+        return try Socket.localAddress(fd)
+    }
+
+    public func peerAddress() throws(SystemError) -> SocketAddress {
+        try requireOpen("getpeername")
+        return try Socket.peerAddress(fd)
+    }
 
     /// Sets an integer socket option (SO_RCVBUF, TCP_NODELAY, ...).
     public func setOption(level: Int32, name: Int32, value: Int32) throws(SystemError) {
+        try requireOpen("setsockopt")
         try Socket.setOption(fd, level, name, value, "option \(name)")
+    }
+
+    /// A stale handle's fd number may already belong to another connection: never touch it.
+    private func requireOpen(_ operation: String) throws(SystemError) {
+        guard isOpen else { throw SystemError(operation: operation, errno: EBADF) }
     }
 }

@@ -33,6 +33,16 @@ final class Echo: ConnectionHandler {
     func connection(_ connection: Connection, didRead bytes: UnsafeRawBufferPointer) { connection.write(bytes) }
 }
 
+/// A loop whose wheel already holds `count` timers spread over a minute, as a busy server's would.
+func loopWithLiveTimers(_ count: Int) -> (EventLoop, TimerSink) {
+    let loop = try! EventLoop()
+    let sink = TimerSink()
+    for token in 0..<count {
+        loop.schedule(after: .seconds(60 + Int64(token % 60)), handler: sink, token: UInt64(token))
+    }
+    return (loop, sink)
+}
+
 let benchmarks: @Sendable () -> Void = {
     Benchmark.defaultConfiguration = .init(
         metrics: [.wallClock, .cpuTotal, .throughput, .mallocCountTotal],
@@ -45,9 +55,7 @@ let benchmarks: @Sendable () -> Void = {
     // One timer scheduled and cancelled, with 100k others in the wheel: the cost a connection pays
     // to arm and disarm its heartbeat or idle timeout.
     Benchmark("Timer schedule+cancel (100k live)") { benchmark in
-        let loop = try! EventLoop()
-        let sink = TimerSink()
-        for token in 0..<100_000 { loop.schedule(after: .seconds(60 + Int64(token % 60)), handler: sink, token: UInt64(token)) }
+        let (loop, sink) = loopWithLiveTimers(100_000)
         benchmark.startMeasurement()
         for iteration in benchmark.scaledIterations {
             let timer = loop.schedule(after: .seconds(15), handler: sink, token: UInt64(iteration))
@@ -60,9 +68,7 @@ let benchmarks: @Sendable () -> Void = {
     // The same with a closure timer: one context allocation per schedule. Also shows that the
     // malloc counter counts (the handler variant above reports 0).
     Benchmark("Timer schedule+cancel, closure (100k live)") { benchmark in
-        let loop = try! EventLoop()
-        let sink = TimerSink()
-        for token in 0..<100_000 { loop.schedule(after: .seconds(60 + Int64(token % 60)), handler: sink, token: UInt64(token)) }
+        let (loop, sink) = loopWithLiveTimers(100_000)
         benchmark.startMeasurement()
         for iteration in benchmark.scaledIterations {
             let timer = loop.schedule(after: .seconds(15)) { sink.fired += iteration }
