@@ -5,6 +5,7 @@ let package = Package(
     name: "Rill",
     products: [
         .library(name: "Reactor", targets: ["Reactor"]),
+        .library(name: "HTTP1", targets: ["HTTP1"]),
         .executable(name: "rill", targets: ["rill"]),
     ],
     dependencies: [
@@ -15,6 +16,8 @@ let package = Package(
         .target(name: "CEpoll"),
         // Single-threaded epoll reactor. libc + the standard library only.
         .target(name: "Reactor", dependencies: ["CEpoll"]),
+        // Incremental zero-copy HTTP/1.1 parsers: the standard library only (no Reactor, no Foundation).
+        .target(name: "HTTP1"),
         .executableTarget(
             name: "rill",
             dependencies: [
@@ -23,6 +26,7 @@ let package = Package(
             ]
         ),
         .testTarget(name: "ReactorTests", dependencies: ["Reactor", "CEpoll"]),
+        .testTarget(name: "HTTP1Tests", dependencies: ["HTTP1"]),
         // Real loopback sockets; some tests start the `rill` binary as a child process.
         .testTarget(name: "IntegrationTests", dependencies: ["Reactor", "CEpoll", "rill"]),
     ],
