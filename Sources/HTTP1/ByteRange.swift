@@ -4,6 +4,7 @@ public struct ByteRange: Hashable, Sendable, CustomStringConvertible {
     public var start: UInt32
     public var end: UInt32
 
+    @inline(__always)
     public init(_ start: Int, _ end: Int) {
         self.start = UInt32(truncatingIfNeeded: start)
         self.end = UInt32(truncatingIfNeeded: end)

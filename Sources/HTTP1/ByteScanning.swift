@@ -22,8 +22,7 @@ enum ByteScanning {
 
     /// The first index in `start..<end` whose byte is not a tchar, or `end`.
     @inline(__always)
-    static func tokenEnd(_ base: UnsafePointer<UInt8>, _ start: Int, _ end: Int) -> Int {
-        let table = ByteScanning.table
+    static func tokenEnd(_ table: UnsafePointer<UInt8>, _ base: UnsafePointer<UInt8>, _ start: Int, _ end: Int) -> Int {
         var index = start
         while index < end && table[Int(base[index])] & tokenBit != 0 { index += 1 }
         return index

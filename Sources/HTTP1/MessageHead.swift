@@ -42,11 +42,26 @@ public struct MessageHead: Sendable {
 
     /// Clears the head for the next message, keeping the header storage.
     mutating func reset() {
-        var storage: [HeaderField] = []
-        swap(&storage, &headers)
-        storage.removeAll(keepingCapacity: true)  // unique here: no copy
-        self = MessageHead()
-        headers = storage
+        // Field by field: rebuilding the whole struct showed up in profiles.
+        method = ByteRange(0, 0)
+        target = ByteRange(0, 0)
+        status = 0
+        reason = ByteRange(0, 0)
+        version = .http1_1
+        if !headers.isEmpty { headers.removeAll(keepingCapacity: true) }
+        framing = .none
+        length = 0
+        startLineOffset = 0
+        contentLength = nil
+        contentLengthInvalid = false
+        contentLengthConflict = false
+        sawTransferEncoding = false
+        chunkedLast = false
+        chunkedNotLast = false
+        unknownCoding = false
+        hostCount = 0
+        connectionClose = false
+        connectionKeepAlive = false
     }
 
     /// Adds a header line, noting the ones that decide framing and persistence.
@@ -54,14 +69,14 @@ public struct MessageHead: Sendable {
         headers.append(field)
         let bytes = UnsafeRawBufferPointer(start: base, count: Int(field.value.end))
         switch field.name.count {
-        case 4 where bytes.equalsIgnoringCase(field.name, "host"):
+        case 4 where tokenEquals(bytes, field.name, "host"):
             hostCount += 1
-        case 10 where bytes.equalsIgnoringCase(field.name, "connection"):
+        case 10 where tokenEquals(bytes, field.name, "connection"):
             forEachListElement(field.value, bytes) { element in
                 if bytes.equalsIgnoringCase(element, "close") { connectionClose = true }
                 if bytes.equalsIgnoringCase(element, "keep-alive") { connectionKeepAlive = true }
             }
-        case 14 where bytes.equalsIgnoringCase(field.name, "content-length"):
+        case 14 where tokenEquals(bytes, field.name, "content-length"):
             // 1*DIGIT only: no sign, no list ("5, 5" is refused rather than guessed at).
             guard !field.value.isEmpty, field.value.count <= 15 else {
                 contentLengthInvalid = true
@@ -78,7 +93,7 @@ public struct MessageHead: Sendable {
             }
             if let contentLength, contentLength != value { contentLengthConflict = true }
             contentLength = value
-        case 17 where bytes.equalsIgnoringCase(field.name, "transfer-encoding"):
+        case 17 where tokenEquals(bytes, field.name, "transfer-encoding"):
             sawTransferEncoding = true
             forEachListElement(field.value, bytes) { coding in
                 if chunkedLast { chunkedNotLast = true }  // something follows chunked
@@ -143,4 +158,29 @@ func forEachListElement(_ range: ByteRange, _ bytes: UnsafeRawBufferPointer, _ b
         if stop > start { body(ByteRange(start, stop)) }
         index = elementEnd + 1
     }
+}
+
+/// Whether the token at `range` is `lowercase` (letters and `-` only), ignoring case, with one or two
+/// word loads. OR-ing 0x20 lowercases letters; in a valid token no other byte turns into a lowercase
+/// letter or `-` that way, so the comparison is exact for header names (which the parser validated).
+@inline(__always)
+func tokenEquals(_ bytes: UnsafeRawBufferPointer, _ range: ByteRange, _ lowercase: StaticString) -> Bool {
+    let count = lowercase.utf8CodeUnitCount
+    guard range.count == count else { return false }
+    let name = bytes.baseAddress! + Int(range.start)
+    let literal = UnsafeRawPointer(lowercase.utf8Start)
+    if count >= 8 {
+        // Overlapping 8-byte words: the first, the last, and for names over 16 bytes the middle one.
+        func word(_ offset: Int) -> Bool {
+            name.loadUnaligned(fromByteOffset: offset, as: UInt64.self) | 0x2020_2020_2020_2020
+                == literal.loadUnaligned(fromByteOffset: offset, as: UInt64.self)
+        }
+        return word(0) && word(count - 8) && (count <= 16 || word(8))
+    }
+    var index = 0
+    while index < count {
+        if name.load(fromByteOffset: index, as: UInt8.self) | 0x20 != literal.load(fromByteOffset: index, as: UInt8.self) { return false }
+        index += 1
+    }
+    return true
 }

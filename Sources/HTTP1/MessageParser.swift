@@ -55,6 +55,9 @@ struct MessageParser {
 
     let kind: Kind
     let limits: HTTPLimits
+    /// The byte-class table, fetched once: reading the lazily initialised global costs a
+    /// `swift_once` check on every access.
+    private let table = ByteScanning.table
     private(set) var state: State
     private(set) var error: HTTPParseError? = nil
     /// The head being built (its header storage is reused from message to message).
@@ -221,7 +224,7 @@ struct MessageParser {
                     if position < count && base[position] == 13 && position + 1 == count { return needMore() }
                 }
                 let limit = min(count, lineStart + limits.requestLine)
-                position = ByteScanning.tokenEnd(base, position, limit)
+                position = ByteScanning.tokenEnd(table, base, position, limit)
                 if position == limit {
                     if limit == count { return needMore() }
                     return failed(.requestLineTooLong)
@@ -303,7 +306,7 @@ struct MessageParser {
                     state = .name
                 }
             case .name:
-                position = ByteScanning.tokenEnd(base, position, end)
+                position = ByteScanning.tokenEnd(table, base, position, end)
                 if position == end { return end == count ? needMore() : failed(.headerSectionTooLarge) }
                 switch base[position] {
                 case UInt8(ascii: ":") where position > fieldStart:
@@ -355,13 +358,18 @@ struct MessageParser {
     }
 
     private func parseVersion(_ base: UnsafePointer<UInt8>, _ at: Int) -> Result<HTTPVersion, HTTPParseError> {
+        // One 8-byte compare for the two versions that exist in practice.
+        let word = UnsafeRawPointer(base + at).loadUnaligned(as: UInt64.self)
+        if word == MessageParser.http11 { return .success(.http1_1) }
+        if word == MessageParser.http10 { return .success(.http1_0) }
         guard base[at] == 72, base[at + 1] == 84, base[at + 2] == 84, base[at + 3] == 80, base[at + 4] == 47,
               base[at + 6] == 46, (48...57).contains(base[at + 5]), (48...57).contains(base[at + 7])
         else { return .failure(.invalidVersion) }
-        let version = HTTPVersion(major: base[at + 5] - 48, minor: base[at + 7] - 48)
-        guard version == .http1_1 || version == .http1_0 else { return .failure(.unsupportedVersion) }
-        return .success(version)
+        return .failure(.unsupportedVersion)
     }
+
+    private static var http11: UInt64 { UInt64(littleEndian: 0x312E_312F_5054_5448) }  // "HTTP/1.1"
+    private static var http10: UInt64 { UInt64(littleEndian: 0x302E_312F_5054_5448) }  // "HTTP/1.0"
 
     /// The empty line after the headers: decide the framing, report the head (or the trailers' end).
     private mutating func headComplete() -> HTTPParseStep {
@@ -403,7 +411,6 @@ struct MessageParser {
         while true {
             switch state {
             case .chunkSize:
-                let table = ByteScanning.table
                 while position < end && table[Int(base[position])] & ByteScanning.hexBit != 0 {
                     guard position - lineStart < 15 else { return failed(.invalidChunkSize) }  // > 2^56: nonsense
                     position += 1
