@@ -32,39 +32,43 @@ enum ByteScanning {
     /// `end`: where a header value, reason phrase or chunk extension may stop.
     @inline(__always)
     static func controlByte(_ base: UnsafePointer<UInt8>, _ start: Int, _ end: Int) -> Int {
-        var index = start
-        let space = SIMD16<UInt8>(repeating: 0x20)
-        let delete = SIMD16<UInt8>(repeating: 0x7F)
-        while index + 16 <= end {
-            let vector = UnsafeRawPointer(base + index).loadUnaligned(as: SIMD16<UInt8>.self)
-            let stops = (vector .< space) .| (vector .== delete)
-            if any(stops) { return index + firstLane(stops) }
-            index += 16
-        }
-        while index < end {
-            let byte = base[index]
-            if byte < 0x20 || byte == 0x7F { return index }
-            index += 1
-        }
-        return end
+        firstByte(base, start, end, below: 0x20, orFrom: 0x7F, through: 0x7F)
+    }
+
+    /// Like `controlByte`, but steps over HTAB, which field text may contain.
+    @inline(__always)
+    static func fieldTextEnd(_ base: UnsafePointer<UInt8>, _ start: Int, _ end: Int) -> Int {
+        var index = controlByte(base, start, end)
+        while index < end && base[index] == 9 { index = controlByte(base, index + 1, end) }
+        return index
     }
 
     /// The first index whose byte is not visible ASCII (<= 0x20 or >= 0x7F), or `end`: where a
     /// request target stops (at its SP, or at a byte it may not contain).
     @inline(__always)
     static func nonVisibleByte(_ base: UnsafePointer<UInt8>, _ start: Int, _ end: Int) -> Int {
+        firstByte(base, start, end, below: 0x21, orFrom: 0x7F, through: 0xFF)
+    }
+
+    /// The first index in `start..<end` whose byte is below `low` or within `high...highest`, 16 bytes
+    /// at a time while 16 remain. (Both sides of every compare are vectors: a scalar operand made
+    /// the compiler emit a lane-by-lane loop.)
+    @inline(__always)
+    static func firstByte(_ base: UnsafePointer<UInt8>, _ start: Int, _ end: Int,
+                          below low: UInt8, orFrom high: UInt8, through highest: UInt8) -> Int {
         var index = start
-        let space = SIMD16<UInt8>(repeating: 0x21)
-        let delete = SIMD16<UInt8>(repeating: 0x7E)
+        let lows = SIMD16<UInt8>(repeating: low)
+        let highs = SIMD16<UInt8>(repeating: high)
+        let highests = SIMD16<UInt8>(repeating: highest)
         while index + 16 <= end {
             let vector = UnsafeRawPointer(base + index).loadUnaligned(as: SIMD16<UInt8>.self)
-            let stops = (vector .< space) .| (vector .> delete)
+            let stops = (vector .< lows) .| ((vector .>= highs) .& (vector .<= highests))
             if any(stops) { return index + firstLane(stops) }
             index += 16
         }
         while index < end {
             let byte = base[index]
-            if byte <= 0x20 || byte >= 0x7F { return index }
+            if byte < low || (byte >= high && byte <= highest) { return index }
             index += 1
         }
         return end

@@ -280,8 +280,7 @@ struct MessageParser {
                 fieldStart = position
                 state = .reason
             case .reason:
-                position = ByteScanning.controlByte(base, position, end)
-                while position < end && base[position] == 9 { position = ByteScanning.controlByte(base, position + 1, end) }
+                position = ByteScanning.fieldTextEnd(base, position, end)
                 if position == end { return end == count ? needMore() : failed(.headerSectionTooLarge) }
                 head.reason = ByteRange(fieldStart, position)
                 if base[position] == 10 { return failed(.bareLF) }
@@ -322,8 +321,7 @@ struct MessageParser {
                 valueStart = position
                 state = .value
             case .value:
-                position = ByteScanning.controlByte(base, position, end)
-                while position < end && base[position] == 9 { position = ByteScanning.controlByte(base, position + 1, end) }
+                position = ByteScanning.fieldTextEnd(base, position, end)
                 if position == end { return end == count ? needMore() : failed(.headerSectionTooLarge) }
                 switch base[position] {
                 case 13: state = .lineFeed
@@ -429,8 +427,7 @@ struct MessageParser {
                 default: return failed(.invalidChunkSize)
                 }
             case .chunkExtension:
-                position = ByteScanning.controlByte(base, position, end)
-                while position < end && base[position] == 9 { position = ByteScanning.controlByte(base, position + 1, end) }
+                position = ByteScanning.fieldTextEnd(base, position, end)
                 if position == end { return end == count ? needMore() : failed(.invalidChunkExtension) }
                 switch base[position] {
                 case 13: state = .chunkSizeLineFeed
