@@ -6,6 +6,7 @@ let package = Package(
     products: [
         .library(name: "Reactor", targets: ["Reactor"]),
         .library(name: "HTTP1", targets: ["HTTP1"]),
+        .library(name: "SSE", targets: ["SSE"]),
         .executable(name: "rill", targets: ["rill"]),
     ],
     dependencies: [
@@ -18,6 +19,8 @@ let package = Package(
         .target(name: "Reactor", dependencies: ["CEpoll"]),
         // Incremental zero-copy HTTP/1.1 parsers: the standard library only (no Reactor, no Foundation).
         .target(name: "HTTP1"),
+        // Server-Sent Events: framing and the client-side stream parser (pure byte transforms so far).
+        .target(name: "SSE"),
         .executableTarget(
             name: "rill",
             dependencies: [
@@ -27,6 +30,7 @@ let package = Package(
         ),
         .testTarget(name: "ReactorTests", dependencies: ["Reactor", "CEpoll"]),
         .testTarget(name: "HTTP1Tests", dependencies: ["HTTP1"]),
+        .testTarget(name: "SSETests", dependencies: ["SSE"]),
         // Real loopback sockets; some tests start the `rill` binary as a child process.
         .testTarget(name: "IntegrationTests", dependencies: ["Reactor", "CEpoll", "rill"]),
     ],
