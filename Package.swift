@@ -19,8 +19,9 @@ let package = Package(
         .target(name: "Reactor", dependencies: ["CEpoll"]),
         // Incremental zero-copy HTTP/1.1 parsers: the standard library only (no Reactor, no Foundation).
         .target(name: "HTTP1"),
-        // Server-Sent Events: framing and the client-side stream parser (pure byte transforms so far).
-        .target(name: "SSE"),
+        // Server-Sent Events: framing and the client parser (pure byte transforms), and the Hub that
+        // fans events out to connections of a reactor.
+        .target(name: "SSE", dependencies: ["Reactor"]),
         .executableTarget(
             name: "rill",
             dependencies: [
@@ -32,7 +33,7 @@ let package = Package(
         .testTarget(name: "HTTP1Tests", dependencies: ["HTTP1"]),
         .testTarget(name: "SSETests", dependencies: ["SSE"]),
         // Real loopback sockets; some tests start the `rill` binary as a child process.
-        .testTarget(name: "IntegrationTests", dependencies: ["Reactor", "CEpoll", "rill"]),
+        .testTarget(name: "IntegrationTests", dependencies: ["Reactor", "CEpoll", "SSE", "rill"]),
     ],
     swiftLanguageModes: [.v6]
 )

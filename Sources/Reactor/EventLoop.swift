@@ -163,6 +163,13 @@ public final class EventLoop {
         runDeferredCloses()
     }
 
+    /// The open connection on `fd`, if there is one: lets a component that keeps compact per-fd
+    /// tables (4-byte fds rather than 16-byte handles) get the handle back.
+    public func connection(onFD fd: Int32) -> Connection? {
+        guard fd >= 0, Int(fd) < slots.count, slots[Int(fd)].kind == .connection else { return nil }
+        return Connection(loop: self, fd: fd, generation: slots[Int(fd)].generation)
+    }
+
     /// How many connections (including connecting ones) are open.
     public var openConnections: Int { statistics.connectionsOpened - statistics.connectionsClosed }
 

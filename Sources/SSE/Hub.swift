@@ -1,0 +1,283 @@
+import Reactor
+
+/// Fans Server-Sent Events out to the connections of one `EventLoop`: topics, a history ring per topic
+/// for Last-Event-ID replay, heartbeat comments, and a bound on what a slow subscriber may queue.
+/// Loop-confined.
+///
+/// Memory per subscriber is one 20-byte `Membership` in a flat table indexed by fd, plus a 4-byte fd in
+/// its topic's list and in its heartbeat slice: no object, no timer and no buffer per connection.
+///
+/// Heartbeats: the interval H is cut into `heartbeatSlices` slices; subscribers are dealt round-robin
+/// into slices, and one repeating timer visits one slice every H / slices, writing the shared heartbeat
+/// comment to those members that were not written to in the last H (less half a slice, for timer
+/// jitter). So a round of heartbeats is spread evenly over H, an idle subscriber hears one every H,
+/// and one that just got an event is skipped (its longest silence stays under 2H).
+public final class Hub {
+    public struct Configuration: Sendable {
+        /// Heartbeat interval; `.zero` turns heartbeats off.
+        public var heartbeat: Duration = .seconds(15)
+        /// Slices of the heartbeat interval: how evenly a round is spread (and how often the timer runs).
+        public var heartbeatSlices = 64
+        /// Events kept per topic for Last-Event-ID replay, by count and by bytes.
+        public var historyCount = 1000
+        public var historyBytes = 1 << 20
+        /// Queued (unsent) bytes past which a subscriber is dropped: it does not read, others go on.
+        public var maximumQueuedBytes = 1 << 20
+        public init() {}
+    }
+
+    /// Counters for `/metrics`.
+    public struct Statistics: Sendable {
+        public var subscribers = 0
+        public var subscriptionsTotal = 0
+        public var events = 0
+        public var eventWrites = 0
+        public var heartbeats = 0
+        public var bytesQueuedOrWritten = 0
+        public var slowSubscribersDropped = 0
+        public var replays = 0
+        /// Reconnections whose Last-Event-ID was unknown or no longer in history (they get the live stream).
+        public var replayMisses = 0
+    }
+
+    /// Where one subscriber stands. `topic == -1`: the fd is not a subscriber.
+    struct Membership {
+        var topic: Int32 = -1          // first topic; others, if any, in `extraTopics`
+        var indexInTopic: UInt32 = 0
+        var indexInSlice: UInt32 = 0
+        var lastWrite: UInt32 = 0      // loop ms, wrapping (intervals are far below 49 days)
+        var slice: UInt16 = 0
+    }
+
+    public let configuration: Configuration
+    public private(set) var statistics = Statistics()
+    unowned(unsafe) let loop: EventLoop
+    var topics: [Topic] = []
+    var topicIDs: [String: Int32] = [:]
+    var members: [Membership] = []
+    /// Subscribers of more than one topic: their further topics (rare, so kept aside).
+    var extraTopics: [Int32: [(topic: Int32, index: UInt32)]] = [:]
+    var slices: [[Int32]]
+    private var nextSlice = 0
+    private var sliceCursor = 0
+    private var sequence: UInt64 = 0
+    private var heartbeatTimer: TimerID?
+    /// The heartbeat comment: one buffer, shared by every write.
+    public static let heartbeatBytes = SharedBytes(EventEncoder.comment("heartbeat"))
+
+    public init(loop: EventLoop, configuration: Configuration = Configuration()) {
+        self.loop = loop
+        self.configuration = configuration
+        slices = Array(repeating: [], count: max(1, configuration.heartbeatSlices))
+        let interval = configuration.heartbeat
+        if interval > .zero {
+            let step = max(interval / slices.count, .milliseconds(1))
+            heartbeatTimer = loop.scheduleRepeating(every: step) { [unowned self] in self.heartbeatSlice() }
+        }
+    }
+
+    deinit {
+        if let heartbeatTimer { loop.cancel(heartbeatTimer) }
+    }
+
+    // MARK: - Subscribing
+
+    /// Adds `connection` to `topics` (at least one). With a `lastEventID` found in history, the events
+    /// after it (on these topics, in order) are written first; an unknown one is counted.
+    /// The caller has already written the response head, and calls `unsubscribe` when it closes.
+    public func subscribe(_ connection: Connection, topics names: [String], lastEventID: String? = nil) {
+        precondition(!names.isEmpty, "subscribe needs a topic")
+        unsubscribe(connection)
+        let fd = connection.fd
+        while members.count <= Int(fd) { members.append(Membership()) }
+        var ids: [Int32] = []
+        for name in names {
+            let id = topicID(name)
+            if !ids.contains(id) { ids.append(id) }
+        }
+        var membership = Membership()
+        membership.topic = ids[0]
+        membership.indexInTopic = UInt32(topics[Int(ids[0])].subscribers.count)
+        topics[Int(ids[0])].subscribers.append(fd)
+        if ids.count > 1 {
+            extraTopics[fd] = ids.dropFirst().map { id in
+                topics[Int(id)].subscribers.append(fd)
+                return (id, UInt32(topics[Int(id)].subscribers.count - 1))
+            }
+        }
+        membership.slice = UInt16(nextSlice)
+        membership.indexInSlice = UInt32(slices[nextSlice].count)
+        slices[nextSlice].append(fd)
+        nextSlice = (nextSlice + 1) % slices.count
+        membership.lastWrite = currentTime
+        members[Int(fd)] = membership
+        statistics.subscribers += 1
+        statistics.subscriptionsTotal += 1
+        if let lastEventID { replay(to: connection, topics: ids, after: lastEventID) }
+    }
+
+    /// Removes a subscriber (on close); does nothing for an fd that is not one. O(1) per topic.
+    public func unsubscribe(_ connection: Connection) {
+        let fd = connection.fd
+        guard Int(fd) < members.count, members[Int(fd)].topic >= 0 else { return }
+        let membership = members[Int(fd)]
+        removeFromTopic(membership.topic, at: membership.indexInTopic)
+        if let extra = extraTopics.removeValue(forKey: fd) {
+            for (topic, index) in extra { removeFromTopic(topic, at: index) }
+        }
+        removeFromSlice(Int(membership.slice), at: membership.indexInSlice)
+        members[Int(fd)] = Membership()
+        statistics.subscribers -= 1
+    }
+
+    /// Whether `connection` is subscribed.
+    public func isSubscribed(_ connection: Connection) -> Bool {
+        Int(connection.fd) < members.count && members[Int(connection.fd)].topic >= 0
+    }
+
+    // MARK: - Publishing
+
+    /// Encodes `event` once and writes the same bytes to every subscriber of `topic` (direct write;
+    /// an unsent remainder is queued by reference). Assigns an id if it has none. Returns the id and
+    /// how many subscribers it was queued to. Subscribers over the queue limit are dropped after the
+    /// round, so no subscriber waits on another.
+    @discardableResult
+    public func publish(_ event: OutgoingEvent, topic name: String) throws(EventEncodingError) -> (id: String, subscribers: Int) {
+        var event = event
+        sequence += 1
+        let id = event.id ?? String(sequence)
+        event.id = id
+        let bytes = SharedBytes(try EventEncoder.encode(event))
+        let topic = topicID(name)
+        topics[Int(topic)].remember(HistoryEntry(sequence: sequence, id: id, bytes: bytes),
+                                    count: configuration.historyCount, bytes: configuration.historyBytes)
+        statistics.events += 1
+        let now = currentTime
+        var slow: [Connection] = []
+        var delivered = 0
+        for fd in topics[Int(topic)].subscribers {
+            guard let connection = loop.connection(onFD: fd) else { continue }
+            if connection.write(bytes) {
+                delivered += 1
+                members[Int(fd)].lastWrite = now
+                if connection.queuedBytes > configuration.maximumQueuedBytes { slow.append(connection) }
+            }
+        }
+        statistics.eventWrites += delivered
+        statistics.bytesQueuedOrWritten += delivered * bytes.count
+        for connection in slow {
+            statistics.slowSubscribersDropped += 1
+            connection.close()
+        }
+        return (id, delivered)
+    }
+
+    /// Subscribers of `topic` now.
+    public func subscriberCount(topic name: String) -> Int {
+        topicIDs[name].map { topics[Int($0)].subscribers.count } ?? 0
+    }
+
+    // MARK: - Internals
+
+    private var currentTime: UInt32 { UInt32(truncatingIfNeeded: loop.now) }
+
+    private func topicID(_ name: String) -> Int32 {
+        if let id = topicIDs[name] { return id }
+        let id = Int32(topics.count)
+        topics.append(Topic(name: name))
+        topicIDs[name] = id
+        return id
+    }
+
+    /// Swap-remove from a topic's fd list, fixing the moved member's index.
+    private func removeFromTopic(_ topic: Int32, at index: UInt32) {
+        let last = topics[Int(topic)].subscribers.removeLast()
+        guard Int(index) < topics[Int(topic)].subscribers.count else { return }
+        topics[Int(topic)].subscribers[Int(index)] = last
+        if members[Int(last)].topic == topic {
+            members[Int(last)].indexInTopic = index
+        } else if var extra = extraTopics[last], let position = extra.firstIndex(where: { $0.topic == topic }) {
+            extra[position].index = index
+            extraTopics[last] = extra
+        }
+    }
+
+    private func removeFromSlice(_ slice: Int, at index: UInt32) {
+        let last = slices[slice].removeLast()
+        guard Int(index) < slices[slice].count else { return }
+        slices[slice][Int(index)] = last
+        members[Int(last)].indexInSlice = index
+    }
+
+    /// Writes the history entries after `lastEventID` on `topicIDs`, oldest first.
+    private func replay(to connection: Connection, topics topicIDs: [Int32], after lastEventID: String) {
+        var after: UInt64? = nil
+        for topic in topicIDs {
+            if let entry = topics[Int(topic)].history.last(where: { $0.id == lastEventID }) { after = entry.sequence }
+        }
+        guard let after else {
+            statistics.replayMisses += 1
+            return
+        }
+        statistics.replays += 1
+        var entries: [HistoryEntry] = []
+        for topic in topicIDs { entries += topics[Int(topic)].history.filter { $0.sequence > after } }
+        for entry in entries.sorted(by: { $0.sequence < $1.sequence }) { connection.write(entry.bytes) }
+        members[Int(connection.fd)].lastWrite = currentTime
+    }
+
+    /// One heartbeat slice: members not written to for a whole interval get the shared comment.
+    private func heartbeatSlice() {
+        let interval = UInt32(clamping: configuration.heartbeat.components.seconds * 1000
+                              + configuration.heartbeat.components.attoseconds / 1_000_000_000_000_000)
+        // A slice recurs exactly every interval, so "idle for a whole interval" must tolerate the
+        // timer's jitter: half a slice of slack, or a member could be skipped and wait two intervals.
+        let threshold = interval - interval / UInt32(2 * slices.count)
+        let now = currentTime
+        sliceCursor = (sliceCursor + 1) % slices.count
+        var slow: [Connection] = []
+        for fd in slices[sliceCursor] where now &- members[Int(fd)].lastWrite >= threshold {
+            guard let connection = loop.connection(onFD: fd) else { continue }
+            if connection.write(Hub.heartbeatBytes) {
+                statistics.heartbeats += 1
+                statistics.bytesQueuedOrWritten += Hub.heartbeatBytes.count
+                members[Int(fd)].lastWrite = now
+                if connection.queuedBytes > configuration.maximumQueuedBytes { slow.append(connection) }
+            }
+        }
+        for connection in slow {
+            statistics.slowSubscribersDropped += 1
+            connection.close()
+        }
+    }
+}
+
+/// One event kept for replay.
+struct HistoryEntry {
+    let sequence: UInt64
+    let id: String
+    let bytes: SharedBytes
+}
+
+/// A topic: its subscribers' fds and its recent events.
+struct Topic {
+    let name: String
+    var subscribers: [Int32] = []
+    var history: [HistoryEntry] = []
+    private var historyBytes = 0
+
+    init(name: String) { self.name = name }
+
+    /// Appends, then trims the oldest entries past either bound.
+    mutating func remember(_ entry: HistoryEntry, count: Int, bytes: Int) {
+        guard count > 0 else { return }
+        history.append(entry)
+        historyBytes += entry.bytes.count
+        var drop = 0
+        while history.count - drop > count || (historyBytes > bytes && history.count - drop > 1) {
+            historyBytes -= history[drop].bytes.count
+            drop += 1
+        }
+        if drop > 0 { history.removeFirst(drop) }
+    }
+}

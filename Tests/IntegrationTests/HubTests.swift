@@ -1,0 +1,180 @@
+import Reactor
+import SSE
+import Testing
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// Server side for hub tests: every accepted connection subscribes at once (no HTTP here).
+private final class SubscribeOnAccept: ConnectionHandler {
+    let hub: Hub
+    var topicsForNext: [String] = ["default"]
+    var lastEventIDForNext: String?
+    var servers: [Connection] = []
+
+    init(hub: Hub) { self.hub = hub }
+
+    func connectionDidOpen(_ connection: Connection) {
+        servers.append(connection)
+        hub.subscribe(connection, topics: topicsForNext, lastEventID: lastEventIDForNext)
+    }
+    func connection(_ connection: Connection, didRead bytes: UnsafeRawBufferPointer) {}
+    func connectionDidClose(_ connection: Connection, reason: CloseReason) { hub.unsubscribe(connection) }
+}
+
+/// Client side: parses each connection's stream and records events and heartbeat times.
+private final class StreamClients: ConnectionHandler {
+    var parsers: [Int32: EventStreamParser] = [:]
+    var events: [Int32: [ReceivedEvent]] = [:]
+    var heartbeats: [Int32: [UInt64]] = [:]
+    var opened: [Connection] = []
+    var closed = 0
+    unowned(unsafe) var loop: EventLoop?
+
+    func connectionDidOpen(_ connection: Connection) {
+        opened.append(connection)
+        parsers[connection.fd] = EventStreamParser()
+    }
+    func connection(_ connection: Connection, didRead bytes: UnsafeRawBufferPointer) {
+        parsers[connection.fd]!.feed(bytes) { item in
+            switch item {
+            case .event(let event): events[connection.fd, default: []].append(event)
+            case .comment: heartbeats[connection.fd, default: []].append(MonotonicClock.nanoseconds() / 1_000_000)
+            case .retry: break
+            }
+        }
+    }
+    func connectionDidClose(_ connection: Connection, reason: CloseReason) { closed += 1 }
+}
+
+/// A loop with a listener whose connections subscribe to a hub, and clients connected to it.
+private func hubScenario(
+    clients count: Int, configuration: Hub.Configuration = Hub.Configuration(),
+    _ body: (EventLoop, Hub, SubscribeOnAccept, StreamClients, SocketAddress) throws -> Void
+) throws {
+    let loop = try EventLoop()
+    let hub = Hub(loop: loop, configuration: configuration)
+    let server = SubscribeOnAccept(hub: hub)
+    let listener = try loop.listen(on: loopback, handler: server)
+    let clients = StreamClients()
+    for _ in 0..<count { _ = try loop.connect(to: listener.address, handler: clients) }
+    #expect(drive(loop) { hub.statistics.subscribers == count && clients.opened.count == count })
+    try body(loop, hub, server, clients, listener.address)
+    listener.close()
+    loop.closeAll()
+}
+
+extension Loopback {
+    @Suite struct HubTests {
+        /// 1,000 subscribers each receive each of 20 events exactly once, in order, from one encoding.
+        @Test func fanOutToAThousand() throws {
+            try expectNoFDLeak {
+                try hubScenario(clients: 1_000) { loop, hub, _, clients, _ in
+                    for index in 1...20 {
+                        let (id, delivered) = try hub.publish(OutgoingEvent(data: "t=\(index)"), topic: "default")
+                        #expect(id == "\(index)")
+                        #expect(delivered == 1_000)
+                    }
+                    #expect(drive(loop) { clients.events.values.reduce(0) { $0 + $1.count } == 20_000 })
+                    drive(loop, for: .milliseconds(50)) { false }
+                    for (_, received) in clients.events {
+                        #expect(received.map(\.dataString) == (1...20).map { "t=\($0)" })
+                    }
+                    #expect(hub.statistics.eventWrites == 20_000)
+                }
+            }
+        }
+
+        /// Subscribers get the topics they asked for, and only those.
+        @Test func topics() throws {
+            try expectNoFDLeak {
+                try hubScenario(clients: 0) { loop, hub, server, clients, address in
+                    server.topicsForNext = ["a"]
+                    let onlyA = try loop.connect(to: address, handler: clients)
+                    #expect(drive(loop) { hub.statistics.subscribers == 1 })
+                    server.topicsForNext = ["a", "b"]
+                    let both = try loop.connect(to: address, handler: clients)
+                    #expect(drive(loop) { hub.statistics.subscribers == 2 })
+                    try hub.publish(OutgoingEvent(data: "for a", name: "x"), topic: "a")
+                    try hub.publish(OutgoingEvent(data: "for b"), topic: "b")
+                    try hub.publish(OutgoingEvent(data: "for c"), topic: "c")
+                    #expect(drive(loop) { clients.events[both.fd]?.count == 2 && clients.events[onlyA.fd]?.count == 1 })
+                    drive(loop, for: .milliseconds(50)) { false }
+                    #expect(clients.events[onlyA.fd]?.map(\.dataString) == ["for a"])
+                    #expect(clients.events[onlyA.fd]?.first?.type == "x")
+                    #expect(clients.events[both.fd]?.map(\.dataString) == ["for a", "for b"])
+                    #expect(hub.subscriberCount(topic: "b") == 1)
+                }
+            }
+        }
+
+        /// Reconnecting with a Last-Event-ID replays what came after it, then the live stream;
+        /// an unknown id gets the live stream only, and is counted.
+        @Test func lastEventIDReplay() throws {
+            try expectNoFDLeak {
+                try hubScenario(clients: 0) { loop, hub, server, clients, address in
+                    for index in 1...5 { try hub.publish(OutgoingEvent(data: "e\(index)"), topic: "default") }
+                    server.lastEventIDForNext = "2"
+                    let resumed = try loop.connect(to: address, handler: clients)
+                    #expect(drive(loop) { clients.events[resumed.fd]?.count == 3 })
+                    server.lastEventIDForNext = "no-such-id"
+                    let fresh = try loop.connect(to: address, handler: clients)
+                    #expect(drive(loop) { hub.statistics.subscribers == 2 })
+                    try hub.publish(OutgoingEvent(data: "live"), topic: "default")
+                    #expect(drive(loop) { clients.events[resumed.fd]?.count == 4 && clients.events[fresh.fd]?.count == 1 })
+                    #expect(clients.events[resumed.fd]?.map(\.dataString) == ["e3", "e4", "e5", "live"])
+                    #expect(clients.events[resumed.fd]?.last?.lastEventID == "6")
+                    #expect(clients.events[fresh.fd]?.map(\.dataString) == ["live"])
+                    #expect(hub.statistics.replays == 1)
+                    #expect(hub.statistics.replayMisses == 1)
+                }
+            }
+        }
+
+        /// Heartbeats arrive about once per interval per subscriber, spread over the interval rather
+        /// than in one burst; a subscriber that just got an event is skipped.
+        @Test func heartbeatsAreSpread() throws {
+            var configuration = Hub.Configuration()
+            configuration.heartbeat = .milliseconds(400)
+            configuration.heartbeatSlices = 8
+            try expectNoFDLeak {
+                try hubScenario(clients: 80, configuration: configuration) { loop, hub, _, clients, _ in
+                    let start = MonotonicClock.nanoseconds() / 1_000_000
+                    drive(loop, for: .milliseconds(1_500)) { false }
+                    let counts = clients.opened.map { clients.heartbeats[$0.fd]?.count ?? 0 }
+                    #expect(counts.allSatisfy { (2...5).contains($0) }, "heartbeats per client: \(counts)")
+                    // Spread: the first heartbeats of all clients fall into several distinct 50 ms windows.
+                    let firstWindows = Set(clients.opened.compactMap { clients.heartbeats[$0.fd]?.first }.map { ($0 - start) / 50 })
+                    #expect(firstWindows.count >= 5, "first heartbeats bunched into \(firstWindows.count) windows")
+                    #expect(hub.statistics.heartbeats == counts.reduce(0, +))
+                }
+            }
+        }
+
+        /// A subscriber that stops reading is dropped past the queue limit; the others get everything.
+        @Test func slowSubscriberIsDropped() throws {
+            var configuration = Hub.Configuration()
+            configuration.maximumQueuedBytes = 256 * 1024
+            configuration.heartbeat = .zero
+            try expectNoFDLeak {
+                try hubScenario(clients: 3, configuration: configuration) { loop, hub, server, clients, address in
+                    let stalled = try BlockingClient(connectingTo: address, receiveBuffer: 4096)
+                    #expect(drive(loop) { hub.statistics.subscribers == 4 })
+                    _ = stalled
+                    // Loopback send buffers grow to 4 MiB: keep publishing until the stalled one is out.
+                    let payload = String(repeating: "x", count: 16 * 1024)
+                    var published = 0
+                    while hub.statistics.slowSubscribersDropped == 0 && published < 2_000 {
+                        try hub.publish(OutgoingEvent(data: payload), topic: "default")
+                        published += 1
+                        loop.runOnce(maximumWait: .milliseconds(1))
+                    }
+                    #expect(drive(loop) { clients.events.count == 3 && clients.events.values.allSatisfy { $0.count == published } })
+                    #expect(hub.statistics.slowSubscribersDropped == 1)
+                    #expect(hub.statistics.subscribers == 3)
+                    #expect(server.servers.count == 4)
+                }
+            }
+        }
+    }
+}
