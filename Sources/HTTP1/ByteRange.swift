@@ -15,8 +15,6 @@ public struct ByteRange: Hashable, Sendable, CustomStringConvertible {
     public var range: Range<Int> { Int(start)..<Int(end) }
     public var description: String { "\(start)..<\(end)" }
 
-    /// The same range in a buffer that dropped `count` bytes from its front.
-    func shifted(by count: Int) -> ByteRange { ByteRange(Int(start) - count, Int(end) - count) }
 }
 
 /// One header line: its name and its value (without surrounding whitespace), as byte ranges.

@@ -22,7 +22,8 @@ public enum WallClock {
 
 extension Duration {
     /// Whole milliseconds, rounded up so a timer never fires early; negative durations are 0.
-    var millisecondsRoundedUp: UInt64 {
+    /// (The loop's clock ticks in milliseconds: this is how durations become ticks.)
+    public var millisecondsRoundedUp: UInt64 {
         let (seconds, attoseconds) = components
         if seconds < 0 || (seconds == 0 && attoseconds <= 0) { return 0 }
         let perMillisecond: Int64 = 1_000_000_000_000_000

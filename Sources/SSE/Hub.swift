@@ -62,6 +62,10 @@ public final class Hub {
     private var sliceCursor = 0
     private var sequence: UInt64 = 0
     private var heartbeatTimer: TimerID?
+    /// Milliseconds without a write after which a member visited by its slice gets a heartbeat: the
+    /// interval less half a slice, because a slice recurs exactly every interval and timer jitter
+    /// would otherwise make a member skip a round and wait two intervals.
+    private let heartbeatIdleThreshold: UInt32
     /// The heartbeat comment: one buffer, shared by every write.
     public static let heartbeatBytes = SharedBytes(EventEncoder.comment("heartbeat"))
 
@@ -69,6 +73,8 @@ public final class Hub {
         self.loop = loop
         self.configuration = configuration
         slices = Array(repeating: [], count: max(1, configuration.heartbeatSlices))
+        let milliseconds = UInt32(clamping: configuration.heartbeat.millisecondsRoundedUp)
+        heartbeatIdleThreshold = milliseconds - milliseconds / UInt32(2 * slices.count)
         let interval = configuration.heartbeat
         if interval > .zero {
             let step = max(interval / slices.count, .milliseconds(1))
@@ -228,15 +234,10 @@ public final class Hub {
 
     /// One heartbeat slice: members not written to for a whole interval get the shared comment.
     private func heartbeatSlice() {
-        let interval = UInt32(clamping: configuration.heartbeat.components.seconds * 1000
-                              + configuration.heartbeat.components.attoseconds / 1_000_000_000_000_000)
-        // A slice recurs exactly every interval, so "idle for a whole interval" must tolerate the
-        // timer's jitter: half a slice of slack, or a member could be skipped and wait two intervals.
-        let threshold = interval - interval / UInt32(2 * slices.count)
         let now = currentTime
         sliceCursor = (sliceCursor + 1) % slices.count
         var slow: [Connection] = []
-        for fd in slices[sliceCursor] where now &- members[Int(fd)].lastWrite >= threshold {
+        for fd in slices[sliceCursor] where now &- members[Int(fd)].lastWrite >= heartbeatIdleThreshold {
             guard let connection = loop.connection(onFD: fd) else { continue }
             if connection.write(Hub.heartbeatBytes) {
                 statistics.heartbeats += 1
