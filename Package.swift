@@ -7,6 +7,7 @@ let package = Package(
         .library(name: "Reactor", targets: ["Reactor"]),
         .library(name: "HTTP1", targets: ["HTTP1"]),
         .library(name: "SSE", targets: ["SSE"]),
+        .library(name: "RillServer", targets: ["RillServer"]),
         .executable(name: "rill", targets: ["rill"]),
     ],
     dependencies: [
@@ -22,10 +23,13 @@ let package = Package(
         // Server-Sent Events: framing and the client parser (pure byte transforms), and the Hub that
         // fans events out to connections of a reactor.
         .target(name: "SSE", dependencies: ["Reactor"]),
+        // `rill serve`: HTTP routes, the demo page, publishing and metrics over the hub. No Foundation.
+        .target(name: "RillServer", dependencies: ["Reactor", "HTTP1", "SSE"]),
         .executableTarget(
             name: "rill",
             dependencies: [
                 "Reactor",
+                "RillServer",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]
         ),
@@ -33,7 +37,7 @@ let package = Package(
         .testTarget(name: "HTTP1Tests", dependencies: ["HTTP1"]),
         .testTarget(name: "SSETests", dependencies: ["SSE"]),
         // Real loopback sockets; some tests start the `rill` binary as a child process.
-        .testTarget(name: "IntegrationTests", dependencies: ["Reactor", "CEpoll", "SSE", "rill"]),
+        .testTarget(name: "IntegrationTests", dependencies: ["Reactor", "CEpoll", "HTTP1", "SSE", "RillServer", "rill"]),
     ],
     swiftLanguageModes: [.v6]
 )

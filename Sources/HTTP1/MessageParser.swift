@@ -186,6 +186,24 @@ struct MessageParser {
         return .error(error)
     }
 
+    /// Back to the start of a message stream, keeping the head's header storage.
+    mutating func reset() {
+        state = kind == .request ? .method : .statusLine
+        error = nil
+        position = 0
+        lineStart = 0
+        fieldStart = 0
+        nameEnd = 0
+        valueStart = 0
+        inTrailers = false
+        remaining = 0
+        bodyTotal = 0
+        trailerCount = 0
+        trailerBytes = 0
+        respondingToHEAD = false
+        head.reset()
+    }
+
     private mutating func finishMessage() -> HTTPEvent {
         if head.status == 101 && kind == .response {
             state = .upgraded

@@ -38,6 +38,10 @@ public struct RequestParser {
     /// The head of the current request, valid with the bytes of the `.head` step.
     public var head: MessageHead { core.head }
 
+    /// Forgets any message in progress (and a previous error): the parser is as new, but keeps the
+    /// header storage it has grown, so reusing it allocates nothing.
+    public mutating func reset() { core.reset() }
+
     /// The error this parser stopped at, if any.
     public var error: HTTPParseError? { core.error }
 

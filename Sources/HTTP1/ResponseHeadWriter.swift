@@ -37,6 +37,13 @@ public struct ResponseHeadWriter {
         return true
     }
 
+    /// Adds a header line whose value is a literal (trusted: not checked for CR/LF).
+    public mutating func header(_ name: StaticString, _ value: StaticString) {
+        appendName(name)
+        bytes.append(contentsOf: UnsafeBufferPointer(start: value.utf8Start, count: value.utf8CodeUnitCount))
+        bytes.append(contentsOf: [13, 10])
+    }
+
     /// Adds a header line with a decimal value (Content-Length, Retry-After), without a String.
     public mutating func header(_ name: StaticString, _ value: Int) {
         appendName(name)
@@ -47,6 +54,14 @@ public struct ResponseHeadWriter {
     /// Ends the head with the empty line; returns the whole head.
     public mutating func finish() -> [UInt8] {
         bytes.append(contentsOf: [13, 10])
+        return bytes
+    }
+
+    /// Ends the head and appends `body` after it: the whole response in one buffer, so one write
+    /// (and, with TCP_NODELAY, one segment) carries it. Add the Content-Length header first.
+    public mutating func finish(body: some Collection<UInt8>) -> [UInt8] {
+        bytes.append(contentsOf: [13, 10])
+        bytes.append(contentsOf: body)
         return bytes
     }
 
@@ -84,6 +99,7 @@ public func reasonPhrase(_ status: Int) -> String {
     case 404: "Not Found"
     case 405: "Method Not Allowed"
     case 408: "Request Timeout"
+    case 417: "Expectation Failed"
     case 413: "Content Too Large"
     case 414: "URI Too Long"
     case 429: "Too Many Requests"

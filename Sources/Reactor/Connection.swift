@@ -41,7 +41,8 @@ public protocol ConnectionHandler: AnyObject {
     func connectionDidReadEOF(_ connection: Connection)
     /// Queued bytes crossed the high watermark (`false`) or fell back below the low one (`true`).
     func connectionWritabilityDidChange(_ connection: Connection, isWritable: Bool)
-    /// The connection is closed and its fd released; called exactly once. The handle is stale now.
+    /// The connection is closed and its fd released; called exactly once. The handle is stale now,
+    /// except that `userData` still reads its last value during this call.
     func connectionDidClose(_ connection: Connection, reason: CloseReason)
 }
 
@@ -76,6 +77,10 @@ public struct Connection: Hashable, CustomStringConvertible {
         hasher.combine(generation)
     }
     public var description: String { "Connection(fd: \(fd), generation: \(generation))" }
+
+    /// fd and generation in one word: unique over the loop's lifetime, so a timer token or a table
+    /// entry can name this connection and never a later one on the same fd (`EventLoop.connection(id:)`).
+    public var id: UInt64 { FdSlot.token(fd: fd, generation: generation) }
 
     /// Open: not yet closed (it may be half-closed).
     public var isOpen: Bool { loop.isCurrent(self) }

@@ -168,10 +168,15 @@ extension EventLoop {
         guard isCurrent(connection) else { return }
         let index = Int(connection.fd)
         let handler = slots[index].handler
+        let userData = slots[index].userData
         wheel.cancel(slots[index].connectTimer)
         releaseSlot(connection.fd)
         statistics.connectionsClosed += 1
+        // The handler may still read the connection's userData (say, to find it in its tables).
+        let outer = closingConnection
+        closingConnection = (connection, userData)
         handler?.connectionDidClose(connection, reason: reason)
+        closingConnection = outer
     }
 
     func closeAfterFlush(_ connection: Connection) {
@@ -254,7 +259,9 @@ extension EventLoop {
     }
 
     func userData(_ connection: Connection) -> UInt64 {
-        isCurrent(connection) ? slots[Int(connection.fd)].userData : 0
+        if isCurrent(connection) { return slots[Int(connection.fd)].userData }
+        if let (closing, userData) = closingConnection, closing == connection { return userData }
+        return 0
     }
 
     func setUserData(_ connection: Connection, _ value: UInt64) {

@@ -65,6 +65,8 @@ public final class EventLoop {
     /// Connections that failed under a write; closed at the next safe point so that a handler
     /// iterating its subscribers never sees a close callback in the middle of its own loop.
     var deferredCloses: [(Connection, CloseReason)] = []
+    /// The connection whose `connectionDidClose` is running, and its userData, which stays readable.
+    var closingConnection: (Connection, UInt64)? = nil
     private var stopRequested = false
     private var spareTasks: [EventLoopRemote.Task] = []
     private var runningThread: pthread_t? = nil
@@ -168,6 +170,21 @@ public final class EventLoop {
     public func connection(onFD fd: Int32) -> Connection? {
         guard fd >= 0, Int(fd) < slots.count, slots[Int(fd)].kind == .connection else { return nil }
         return Connection(loop: self, fd: fd, generation: slots[Int(fd)].generation)
+    }
+
+    /// The connection an `id` named, if it is still open (nil once it closed, even if its fd was reused).
+    public func connection(id: UInt64) -> Connection? {
+        let fd = Int32(truncatingIfNeeded: id)
+        guard let connection = connection(onFD: fd), connection.generation == UInt32(truncatingIfNeeded: id >> 32) else { return nil }
+        return connection
+    }
+
+    /// Calls `body` with every open (connected) connection, in fd order. `body` may close them.
+    public func forEachConnection(_ body: (Connection) -> Void) {
+        for fd in slots.indices where slots[fd].kind == .connection {
+            body(Connection(loop: self, fd: Int32(fd), generation: slots[fd].generation))
+        }
+        runDeferredCloses()
     }
 
     /// How many connections (including connecting ones) are open.

@@ -19,7 +19,10 @@ public final class Listener {
 
     /// The bound address (with the real port when port 0 was asked for).
     public let address: SocketAddress
-    public let handler: any ConnectionHandler
+    /// Receives the accepted connections. A closed listener lets go of it: the handler often owns
+    /// the listener, and that cycle must end when listening does.
+    public var handler: (any ConnectionHandler)? { handlerWhileOpen }
+    private var handlerWhileOpen: (any ConnectionHandler)?
     public private(set) var isOpen = true
     /// Connections accepted so far.
     public private(set) var accepted = 0
@@ -39,7 +42,7 @@ public final class Listener {
         self.fd = fd
         self.address = address
         self.noDelay = noDelay
-        self.handler = handler
+        handlerWhileOpen = handler
     }
 
     /// Stops listening and closes the socket. Accepted connections stay open.
@@ -48,12 +51,13 @@ public final class Listener {
         isOpen = false
         if let resumeTimer { loop.cancel(resumeTimer) }
         resumeTimer = nil
+        handlerWhileOpen = nil
         loop.releaseSlot(fd)
     }
 
     func acceptReady() {
         for _ in 0..<Listener.acceptsPerWakeup {
-            guard isOpen, resumeTimer == nil else { return }
+            guard isOpen, resumeTimer == nil, let handler = handlerWhileOpen else { return }
             let result: IOResult<Int>
             do {
                 result = try Socket.accept(fd)

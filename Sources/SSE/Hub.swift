@@ -178,6 +178,12 @@ public final class Hub {
         return (id, delivered)
     }
 
+    /// Topics created so far (by a subscription or a publication); they are never removed.
+    public var topicCount: Int { topics.count }
+
+    /// Whether `name` is a topic already.
+    public func hasTopic(_ name: String) -> Bool { topicIDs[name] != nil }
+
     /// Subscribers of `topic` now.
     public func subscriberCount(topic name: String) -> Int {
         topicIDs[name].map { topics[Int($0)].subscribers.count } ?? 0

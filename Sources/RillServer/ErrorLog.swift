@@ -1,0 +1,63 @@
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// Error logging without a line per connection: every `logInterval` the server writes one line per
+/// error class whose count grew since the last report, with the growth and the total.
+struct ErrorLog {
+    private var reported: [String: Int] = [:]
+
+    /// The lines to print for `counts` (class description, total so far), and remembers them.
+    mutating func lines(for counts: [(String, Int)], interval: String) -> [String] {
+        var lines: [String] = []
+        for (label, total) in counts {
+            let previous = reported[label, default: 0]
+            guard total > previous else { continue }
+            lines.append("rill serve: \(label): \(total - previous) in the last \(interval) (\(total) in all)")
+            reported[label] = total
+        }
+        return lines
+    }
+}
+
+extension SSEServer {
+    /// Each error class with its count so far.
+    var errorCounts: [(String, Int)] {
+        var counts: [(String, Int)] = []
+        for status in [400, 413, 414, 431, 501, 505] {
+            counts.append(("malformed requests answered \(status)", statistics.parseErrors[status, default: 0]))
+        }
+        counts += [
+            ("header timeouts (request not complete in time)", statistics.headerTimeouts),
+            ("clients turned away with 503 at the connection limit", statistics.connectionsRejected),
+            ("slow subscribers dropped", hub.statistics.slowSubscribersDropped),
+            ("unknown or expired Last-Event-IDs", hub.statistics.replayMisses),
+            ("publishes without a valid token (401)", statistics.unauthorized),
+            ("bad queries or event fields (400)", statistics.badRequests),
+            ("subscriptions refused at the topic limit (503)", statistics.topicsExhausted),
+            ("connections reset by peer", statistics.resets),
+            ("accept errors", listener.acceptErrors),
+            ("accept pauses: out of file descriptors", listener.exhaustionPauses),
+        ]
+        return counts
+    }
+
+    /// Writes to stderr one line per error class that grew since the last call (`interval` names
+    /// the period in the text).
+    public func logErrors(interval: String) {
+        for line in errorLog.lines(for: errorCounts, interval: interval) { writeStandardError(line) }
+    }
+}
+
+/// One line to fd 2, unbuffered (stdio's `stderr` is a global Swift 6 will not touch).
+func writeStandardError(_ line: String) {
+    var text = line + "\n"
+    text.withUTF8 { bytes in
+        var offset = 0
+        while offset < bytes.count {
+            let written = write(2, bytes.baseAddress! + offset, bytes.count - offset)
+            guard written > 0 else { return }
+            offset += written
+        }
+    }
+}

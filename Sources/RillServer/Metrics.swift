@@ -1,0 +1,62 @@
+/// Prometheus text exposition (format 0.0.4) of the server's, the hub's, the listener's and the
+/// loop's counters. Built on request: `/metrics` is scraped every few seconds, not a hot path.
+struct MetricsText {
+    private(set) var text = ""
+
+    mutating func add(_ name: String, _ type: String, _ help: String, _ value: Int, labels: String = "") {
+        if !text.contains("# TYPE \(name) ") {
+            text += "# HELP \(name) \(help)\n# TYPE \(name) \(type)\n"
+        }
+        text += labels.isEmpty ? "\(name) \(value)\n" : "\(name){\(labels)} \(value)\n"
+    }
+}
+
+extension SSEServer {
+    /// The `/metrics` body.
+    func metricsText() -> String {
+        var metrics = MetricsText()
+        let hub = hub.statistics
+        metrics.add("rill_connections", "gauge", "Connections held now (streams and requests).", heldConnections)
+        metrics.add("rill_subscribers", "gauge", "Event streams open now.", hub.subscribers)
+        metrics.add("rill_connections_total", "counter", "Connections accepted and held.", statistics.connectionsTotal)
+        metrics.add("rill_connections_rejected_total", "counter",
+                    "Connections turned away with 503 at the connection limit.", statistics.connectionsRejected)
+        metrics.add("rill_connection_limit", "gauge", "Connections the server holds at most.", maximumConnections)
+        metrics.add("rill_requests_total", "counter", "Requests answered.", statistics.requests)
+        metrics.add("rill_events_total", "counter", "Events published (POST /publish and the ticker).", hub.events)
+        metrics.add("rill_event_writes_total", "counter", "Events queued to subscribers.", hub.eventWrites)
+        metrics.add("rill_heartbeats_total", "counter", "Heartbeat comments written.", hub.heartbeats)
+        metrics.add("rill_stream_bytes_total", "counter", "Event and heartbeat bytes queued to subscribers.",
+                    hub.bytesQueuedOrWritten)
+        metrics.add("rill_bytes_written_total", "counter", "Bytes written to sockets.", loop.statistics.bytesWritten)
+        metrics.add("rill_bytes_read_total", "counter", "Bytes read from sockets.", loop.statistics.bytesRead)
+        metrics.add("rill_slow_subscribers_dropped_total", "counter",
+                    "Subscribers closed for queueing more than the limit.", hub.slowSubscribersDropped)
+        metrics.add("rill_replays_total", "counter", "Reconnections given the events after their Last-Event-ID.", hub.replays)
+        metrics.add("rill_replay_misses_total", "counter",
+                    "Reconnections whose Last-Event-ID was unknown or expired.", hub.replayMisses)
+        for status in [400, 413, 414, 431, 501, 505] {
+            metrics.add("rill_parse_errors_total", "counter", "Malformed requests, by response status.",
+                        statistics.parseErrors[status, default: 0], labels: "status=\"\(status)\"")
+        }
+        let refusals = [("404", statistics.notFound), ("405", statistics.methodNotAllowed),
+                        ("401", statistics.unauthorized), ("400", statistics.badRequests),
+                        ("503", statistics.topicsExhausted)]
+        for (status, count) in refusals {
+            metrics.add("rill_requests_refused_total", "counter", "Well-formed requests refused, by status.",
+                        count, labels: "status=\"\(status)\"")
+        }
+        for (kind, count) in [("header", statistics.headerTimeouts), ("idle", statistics.idleTimeouts),
+                              ("linger", statistics.lingerTimeouts)] {
+            metrics.add("rill_timeouts_total", "counter", "Connections closed by a timeout, by kind.",
+                        count, labels: "kind=\"\(kind)\"")
+        }
+        metrics.add("rill_resets_total", "counter", "Connections that ended in a reset or socket error.", statistics.resets)
+        metrics.add("rill_accept_errors_total", "counter", "Failed accepts (other than running out of fds).",
+                    listener.acceptErrors)
+        metrics.add("rill_fd_exhaustion_pauses_total", "counter",
+                    "Times accepting paused because file descriptors ran out.", listener.exhaustionPauses)
+        metrics.add("rill_static_files_total", "counter", "Files served from --static.", statistics.staticFiles)
+        return metrics.text
+    }
+}

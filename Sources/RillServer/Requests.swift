@@ -1,0 +1,283 @@
+import HTTP1
+import Reactor
+import SSE
+
+/// A request split across reads: its parser (mid-message) and the bytes not yet consumed.
+struct PartialRequest {
+    var parser: RequestParser
+    var buffered: [UInt8]
+    var pending: PendingRequest?
+}
+
+/// What a request head asked for, kept until the request's end (its body, if any, has arrived).
+struct PendingRequest {
+    enum Action {
+        case demoPage
+        case metrics
+        case subscribe(topics: [String], lastEventID: String?)
+        case publish(topic: String, name: String?, id: String?)
+        case staticFile(String)
+        case preflight(allow: StaticString)
+        case refuse(Refusal)
+    }
+
+    var action: Action
+    var keepAlive: Bool
+    var isHEAD: Bool
+    /// The body, collected only for a publication.
+    var body: [UInt8] = []
+
+    var collectsBody: Bool {
+        if case .publish = action { return true }
+        return false
+    }
+}
+
+/// A well-formed request the server will not carry out.
+enum Refusal {
+    case notFound
+    case methodNotAllowed(allow: StaticString)
+    case unauthorized
+    case badRequest(String)
+    case topicLimit
+    case expectationFailed
+}
+
+extension SSEServer {
+    // MARK: - Parsing
+
+    /// Parses and answers the requests in `bytes`; returns how many bytes it consumed. Stops early
+    /// when the connection becomes a stream or closes (the rest is not parsed), or when responses
+    /// pile up unread (reading pauses; the caller keeps the rest).
+    func serve(_ connection: Connection, _ bytes: UnsafeRawBufferPointer,
+               parser: inout RequestParser, pending: inout PendingRequest?) -> Int {
+        var offset = 0
+        while true {
+            let window = UnsafeRawBufferPointer(rebasing: bytes[offset...])
+            let step = parser.parse(window)
+            switch step.event {
+            case .needMore:
+                return offset + step.consumed
+            case .head:
+                pending = requestHead(connection, parser.head, window)
+            case .body(let range):
+                if pending?.collectsBody == true { pending?.body.append(contentsOf: window[range.range]) }
+            case .end:
+                if let request = pending {
+                    pending = nil
+                    complete(connection, request)
+                }
+            case .error(let error):
+                parseFailed(connection, error)
+            }
+            offset += step.consumed
+            let phase = ConnectionState(connection.userData).phase
+            guard connection.isOpen, phase == .request || phase == .idle else {
+                parser.reset()
+                pending = nil
+                return bytes.count
+            }
+            if !connection.isWritable {
+                connection.pauseReading()
+                return offset
+            }
+        }
+    }
+
+    /// After a read: if a request is unfinished, or bytes are left (reading paused), the connection
+    /// takes the parser and a copy of the rest into `partials`, and the loop-wide parser is replaced.
+    func keepIfPartial(_ connection: Connection, parser: inout RequestParser, pending: PendingRequest?,
+                       rest: UnsafeRawBufferPointer) {
+        guard connection.isOpen, !parser.isIdle || !rest.isEmpty || pending != nil else { return }
+        var state = ConnectionState(connection.userData)
+        guard state.phase == .request || state.phase == .idle else { return }
+        if state.phase == .idle {
+            state.phase = .request
+            setDeadline(connection, &state, after: headerTimeout)
+        }
+        let fresh = spareParsers.popLast() ?? RequestParser(limits: configuration.limits)
+        let partial = PartialRequest(parser: parser, buffered: Array(rest), pending: pending)
+        parser = fresh
+        partials[connection.fd] = partial
+    }
+
+    /// Goes on with a partial request whose buffer has grown (or whose reading resumed).
+    func continuePartial(_ connection: Connection, _ partial: PartialRequest) {
+        var partial = partial
+        let consumed = partial.buffered.withUnsafeBytes {
+            serve(connection, $0, parser: &partial.parser, pending: &partial.pending)
+        }
+        let state = ConnectionState(connection.userData)
+        let unfinished = !partial.parser.isIdle || consumed < partial.buffered.count || partial.pending != nil
+        if connection.isOpen && unfinished && (state.phase == .request || state.phase == .idle) {
+            partial.buffered.removeFirst(consumed)
+            if state.phase == .idle {
+                var state = state
+                state.phase = .request
+                setDeadline(connection, &state, after: headerTimeout)
+            }
+            partials[connection.fd] = partial
+        } else {
+            recycle(partial.parser)
+        }
+    }
+
+    /// Keeps a finished partial's parser (and its grown header storage) for the next one.
+    func recycle(_ parser: RequestParser) {
+        guard spareParsers.count < 64 else { return }
+        var parser = parser
+        parser.reset()
+        spareParsers.append(parser)
+    }
+
+    private func parseFailed(_ connection: Connection, _ error: HTTPParseError) {
+        statistics.parseErrors[error.status, default: 0] += 1
+        connection.write(FixedResponses.response(for: error))
+        finishWithClose(connection)
+    }
+
+    // MARK: - Routing
+
+    /// Decides, from the head, what the request will get. Ranges index into `bytes`.
+    private func requestHead(_ connection: Connection, _ head: MessageHead, _ bytes: UnsafeRawBufferPointer) -> PendingRequest {
+        let method = head.method
+        let isGET = bytes.equals(method, "GET")
+        let isHEAD = bytes.equals(method, "HEAD")
+        let isPOST = bytes.equals(method, "POST")
+        let isOPTIONS = bytes.equals(method, "OPTIONS")
+        let target = RequestTarget(head.target, in: bytes)
+        var request = PendingRequest(action: .refuse(.notFound), keepAlive: head.keepAlive && !isDraining, isHEAD: isHEAD)
+        let cors = configuration.corsOrigin != nil
+
+        func methods(_ allowed: Bool, allow: StaticString, corsAllow: StaticString) -> Bool {
+            if allowed { return true }
+            request.action = isOPTIONS && cors ? .preflight(allow: corsAllow) : .refuse(.methodNotAllowed(allow: cors ? corsAllow : allow))
+            return false
+        }
+
+        let path = target.path
+        if bytes.equals(path, "/") {
+            if methods(isGET || isHEAD, allow: "GET, HEAD", corsAllow: "GET, HEAD, OPTIONS") { request.action = .demoPage }
+        } else if bytes.equals(path, "/sse") {
+            if methods(isGET, allow: "GET", corsAllow: "GET, OPTIONS") {
+                request.action = subscription(target, head, bytes)
+            }
+        } else if bytes.equals(path, "/publish") {
+            if methods(isPOST, allow: "POST", corsAllow: "POST, OPTIONS") {
+                request.action = publication(target, head, bytes)
+            }
+        } else if bytes.equals(path, "/metrics") {
+            if methods(isGET || isHEAD, allow: "GET, HEAD", corsAllow: "GET, HEAD, OPTIONS") { request.action = .metrics }
+        } else if let staticFiles = staticFiles, bytes.hasPrefix(path, "/static/") {
+            if methods(isGET || isHEAD, allow: "GET, HEAD", corsAllow: "GET, HEAD, OPTIONS") {
+                request.action = staticFileAction(path, bytes, staticFiles)
+            }
+        }
+
+        if let expect = head.headers.value(of: "expect", in: bytes), head.framing != .none {
+            if case .publish = request.action, bytes.equalsIgnoringCase(expect, "100-continue") {
+                connection.write(SSEServer.continueResponse)
+            } else {
+                // Refused before its body: answer now and close, rather than wait for a body the
+                // client may hold back.
+                if case .publish = request.action { request.action = .refuse(.expectationFailed) }
+                request.keepAlive = false
+                complete(connection, request)
+            }
+        }
+        return request
+    }
+
+    static let continueResponse = Array("HTTP/1.1 100 Continue\r\n\r\n".utf8)
+
+    private func subscription(_ target: RequestTarget, _ head: MessageHead, _ bytes: UnsafeRawBufferPointer) -> PendingRequest.Action {
+        guard let parameters = target.parameters(in: bytes) else { return .refuse(.badRequest("malformed query")) }
+        var topics: [String] = []
+        var lastEventID: String? = nil
+        for (name, value) in parameters {
+            switch name {
+            case "topic":
+                if !value.isEmpty && !topics.contains(value) { topics.append(value) }
+            case "lastEventId", "last-event-id":
+                lastEventID = value
+            default:
+                break
+            }
+        }
+        if let header = head.headers.value(of: "last-event-id", in: bytes) {
+            lastEventID = String(decoding: bytes[header.range], as: UTF8.self)
+        }
+        if topics.isEmpty { topics = [ServerConfiguration.defaultTopic] }
+        guard topics.count <= configuration.maximumTopicsPerSubscription else {
+            return .refuse(.badRequest("at most \(configuration.maximumTopicsPerSubscription) topics"))
+        }
+        guard topicsFit(topics) else { return .refuse(.topicLimit) }
+        return .subscribe(topics: topics, lastEventID: lastEventID.flatMap { $0.isEmpty ? nil : $0 })
+    }
+
+    private func publication(_ target: RequestTarget, _ head: MessageHead, _ bytes: UnsafeRawBufferPointer) -> PendingRequest.Action {
+        if let token = configuration.publishToken {
+            guard let header = head.headers.value(of: "authorization", in: bytes),
+                  bearerTokenMatches(UnsafeRawBufferPointer(rebasing: bytes[header.range]), token) else {
+                return .refuse(.unauthorized)
+            }
+        }
+        guard let parameters = target.parameters(in: bytes) else { return .refuse(.badRequest("malformed query")) }
+        var topic = ServerConfiguration.defaultTopic
+        var name: String? = nil
+        var id: String? = nil
+        for (key, value) in parameters {
+            switch key {
+            case "topic": if !value.isEmpty { topic = value }
+            case "event": if !value.isEmpty { name = value }
+            case "id": if !value.isEmpty { id = value }
+            default: break
+            }
+        }
+        guard topicsFit([topic]) else { return .refuse(.topicLimit) }
+        return .publish(topic: topic, name: name, id: id)
+    }
+
+    /// New topics may be created only below the configured limit.
+    private func topicsFit(_ topics: [String]) -> Bool {
+        let new = topics.filter { !hub.hasTopic($0) }.count
+        return new == 0 || hub.topicCount + new <= configuration.maximumTopics
+    }
+
+    private func staticFileAction(_ path: ByteRange, _ bytes: UnsafeRawBufferPointer, _ files: StaticFiles) -> PendingRequest.Action {
+        let relative = UnsafeRawBufferPointer(rebasing: bytes[(Int(path.start) + "/static/".utf8.count)..<Int(path.end)])
+        guard let decoded = percentDecoded(relative, plusIsSpace: false) else { return .refuse(.badRequest("malformed path")) }
+        guard let safe = StaticFiles.safeRelativePath(decoded) else { return .refuse(.notFound) }
+        return .staticFile(safe)
+    }
+}
+
+/// `Bearer <token>`, compared in time independent of where the first difference is.
+func bearerTokenMatches(_ value: UnsafeRawBufferPointer, _ token: String) -> Bool {
+    let prefix = Array("bearer ".utf8)
+    guard value.count == prefix.count + token.utf8.count else { return false }
+    for (index, byte) in prefix.enumerated() where value[index] | 0x20 != byte | 0x20 { return false }
+    var difference: UInt8 = 0
+    for (index, byte) in token.utf8.enumerated() { difference |= value[prefix.count + index] ^ byte }
+    return difference == 0
+}
+
+extension UnsafeRawBufferPointer {
+    /// Whether the bytes in `range` are exactly `literal`.
+    func equals(_ range: ByteRange, _ literal: StaticString) -> Bool {
+        guard range.count == literal.utf8CodeUnitCount else { return false }
+        return memcmpEqual(Int(range.start), literal)
+    }
+
+    /// Whether the bytes in `range` start with `literal`.
+    func hasPrefix(_ range: ByteRange, _ literal: StaticString) -> Bool {
+        guard range.count >= literal.utf8CodeUnitCount else { return false }
+        return memcmpEqual(Int(range.start), literal)
+    }
+
+    private func memcmpEqual(_ start: Int, _ literal: StaticString) -> Bool {
+        let expected = UnsafeRawBufferPointer(start: literal.utf8Start, count: literal.utf8CodeUnitCount)
+        for index in 0..<expected.count where self[start + index] != expected[index] { return false }
+        return true
+    }
+}

@@ -1,0 +1,53 @@
+import HTTP1
+import Reactor
+import SSE
+
+/// Everything `rill serve` can be told. The defaults suit tens of thousands of idle subscribers.
+public struct ServerConfiguration: Sendable {
+    /// Where to listen (numeric IPv4; port 0 picks a free one).
+    public var address = SocketAddress(ip: 0x7F00_0001, port: 8080)
+    /// Hub settings: heartbeat interval, history bounds, slow-subscriber limit.
+    public var hub = Hub.Configuration()
+    /// Connections held at once (streams and requests alike); past it a new client gets 503 with
+    /// `Retry-After`. nil: what the open-file limit allows, less `reservedDescriptors`.
+    public var maximumConnections: Int? = nil
+    /// Descriptors kept back from the open-file limit for the listener, the loop and static files.
+    public static let reservedDescriptors = 32
+    /// How often the demo ticker publishes the server time to topic `time`; nil or zero: off.
+    public var tick: Duration? = .seconds(1)
+    /// Directory served under `/static/`; nil: the route is off (404).
+    public var staticDirectory: String? = nil
+    /// `Access-Control-Allow-Origin` on every response (and preflight answers); nil: no CORS headers.
+    public var corsOrigin: String? = nil
+    /// Required as `Authorization: Bearer <token>` on `POST /publish`; nil: publishing is open.
+    public var publishToken: String? = nil
+    /// A client that has not sent a whole request (head and body) this long after starting one is
+    /// closed (with 408 if it sent anything).
+    public var headerTimeout: Duration = .seconds(10)
+    /// A keep-alive connection with no request in progress is closed after this long.
+    public var idleTimeout: Duration = .seconds(60)
+    /// After an error response (or a 503) the server shuts down its side and reads what the client
+    /// still sends for this long before closing, so the client sees the response rather than a reset.
+    public var lingerTimeout: Duration = .seconds(2)
+    /// Parser limits; `body` bounds a published event's data (413 past it).
+    public var limits = HTTPLimits()
+    /// Distinct topics the hub may hold: clients naming new topics past it get 503, so a client
+    /// cannot grow the server's tables without bound.
+    public var maximumTopics = 10_000
+    /// Topics one subscription may name.
+    public var maximumTopicsPerSubscription = 16
+    /// Largest file served from `staticDirectory`.
+    public var maximumStaticFileBytes = 16 << 20
+    /// How often error counts are logged (one line per error class that occurred); nil: never.
+    public var logInterval: Duration? = .seconds(10)
+    /// Pipelined requests stop being read while a connection has more than this queued (it resumes
+    /// when the queue drains), so a client that sends without reading cannot grow the server's memory.
+    public var maximumQueuedResponseBytes = 256 * 1024
+
+    public init() {}
+
+    /// The topic of a subscription or publication that names none.
+    public static let defaultTopic = "default"
+    /// The topic the demo ticker publishes to.
+    public static let tickTopic = "time"
+}

@@ -1,0 +1,31 @@
+/// The server's own counters (the hub, the listener and the loop keep theirs); `/metrics` and the
+/// error log read them all.
+public struct ServerStatistics: Sendable {
+    /// Connections accepted and held (not turned away).
+    public var connectionsTotal = 0
+    /// Connections turned away with 503 because the server was at `maximumConnections`.
+    public var connectionsRejected = 0
+    /// Complete requests answered (event streams included).
+    public var requests = 0
+    /// Events published through `POST /publish`, and by the demo ticker.
+    public var publishes = 0
+    public var ticks = 0
+    /// Requests refused: unknown route, wrong method, missing token, bad query, too many topics.
+    public var notFound = 0
+    public var methodNotAllowed = 0
+    public var unauthorized = 0
+    public var badRequests = 0
+    public var topicsExhausted = 0
+    /// Malformed requests, by the status they got (400, 413, 414, 431, 501, 505).
+    public var parseErrors: [Int: Int] = [:]
+    /// Connections closed because a request did not arrive whole in time, or a keep-alive
+    /// connection stayed unused too long, or a closing client did not close.
+    public var headerTimeouts = 0
+    public var idleTimeouts = 0
+    public var lingerTimeouts = 0
+    /// Connections that ended in a reset or a socket error.
+    public var resets = 0
+    /// Files served from the static directory, and requests for it that failed (not found, too big).
+    public var staticFiles = 0
+    public var staticFailures = 0
+}

@@ -1,0 +1,63 @@
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// Files under `--static DIR`, read on request. Only plain relative paths are served: every segment
+/// non-empty, not `.` or `..` (nor any hidden name), no NUL or backslash, after percent-decoding;
+/// the last component is opened with O_NOFOLLOW and must be a regular file.
+struct StaticFiles {
+    let directory: String
+    let maximumBytes: Int
+
+    enum Failure: Error { case notFound, tooLarge, unavailable }
+
+    /// The decoded path is safe to append to the directory, or nil.
+    static func safeRelativePath(_ decoded: [UInt8]) -> String? {
+        guard !decoded.isEmpty, !decoded.contains(0), !decoded.contains(UInt8(ascii: "\\")) else { return nil }
+        for segment in decoded.split(separator: UInt8(ascii: "/"), omittingEmptySubsequences: false) {
+            guard let first = segment.first, first != UInt8(ascii: ".") else { return nil }
+        }
+        return String(validating: decoded, as: UTF8.self)
+    }
+
+    /// The file's bytes, read whole (the loop thread blocks for a local file read: fine for a demo's
+    /// assets, not for large files, hence `maximumBytes`).
+    func read(_ relativePath: String) -> Result<[UInt8], Failure> {
+        let fd = open(directory + "/" + relativePath, O_RDONLY | O_CLOEXEC | O_NOFOLLOW)
+        guard fd >= 0 else { return .failure(errno == EMFILE || errno == ENFILE ? .unavailable : .notFound) }
+        defer { close(fd) }
+        var info = stat()
+        guard fstat(fd, &info) == 0, info.st_mode & S_IFMT == S_IFREG else { return .failure(.notFound) }
+        guard Int(info.st_size) <= maximumBytes else { return .failure(.tooLarge) }
+        var bytes = [UInt8](repeating: 0, count: Int(info.st_size))
+        var offset = 0
+        while offset < bytes.count {
+            let count = bytes.withUnsafeMutableBytes { Glibc.read(fd, $0.baseAddress! + offset, $0.count - offset) }
+            if count < 0 && errno == EINTR { continue }
+            guard count > 0 else { break }
+            offset += count
+        }
+        return .success(Array(bytes.prefix(offset)))
+    }
+
+    /// A Content-Type from the file name's extension.
+    static func contentType(of path: String) -> String {
+        let name = path.split(separator: "/").last.map(String.init) ?? path
+        guard let dot = name.lastIndex(of: ".") else { return "application/octet-stream" }
+        switch name[name.index(after: dot)...].lowercased() {
+        case "html", "htm": return "text/html; charset=utf-8"
+        case "css": return "text/css; charset=utf-8"
+        case "js", "mjs": return "text/javascript; charset=utf-8"
+        case "json": return "application/json"
+        case "txt", "md": return "text/plain; charset=utf-8"
+        case "svg": return "image/svg+xml"
+        case "png": return "image/png"
+        case "jpg", "jpeg": return "image/jpeg"
+        case "gif": return "image/gif"
+        case "webp": return "image/webp"
+        case "ico": return "image/x-icon"
+        case "wasm": return "application/wasm"
+        default: return "application/octet-stream"
+        }
+    }
+}
