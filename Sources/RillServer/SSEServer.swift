@@ -22,7 +22,8 @@ public final class SSEServer: ConnectionHandler {
     /// Set by `beginShutdown`: no new connections, no keep-alive.
     public private(set) var isDraining = false
 
-    unowned(unsafe) let loop: EventLoop
+    // Strong: the loop must outlive the timers this object cancels in deinit.
+    let loop: EventLoop
     /// The loop-wide parser: every request that arrives whole in one read is parsed here.
     var parser: RequestParser
     /// Parsers given back by finished partial requests, reused so that steady state allocates nothing.
@@ -82,6 +83,9 @@ public final class SSEServer: ConnectionHandler {
     deinit {
         for timer in [tickTimer, logTimer, sweepTimer] { if let timer { loop.cancel(timer) } }
     }
+
+    /// Requests currently split across reads (each holds a parser and its unparsed bytes).
+    public var partialRequestCount: Int { partials.count }
 
     // MARK: - Shutting down
 

@@ -51,7 +51,8 @@ public final class Hub {
 
     public let configuration: Configuration
     public private(set) var statistics = Statistics()
-    unowned(unsafe) let loop: EventLoop
+    // Strong: the loop must outlive the timers this object cancels in deinit.
+    let loop: EventLoop
     var topics: [Topic] = []
     var topicIDs: [String: Int32] = [:]
     var members: [Membership] = []
@@ -177,6 +178,9 @@ public final class Hub {
         }
         return (id, delivered)
     }
+
+    /// Wheel timers the hub holds (its heartbeat timer, if heartbeats are on).
+    public var timerCount: Int { heartbeatTimer == nil ? 0 : 1 }
 
     /// Topics created so far (by a subscription or a publication); they are never removed.
     public var topicCount: Int { topics.count }

@@ -1,0 +1,80 @@
+import Reactor
+import Testing
+#if canImport(Glibc)
+import Glibc
+#endif
+
+extension Loopback {
+    /// The `rill serve` binary with clients nobody here wrote: curl and headless Chromium.
+    @Suite struct ServeCommandTests {
+        /// `curl -N` receives the ticker's events and a published one; SIGTERM with a stream open
+        /// ends curl's stream and the server exits 0 within 2 s.
+        @Test(.enabled(if: commandExists("curl"))) func curlReceivesEvents() throws {
+            let serve = try ServeProcess("--tick 0.2 --heartbeat 0.3")
+            #expect(serve.banner.contains("open-file limit"))
+            #expect(serve.banner.contains("connections"))
+            let (ticks, _) = try shell("curl -sN --max-time 1.5 '\(serve.url)/sse?topic=time'")
+            #expect(ticks.occurrences(of: "event: time") >= 4, "\(ticks)")
+            #expect(ticks.contains(": heartbeat") == false, "a stream with an event every 0.2 s needs no heartbeat")
+
+            let (quiet, _) = try shell("curl -sN --max-time 1 '\(serve.url)/sse?topic=quiet'")
+            #expect(quiet.contains(": heartbeat"), "\(quiet)")
+
+            let stream = try ChildProcess(cleanShell: "exec curl -sN '\(serve.url)/sse?topic=news'")
+            var published = ""
+            for _ in 0..<50 where !published.contains("X-Subscribers: 1") {
+                usleep(50_000)
+                published = try shell("curl -s -i -X POST --data-binary 'hello' '\(serve.url)/publish?topic=news&event=greeting'").output
+            }
+            #expect(published.contains("204 No Content"))
+            var lines: [String] = []
+            while lines.count < 4, let line = stream.readLine(timeout: .seconds(5)) { lines.append(line) }
+            #expect(lines.count == 4 && lines[0].hasPrefix("id: ") && lines[1...] == ["event: greeting", "data: hello", ""], "\(lines)")
+
+            let clock = ContinuousClock()
+            let start = clock.now
+            serve.child.signal(SIGTERM)
+            #expect(stream.readLine(timeout: .seconds(3)) == nil, "the stream ends")
+            #expect(stream.waitForExit() == 0, "curl saw a clean end of stream")
+            #expect(serve.child.waitForExit() == 0)
+            #expect(clock.now - start < .seconds(2))
+        }
+
+        /// Headless Chromium opens the demo page; its EventSource shows the server's ticking time.
+        @Test(.enabled(if: commandExists("chromium") && commandExists("python3")))
+        func browserShowsTheTickingTime() throws {
+            let serve = try ServeProcess("--tick 0.5")
+            let script = String(#filePath.split(separator: "/").dropLast(3).joined(separator: "/"))
+            let (output, status) = try shell("python3 '/\(script)/Scripts/browser-check.py' '\(serve.url)/' --settle 2 --wait 1.5",
+                                             timeout: .seconds(60))
+            #expect(status == 0, "\(output)")
+            let looks = output.split(separator: "\n").map(String.init)
+            try #require(looks.count == 2, "\(output)")
+            func field(_ look: String, _ name: String) -> String? {
+                let parts = look.split(separator: "\"\(name)\":", maxSplits: 1, omittingEmptySubsequences: false)
+                guard parts.count == 2 else { return nil }
+                return String(parts[1].prefix { $0 != "," && $0 != "}" }).trimmingCharacters(in: ["\""])
+            }
+            #expect(field(looks[0], "state") == "open")
+            #expect(field(looks[0], "clock")?.hasSuffix("UTC") == true, "\(looks[0])")
+            let first = try #require(field(looks[0], "serverTime"))
+            let second = try #require(field(looks[1], "serverTime"))
+            #expect(first.hasPrefix("20") && second > first, "the time ticks: \(first) → \(second)")
+            #expect((Int(field(looks[1], "count") ?? "") ?? 0) > (Int(field(looks[0], "count") ?? "") ?? 0))
+            serve.child.signal(SIGTERM)
+            #expect(serve.child.waitForExit() == 0)
+        }
+    }
+}
+
+extension String {
+    /// How many times `needle` occurs (non-overlapping).
+    func occurrences(of needle: String) -> Int {
+        split(separator: needle, omittingEmptySubsequences: false).count - 1
+    }
+
+    /// Trims characters in `set` from both ends (no Foundation in these tests).
+    func trimmingCharacters(in set: Set<Character>) -> String {
+        String(drop { set.contains($0) }.reversed().drop { set.contains($0) }.reversed())
+    }
+}
