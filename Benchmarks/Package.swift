@@ -26,6 +26,25 @@ let package = Package(
             plugins: [.plugin(name: "BenchmarkPlugin", package: "package-benchmark")]
         ),
         .executableTarget(
+            name: "HubBenchmarks",
+            dependencies: [
+                .product(name: "Benchmark", package: "package-benchmark"),
+                .product(name: "Reactor", package: rill),
+                .product(name: "SSE", package: rill),
+            ],
+            path: "Benchmarks/HubBenchmarks",
+            plugins: [.plugin(name: "BenchmarkPlugin", package: "package-benchmark")]
+        ),
+        // End to end, out of process: one event from `rill serve` to N subscribers held here.
+        .executableTarget(
+            name: "FanOut",
+            dependencies: [
+                .product(name: "Reactor", package: rill),
+                .product(name: "SSE", package: rill),
+            ],
+            path: "FanOut"
+        ),
+        .executableTarget(
             name: "ParserBenchmarks",
             dependencies: [
                 .product(name: "Benchmark", package: "package-benchmark"),

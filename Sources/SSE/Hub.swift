@@ -152,12 +152,12 @@ public final class Hub {
     public func publish(_ event: OutgoingEvent, topic name: String) throws(EventEncodingError) -> (id: String, subscribers: Int) {
         var event = event
         sequence += 1
-        let id = event.id ?? String(sequence)
+        let id = event.id ?? decimalString(sequence)
         event.id = id
-        let bytes = SharedBytes(try EventEncoder.encode(event))
+        let bytes = try EventEncoder.encodeShared(event)
         let topic = topicID(name)
-        topics[Int(topic)].remember(HistoryEntry(sequence: sequence, id: id, bytes: bytes),
-                                    count: configuration.historyCount, bytes: configuration.historyBytes)
+        topics[Int(topic)].history.append(HistoryEntry(sequence: sequence, id: id, bytes: bytes),
+                                          countLimit: configuration.historyCount, byteLimit: configuration.historyBytes)
         statistics.events += 1
         let now = currentTime
         var slow: [Connection] = []
@@ -229,7 +229,7 @@ public final class Hub {
     private func replay(to connection: Connection, topics topicIDs: [Int32], after lastEventID: String) {
         var after: UInt64? = nil
         for topic in topicIDs {
-            if let entry = topics[Int(topic)].history.last(where: { $0.id == lastEventID }) { after = entry.sequence }
+            if let sequence = topics[Int(topic)].history.sequence(ofID: lastEventID) { after = max(after ?? 0, sequence) }
         }
         guard let after else {
             statistics.replayMisses += 1
@@ -237,7 +237,7 @@ public final class Hub {
         }
         statistics.replays += 1
         var entries: [HistoryEntry] = []
-        for topic in topicIDs { entries += topics[Int(topic)].history.filter { $0.sequence > after } }
+        for topic in topicIDs { entries += topics[Int(topic)].history.entries(after: after) }
         for entry in entries.sorted(by: { $0.sequence < $1.sequence }) { connection.write(entry.bytes) }
         members[Int(connection.fd)].lastWrite = currentTime
     }
@@ -263,32 +263,26 @@ public final class Hub {
     }
 }
 
-/// One event kept for replay.
-struct HistoryEntry {
-    let sequence: UInt64
-    let id: String
-    let bytes: SharedBytes
-}
-
 /// A topic: its subscribers' fds and its recent events.
 struct Topic {
     let name: String
     var subscribers: [Int32] = []
-    var history: [HistoryEntry] = []
-    private var historyBytes = 0
+    var history = HistoryRing()
 
     init(name: String) { self.name = name }
+}
 
-    /// Appends, then trims the oldest entries past either bound.
-    mutating func remember(_ entry: HistoryEntry, count: Int, bytes: Int) {
-        guard count > 0 else { return }
-        history.append(entry)
-        historyBytes += entry.bytes.count
-        var drop = 0
-        while history.count - drop > count || (historyBytes > bytes && history.count - drop > 1) {
-            historyBytes -= history[drop].bytes.count
-            drop += 1
-        }
-        if drop > 0 { history.removeFirst(drop) }
+/// `value` in decimal, built on the stack: up to 15 digits this is a small string, so generated
+/// event ids cost no allocation (`String(value)` allocates a scratch buffer).
+func decimalString(_ value: UInt64) -> String {
+    withUnsafeTemporaryAllocation(of: UInt8.self, capacity: 20) { digits in
+        var start = 20
+        var rest = value
+        repeat {
+            start -= 1
+            digits[start] = UInt8(ascii: "0") + UInt8(rest % 10)
+            rest /= 10
+        } while rest > 0
+        return String(decoding: UnsafeBufferPointer(rebasing: digits[start...]), as: UTF8.self)
     }
 }

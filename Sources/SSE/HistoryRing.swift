@@ -1,0 +1,67 @@
+import Reactor
+
+/// One event kept for replay.
+struct HistoryEntry {
+    let sequence: UInt64
+    let id: String
+    let bytes: SharedBytes
+}
+
+/// A topic's recent events, oldest first, bounded by count and by bytes. A ring: appending and
+/// trimming are O(1), where an array's `removeFirst` would move every kept entry on every publish.
+struct HistoryRing {
+    private var storage: [HistoryEntry?] = []
+    /// Physical index of the oldest entry.
+    private var head = 0
+    private(set) var count = 0
+    private(set) var byteCount = 0
+
+    /// Appends, then drops the oldest entries past either bound (the newest is always kept).
+    mutating func append(_ entry: HistoryEntry, countLimit: Int, byteLimit: Int) {
+        guard countLimit > 0 else { return }
+        while count >= countLimit { removeOldest() }
+        if count == storage.count {
+            // Every slot is in use, yet below the count limit: grow, oldest first.
+            if head != 0 {
+                storage = Array(storage[head...] + storage[..<head])
+                head = 0
+            }
+            storage.append(entry)
+        } else {
+            storage[(head + count) % storage.count] = entry
+        }
+        count += 1
+        byteCount += entry.bytes.count
+        while byteCount > byteLimit && count > 1 { removeOldest() }
+    }
+
+    /// The `index`-th entry, 0 the oldest.
+    subscript(index: Int) -> HistoryEntry {
+        storage[(head + index) % storage.count]!
+    }
+
+    /// The sequence number of the newest entry with `id`, if one is kept.
+    func sequence(ofID id: String) -> UInt64? {
+        var index = count - 1
+        while index >= 0 {
+            if self[index].id == id { return self[index].sequence }
+            index -= 1
+        }
+        return nil
+    }
+
+    /// The entries newer than `sequence`, oldest first.
+    func entries(after sequence: UInt64) -> [HistoryEntry] {
+        var index = count
+        while index > 0 && self[index - 1].sequence > sequence { index -= 1 }
+        return (index..<count).map { self[$0] }
+    }
+
+    private mutating func removeOldest() {
+        guard count > 0 else { return }
+        byteCount -= storage[head]!.bytes.count
+        storage[head] = nil
+        head = (head + 1) % storage.count
+        count -= 1
+    }
+}
