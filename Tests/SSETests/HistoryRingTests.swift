@@ -1,0 +1,41 @@
+import Reactor
+@testable import SSE
+import Testing
+
+/// The per-topic history ring: bounds by count and bytes, order across wrap-around, lookups.
+struct HistoryRingTests {
+    private func entry(_ sequence: UInt64, size: Int = 10) -> HistoryEntry {
+        HistoryEntry(sequence: sequence, id: "e\(sequence)", bytes: SharedBytes([UInt8](repeating: 0, count: size)))
+    }
+
+    @Test func keepsTheNewestWithinTheCountAcrossWrapAround() {
+        var ring = HistoryRing()
+        for sequence in 1...1_000 as ClosedRange<UInt64> {
+            ring.append(entry(sequence), countLimit: 7, byteLimit: .max)
+            let expected = Array((sequence > 6 ? sequence - 6 : 1)...sequence)
+            #expect((0..<ring.count).map { ring[$0].sequence } == expected)
+        }
+        #expect(ring.byteCount == 70)
+        #expect(ring.sequence(ofID: "e995") == 995)
+        #expect(ring.sequence(ofID: "e993") == nil, "dropped")
+        #expect(ring.entries(after: 997).map(\.sequence) == [998, 999, 1000])
+        #expect(ring.entries(after: 1000).isEmpty)
+    }
+
+    @Test func byteBoundDropsOldestButKeepsTheNewest() {
+        var ring = HistoryRing()
+        for sequence in 1...5 as ClosedRange<UInt64> { ring.append(entry(sequence, size: 100), countLimit: 100, byteLimit: 350) }
+        #expect((0..<ring.count).map { ring[$0].sequence } == [3, 4, 5])
+        ring.append(entry(6, size: 1_000), countLimit: 100, byteLimit: 350)
+        #expect((0..<ring.count).map { ring[$0].sequence } == [6], "one event over the byte bound is still kept")
+        for sequence in 7...20 as ClosedRange<UInt64> { ring.append(entry(sequence, size: 100), countLimit: 100, byteLimit: 350) }
+        #expect((0..<ring.count).map { ring[$0].sequence } == [18, 19, 20])
+        #expect(ring.byteCount == 300)
+    }
+
+    @Test func countLimitZeroKeepsNothing() {
+        var ring = HistoryRing()
+        ring.append(entry(1), countLimit: 0, byteLimit: .max)
+        #expect(ring.count == 0)
+    }
+}
