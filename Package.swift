@@ -12,6 +12,8 @@ let package = Package(
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
+        // Latency histograms for `rill load`.
+        .package(url: "https://github.com/HdrHistogram/hdrhistogram-swift", from: "0.2.0"),
     ],
     targets: [
         // The thin C boundary: only what Swift cannot import well (macros, packed structs, flags).
@@ -30,7 +32,10 @@ let package = Package(
             dependencies: [
                 "Reactor",
                 "RillServer",
+                "HTTP1",
+                "SSE",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                .product(name: "Histogram", package: "hdrhistogram-swift"),
             ]
         ),
         .testTarget(name: "ReactorTests", dependencies: ["Reactor", "CEpoll"]),

@@ -36,7 +36,7 @@ public final class EventLoopRemote: Sendable {
         wake()
     }
 
-    var isStopRequested: Bool { stopFlag.load(ordering: .acquiring) }
+    public var isStopRequested: Bool { stopFlag.load(ordering: .acquiring) }
     var hasPendingTasks: Bool { taskCount.load(ordering: .acquiring) > 0 }
 
     private func wake() {

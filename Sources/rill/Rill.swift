@@ -5,6 +5,6 @@ struct Rill: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "rill",
         abstract: "A small, fast event-loop networking stack for Linux.",
-        subcommands: [Serve.self, Echo.self]
+        subcommands: [Serve.self, Load.self, Echo.self]
     )
 }

@@ -1,0 +1,109 @@
+import Histogram
+import Reactor
+
+/// Everything a run measures: latency histograms (microseconds), totals, errors by class, and a
+/// per-second series. Codable, so worker processes can hand theirs to the parent to merge.
+struct LoadRecorder: Codable {
+    var connect = LoadRecorder.histogram()
+    var firstByte = LoadRecorder.histogram()
+    var eventLatency = LoadRecorder.histogram()
+    var requestLatency = LoadRecorder.histogram()
+
+    var connectionsOpened = 0
+    var connectionsFailed = 0
+    var events = 0
+    var heartbeats = 0
+    var requests = 0
+    var published = 0
+    var bytesRead = 0
+    var errors: [String: Int] = [:]
+    var series: [Second] = []
+
+    /// One second of the run.
+    struct Second: Codable {
+        var second: Int
+        var open: Int
+        var events: Int
+        var requests: Int
+        var errors: Int
+    }
+
+    static func histogram() -> Histogram<UInt64> {
+        Histogram(lowestDiscernibleValue: 1, highestTrackableValue: 3_600_000_000, numberOfSignificantValueDigits: .three)
+    }
+
+    mutating func error(_ kind: String) {
+        errors[kind, default: 0] += 1
+    }
+
+    var errorCount: Int { errors.values.reduce(0, +) }
+
+    /// Opens connection number `index` to `target`, round-robin over `sources`; a connection that
+    /// cannot even start is counted as failed and nil is returned.
+    mutating func connect(_ loop: EventLoop, to target: TargetURL, sources: [SocketAddress], index: Int,
+                          handler: any ConnectionHandler) -> Connection? {
+        let source = sources.isEmpty ? nil : sources[index % sources.count]
+        do {
+            return try loop.connect(to: target.address, from: source, handler: handler, userData: UInt64(index))
+        } catch {
+            connectionsFailed += 1
+            self.error(errorClass(.connectFailed(error)))
+            return nil
+        }
+    }
+
+    /// A connection started at `started` (monotonic ns) is open.
+    mutating func opened(startedAt started: UInt64) {
+        connectionsOpened += 1
+        connect.record((MonotonicClock.nanoseconds() - started) / 1_000)
+    }
+
+    /// Adds a worker's figures to these.
+    mutating func merge(_ other: LoadRecorder) {
+        connect.add(other.connect)
+        firstByte.add(other.firstByte)
+        eventLatency.add(other.eventLatency)
+        requestLatency.add(other.requestLatency)
+        connectionsOpened += other.connectionsOpened
+        connectionsFailed += other.connectionsFailed
+        events += other.events
+        heartbeats += other.heartbeats
+        requests += other.requests
+        published = max(published, other.published)
+        bytesRead += other.bytesRead
+        for (kind, count) in other.errors { errors[kind, default: 0] += count }
+        for second in other.series {
+            if let index = series.firstIndex(where: { $0.second == second.second }) {
+                series[index].open += second.open
+                series[index].events += second.events
+                series[index].requests += second.requests
+                series[index].errors += second.errors
+            } else {
+                series.append(second)
+            }
+        }
+        series.sort { $0.second < $1.second }
+    }
+}
+
+/// The error class of a connection that ended, as the report names it.
+func errorClass(_ reason: CloseReason) -> String {
+    switch reason {
+    case .connectFailed(let error):
+        switch error.errno {
+        case ECONNREFUSED: return "connect refused"
+        case EADDRNOTAVAIL: return "address not available (out of ephemeral ports? add --source addresses)"
+        case ETIMEDOUT: return "connect timeout"
+        case EMFILE, ENFILE: return "out of file descriptors (more --workers)"
+        default: return "connect error: \(error)"
+        }
+    case .reset: return "reset by server"
+    case .eof: return "closed by server"
+    case .error(let error): return "socket error: \(error)"
+    case .local: return "closed locally"
+    }
+}
+
+#if canImport(Glibc)
+import Glibc
+#endif

@@ -1,0 +1,118 @@
+import Foundation
+import Histogram
+
+/// The end of a run: the fixed-width text report, the JSON document, and whether it met its targets.
+struct LoadReport {
+    let text: String
+    let json: Document
+    /// Why the run failed its targets, or nil.
+    let failure: String?
+
+    /// The `--json` file.
+    struct Document: Codable {
+        var mode: String
+        var url: String
+        var connections: Int
+        var rampRate: Int
+        var durationSeconds: Double
+        var publishRate: Double
+        var payloadBytes: Int
+        var requestRate: Double
+        var sourceAddresses: Int
+        var rampSeconds: Double
+        var holdSeconds: Double
+        var opened: Int
+        var failed: Int
+        var heldAtEnd: Int
+        var events: Int
+        var heartbeats: Int
+        var published: Int
+        var streamsWithGaps: Int
+        var requests: Int
+        var requestsPerSecond: Double
+        var latencyMicroseconds: [String: Percentiles]
+        var errors: [String: Int]
+        var series: [LoadRecorder.Second]
+        var failure: String?
+    }
+
+    struct Percentiles: Codable {
+        var count: UInt64
+        var p50: UInt64
+        var p90: UInt64
+        var p99: UInt64
+        var p999: UInt64
+        var max: UInt64
+
+        init(_ histogram: Histogram<UInt64>) {
+            count = histogram.totalCount
+            p50 = histogram.valueAtPercentile(50)
+            p90 = histogram.valueAtPercentile(90)
+            p99 = histogram.valueAtPercentile(99)
+            p999 = histogram.valueAtPercentile(99.9)
+            max = histogram.max
+        }
+    }
+
+    init(mode: Load.Mode, command: Load, target: TargetURL, recorder: LoadRecorder, rampSeconds: Double,
+         holdSeconds: Double, held: Int, gaps: Int, sources: Int, failure: String?) {
+        self.failure = failure
+        let histograms: [(String, Histogram<UInt64>)] = [
+            ("connect", recorder.connect), ("first byte", recorder.firstByte),
+            ("event", recorder.eventLatency), (mode == .sse ? "publish" : "request", recorder.requestLatency),
+        ]
+        var lines: [String] = []
+        let wanted = command.connections.value
+        switch mode {
+        case .sse:
+            var title = "rill load sse \(target): \(wanted) streams"
+            if command.rate.value > 0 { title += " at \(command.rate.value)/s" }
+            title += ", held \(command.duration)"
+            if command.publishRate > 0 { title += ", publishing \(command.publishRate)/s × \(command.payloadBytes.value) B" }
+            lines.append(title)
+            lines.append(String(format: "  Streams    %8d opened  %8d held  %6d failed   ramp %.2f s (%.0f/s), %d source addresses",
+                                recorder.connectionsOpened, held, recorder.connectionsFailed, rampSeconds,
+                                rampSeconds > 0 ? Double(recorder.connectionsOpened) / rampSeconds : 0, sources))
+            lines.append(String(format: "  Events     %8d published %7d received  %5d streams with gaps   %d heartbeats",
+                                recorder.published, recorder.events, gaps, recorder.heartbeats))
+        case .http:
+            lines.append("rill load http \(target): \(wanted) connections, \(command.duration)"
+                         + (command.requestRate > 0 ? ", \(command.requestRate) requests/s (open loop)" : ""))
+            lines.append(String(format: "  Requests   %8d in %.2f s   %.1f requests/s   %d connections opened",
+                                recorder.requests, holdSeconds, holdSeconds > 0 ? Double(recorder.requests) / holdSeconds : 0,
+                                recorder.connectionsOpened))
+        }
+        lines.append("  Latency          p50        p90        p99      p99.9        max      count")
+        for (name, histogram) in histograms where histogram.totalCount > 0 {
+            let values = [50.0, 90, 99, 99.9].map { histogram.valueAtPercentile($0) } + [histogram.max]
+            lines.append("    " + name.padding(toLength: 11, withPad: " ", startingAt: 0)
+                         + values.map { LoadReport.milliseconds($0).leftPadded(11) }.joined()
+                         + String(histogram.totalCount).leftPadded(11))
+        }
+        lines.append("  Errors     " + (recorder.errors.isEmpty ? "none" : LoadReport.errorSummary(recorder.errors)))
+        text = lines.joined(separator: "\n")
+
+        json = Document(
+            mode: mode.rawValue, url: target.description, connections: wanted, rampRate: command.rate.value,
+            durationSeconds: command.duration.seconds, publishRate: command.publishRate,
+            payloadBytes: command.payloadBytes.value, requestRate: command.requestRate, sourceAddresses: sources,
+            rampSeconds: rampSeconds, holdSeconds: holdSeconds, opened: recorder.connectionsOpened,
+            failed: recorder.connectionsFailed, heldAtEnd: held, events: recorder.events, heartbeats: recorder.heartbeats,
+            published: recorder.published, streamsWithGaps: gaps, requests: recorder.requests,
+            requestsPerSecond: holdSeconds > 0 ? Double(recorder.requests) / holdSeconds : 0,
+            latencyMicroseconds: Dictionary(uniqueKeysWithValues: histograms.filter { $0.1.totalCount > 0 }.map { ($0.0, Percentiles($0.1)) }),
+            errors: recorder.errors, series: recorder.series, failure: failure)
+    }
+
+    static func milliseconds(_ microseconds: UInt64) -> String {
+        microseconds < 10_000 ? String(format: "%.2fms", Double(microseconds) / 1000) : String(format: "%.1fms", Double(microseconds) / 1000)
+    }
+
+    static func errorSummary(_ errors: [String: Int]) -> String {
+        errors.sorted { $0.value > $1.value }.map { "\($0.key): \($0.value)" }.joined(separator: ", ")
+    }
+}
+
+extension String {
+    func leftPadded(_ width: Int) -> String { String(repeating: " ", count: max(0, width - count)) + self }
+}
