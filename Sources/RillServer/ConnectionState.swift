@@ -1,11 +1,10 @@
 /// What the server knows of one connection, packed into the reactor's per-connection `userData`
 /// word so that a connection costs the server no table entry of its own:
-/// bits 0–7 the phase, bit 8 "a deadline timer is armed", bits 32–63 the deadline (loop ms, wrapping).
+/// bits 0–7 the phase, bit 8 "listed for the deadline sweep", bits 32–63 the deadline (loop ms, wrapping).
 ///
-/// Deadlines are enforced lazily: at most one wheel timer per connection is armed; moving the
-/// deadline only rewrites this word, and when the timer fires it closes the connection if the
-/// deadline has passed or re-arms itself for the rest. A subscriber has no deadline, so its timer
-/// (if one was armed while it sent its request) fires once and is not re-armed.
+/// Deadlines are enforced lazily: a connection is listed once for the server's sweep; moving the
+/// deadline only rewrites this word, and the sweep closes the connection once the deadline has
+/// passed. A subscriber has no deadline: the sweep drops it from the list (and clears the bit).
 struct ConnectionState {
     enum Phase: UInt8 {
         /// A request has begun (or the connection is new): the header timeout runs.
@@ -25,8 +24,8 @@ struct ConnectionState {
 
     init(_ raw: UInt64) { self.raw = raw }
 
-    init(phase: Phase, deadline: UInt32, timerArmed: Bool) {
-        raw = UInt64(phase.rawValue) | (timerArmed ? 1 << 8 : 0) | UInt64(deadline) << 32
+    init(phase: Phase) {
+        raw = UInt64(phase.rawValue)
     }
 
     var phase: Phase {
@@ -34,7 +33,8 @@ struct ConnectionState {
         set { raw = raw & ~0xFF | UInt64(newValue.rawValue) }
     }
 
-    var timerArmed: Bool {
+    /// In the server's list of connections with a deadline.
+    var isSwept: Bool {
         get { raw & (1 << 8) != 0 }
         set { raw = newValue ? raw | (1 << 8) : raw & ~(1 << 8) }
     }

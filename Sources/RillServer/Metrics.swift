@@ -2,10 +2,13 @@
 /// loop's counters. Built on request: `/metrics` is scraped every few seconds, not a hot path.
 struct MetricsText {
     private(set) var text = ""
+    /// Samples of one metric are added one after another: its HELP and TYPE go before the first.
+    private var lastName = ""
 
     mutating func add(_ name: String, _ type: String, _ help: String, _ value: Int, labels: String = "") {
-        if !text.contains("# TYPE \(name) ") {
+        if name != lastName {
             text += "# HELP \(name) \(help)\n# TYPE \(name) \(type)\n"
+            lastName = name
         }
         text += labels.isEmpty ? "\(name) \(value)\n" : "\(name){\(labels)} \(value)\n"
     }

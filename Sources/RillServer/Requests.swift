@@ -91,10 +91,7 @@ extension SSEServer {
         guard connection.isOpen, !parser.isIdle || !rest.isEmpty || pending != nil else { return }
         var state = ConnectionState(connection.userData)
         guard state.phase == .request || state.phase == .idle else { return }
-        if state.phase == .idle {
-            state.phase = .request
-            setDeadline(connection, &state, after: headerTimeout)
-        }
+        if state.phase == .idle { beginRequest(connection, &state) }
         let fresh = spareParsers.popLast() ?? RequestParser(limits: configuration.limits)
         let partial = PartialRequest(parser: parser, buffered: Array(rest), pending: pending)
         parser = fresh
@@ -107,15 +104,11 @@ extension SSEServer {
         let consumed = partial.buffered.withUnsafeBytes {
             serve(connection, $0, parser: &partial.parser, pending: &partial.pending)
         }
-        let state = ConnectionState(connection.userData)
+        var state = ConnectionState(connection.userData)
         let unfinished = !partial.parser.isIdle || consumed < partial.buffered.count || partial.pending != nil
         if connection.isOpen && unfinished && (state.phase == .request || state.phase == .idle) {
             partial.buffered.removeFirst(consumed)
-            if state.phase == .idle {
-                var state = state
-                state.phase = .request
-                setDeadline(connection, &state, after: headerTimeout)
-            }
+            if state.phase == .idle { beginRequest(connection, &state) }
             partials[connection.fd] = partial
         } else {
             recycle(partial.parser)

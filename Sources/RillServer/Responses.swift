@@ -23,8 +23,10 @@ extension SSEServer {
                 let event = OutgoingEvent(data: request.body, id: id, name: name)
                 let (assigned, subscribers) = try hub.publish(event, topic: topic)
                 statistics.publishes += 1
-                respond(connection, request, status: 204, contentType: nil, body: EmptyCollection(),
-                        header: ("X-Event-Id", assigned), ("X-Subscribers", String(subscribers)))
+                respond(connection, request, status: 204, contentType: nil, body: EmptyCollection()) { head in
+                    head.header("X-Event-Id", assigned)
+                    head.header("X-Subscribers", subscribers)
+                }
             } catch {
                 refuse(connection, request, .badRequest("event id and name must not contain NUL, CR or LF"))
             }
@@ -32,8 +34,9 @@ extension SSEServer {
             switch staticFiles!.read(path) {
             case .success(let bytes):
                 statistics.staticFiles += 1
-                respond(connection, request, status: 200, contentType: nil, body: bytes,
-                        header: ("Content-Type", StaticFiles.contentType(of: path)))
+                respond(connection, request, status: 200, contentType: nil, body: bytes) { head in
+                    head.header("Content-Type", StaticFiles.contentType(of: path))
+                }
             case .failure(let failure):
                 statistics.staticFailures += 1
                 switch failure {
@@ -43,11 +46,11 @@ extension SSEServer {
                 }
             }
         case .preflight(let allow):
-            writer.start(status: 204)
-            writer.header("Access-Control-Allow-Methods", allow)
-            writer.header("Access-Control-Allow-Headers", "Authorization, Content-Type, Last-Event-ID")
-            writer.header("Access-Control-Max-Age", 600)
-            send(connection, request, body: EmptyCollection())
+            respond(connection, request, status: 204, contentType: nil, body: EmptyCollection()) { head in
+                head.header("Access-Control-Allow-Methods", allow)
+                head.header("Access-Control-Allow-Headers", "Authorization, Content-Type, Last-Event-ID")
+                head.header("Access-Control-Max-Age", 600)
+            }
         case .refuse(let refusal):
             refuse(connection, request, refusal)
         }
@@ -60,46 +63,36 @@ extension SSEServer {
             respond(connection, request, status: 404, body: "not found\n".utf8)
         case .methodNotAllowed(let allow):
             statistics.methodNotAllowed += 1
-            writer.start(status: 405)
-            writer.header("Allow", allow)
-            textHead(count: 19)
-            send(connection, request, body: "method not allowed\n".utf8)
+            respond(connection, request, status: 405, body: "method not allowed\n".utf8) { $0.header("Allow", allow) }
         case .unauthorized:
             statistics.unauthorized += 1
-            writer.start(status: 401)
-            writer.header("WWW-Authenticate", "Bearer")
-            textHead(count: 30)
-            send(connection, request, body: "publishing needs a valid token\n".utf8)
+            respond(connection, request, status: 401, body: "publishing needs a valid token\n".utf8) {
+                $0.header("WWW-Authenticate", "Bearer")
+            }
         case .badRequest(let reason):
             statistics.badRequests += 1
             respond(connection, request, status: 400, body: (reason + "\n").utf8)
         case .topicLimit:
             statistics.topicsExhausted += 1
-            writer.start(status: 503)
-            writer.header("Retry-After", 60)
-            textHead(count: 26)
-            send(connection, request, body: "too many topics, try later\n".utf8)
+            respond(connection, request, status: 503, body: "too many topics, try later\n".utf8) {
+                $0.header("Retry-After", 60)
+            }
         case .expectationFailed:
             statistics.badRequests += 1
             respond(connection, request, status: 417, body: "only 100-continue is understood\n".utf8)
         }
     }
 
-    /// A response with a body (plain text unless told otherwise) and at most two extra headers.
+    /// A response with a body (plain text unless told otherwise); `headers` adds any others. The
+    /// Content-Length is the body's (none for a 204, RFC 9110 8.6).
     func respond(_ connection: Connection, _ request: PendingRequest, status: Int,
                  contentType: StaticString? = "text/plain; charset=utf-8", body: some Collection<UInt8>,
-                 header first: (StaticString, String)? = nil, _ second: (StaticString, String)? = nil) {
+                 headers: (inout ResponseHeadWriter) -> Void = { _ in }) {
         writer.start(status: status)
         if let contentType { writer.header("Content-Type", contentType) }
-        for extra in [first, second] { if let (name, value) = extra { writer.header(name, value) } }
-        // RFC 9110 8.6: no Content-Length in a 204.
+        headers(&writer)
         if status != 204 { writer.header("Content-Length", body.count) }
         send(connection, request, body: body)
-    }
-
-    private func textHead(count: Int) {
-        writer.header("Content-Type", "text/plain; charset=utf-8")
-        writer.header("Content-Length", count)
     }
 
     /// Adds the headers every response shares, writes head and body in one buffer, then either

@@ -96,7 +96,7 @@ public final class SSEServer: ConnectionHandler {
         guard !isDraining else { return }
         isDraining = true
         listener.close()
-        for timer in [tickTimer] { if let timer { loop.cancel(timer) } }
+        if let tickTimer { loop.cancel(tickTimer) }
         tickTimer = nil
         loop.forEachConnection { connection in
             var state = ConnectionState(connection.userData)
@@ -117,7 +117,7 @@ public final class SSEServer: ConnectionHandler {
     // MARK: - Connections
 
     public func connectionDidOpen(_ connection: Connection) {
-        var state = ConnectionState(phase: .request, deadline: 0, timerArmed: false)
+        var state = ConnectionState(phase: .request)
         if heldConnections >= maximumConnections || isDraining {
             statistics.connectionsRejected += 1
             connection.write(rejection)
@@ -137,8 +137,7 @@ public final class SSEServer: ConnectionHandler {
         case .stream, .closing, .rejected:
             return  // an event stream has nothing more to say; a closing client's bytes are dropped
         case .idle:
-            state.phase = .request
-            setDeadline(connection, &state, after: headerTimeout)
+            beginRequest(connection, &state)
         case .request:
             break
         }
@@ -155,8 +154,8 @@ public final class SSEServer: ConnectionHandler {
 
     public func connectionWritabilityDidChange(_ connection: Connection, isWritable: Bool) {
         // Pipelined requests paused while responses piled up (see `serve`): go on.
-        guard isWritable, ConnectionState(connection.userData).phase == .request
-                || ConnectionState(connection.userData).phase == .idle else { return }
+        let phase = ConnectionState(connection.userData).phase
+        guard isWritable, phase == .request || phase == .idle else { return }
         connection.resumeReading()
         if let partial = partials.removeValue(forKey: connection.fd) { continuePartial(connection, partial) }
     }
@@ -181,8 +180,8 @@ public final class SSEServer: ConnectionHandler {
     /// Sets the connection's deadline `milliseconds` from now and makes sure the sweep will see it.
     func setDeadline(_ connection: Connection, _ state: inout ConnectionState, after milliseconds: UInt32) {
         state.deadline = UInt32(truncatingIfNeeded: loop.now) &+ milliseconds
-        if !state.timerArmed {
-            state.timerArmed = true
+        if !state.isSwept {
+            state.isSwept = true
             timed.append(connection.id)
             if sweepTimer == nil {
                 sweepTimer = loop.scheduleRepeating(every: SSEServer.sweepInterval) { [unowned self] in self.sweep() }
@@ -201,7 +200,7 @@ public final class SSEServer: ConnectionHandler {
             guard let connection = loop.connection(id: id) else { continue }
             var state = ConnectionState(connection.userData)
             guard state.hasDeadline else {
-                state.timerArmed = false
+                state.isSwept = false
                 connection.userData = state.raw
                 continue
             }
@@ -220,12 +219,20 @@ public final class SSEServer: ConnectionHandler {
         }
     }
 
+    static let requestTimeout = FixedResponses.plainText(status: 408, body: "request not received in time")
+
+    /// The first bytes of a request on an idle keep-alive connection: the header timeout starts.
+    func beginRequest(_ connection: Connection, _ state: inout ConnectionState) {
+        state.phase = .request
+        setDeadline(connection, &state, after: headerTimeout)
+    }
+
     private func timedOut(_ connection: Connection, _ state: ConnectionState) {
         switch state.phase {
         case .request:
             statistics.headerTimeouts += 1
             if partials[connection.fd] != nil {
-                connection.write(FixedResponses.plainText(status: 408, body: "request not received in time"))
+                connection.write(SSEServer.requestTimeout)
             }
             connection.close()
         case .idle:

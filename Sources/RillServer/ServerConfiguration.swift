@@ -40,9 +40,6 @@ public struct ServerConfiguration: Sendable {
     public var maximumStaticFileBytes = 16 << 20
     /// How often error counts are logged (one line per error class that occurred); nil: never.
     public var logInterval: Duration? = .seconds(10)
-    /// Pipelined requests stop being read while a connection has more than this queued (it resumes
-    /// when the queue drains), so a client that sends without reading cannot grow the server's memory.
-    public var maximumQueuedResponseBytes = 256 * 1024
 
     public init() {}
 

@@ -37,7 +37,8 @@ struct StaticFiles {
             guard count > 0 else { break }
             offset += count
         }
-        return .success(Array(bytes.prefix(offset)))
+        if offset < bytes.count { bytes.removeLast(bytes.count - offset) }  // the file shrank meanwhile
+        return .success(bytes)
     }
 
     /// A Content-Type from the file name's extension.

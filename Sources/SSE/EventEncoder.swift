@@ -39,13 +39,7 @@ public enum EventEncoder {
     /// pass, written by a second, so encoding costs the buffer's allocation and nothing else.
     public static func encodeShared(_ event: OutgoingEvent) throws(EventEncodingError) -> SharedBytes {
         try validate(event)
-        var counter = ByteSink(base: nil)
-        write(event, to: &counter)
-        return SharedBytes(capacity: counter.count) { buffer in
-            var sink = ByteSink(base: buffer.baseAddress)
-            write(event, to: &sink)
-            return sink.count
-        }
+        return sized { write(event, to: &$0) }
     }
 
     /// The encoded event, ending with the blank line that makes the client dispatch it.
@@ -57,14 +51,20 @@ public enum EventEncoder {
     /// timing an idle stream out. Multi-line text becomes several comment lines.
     public static func comment(_ text: String) -> [UInt8] {
         let lines = Array(text.utf8)
-        var counter = ByteSink(base: nil)
-        writeLines(": ", lines, to: &counter)
-        counter.append(10)
-        return [UInt8](unsafeUninitializedCapacity: counter.count) { buffer, initialized in
-            var sink = ByteSink(base: UnsafeMutableRawPointer(buffer.baseAddress))
+        return sized { sink in
             writeLines(": ", lines, to: &sink)
             sink.append(10)
-            initialized = sink.count
+        }.array
+    }
+
+    /// Runs `write` once to count the bytes and once to fill a buffer of exactly that size.
+    private static func sized(_ write: (inout ByteSink) -> Void) -> SharedBytes {
+        var counter = ByteSink(base: nil)
+        write(&counter)
+        return SharedBytes(capacity: counter.count) { buffer in
+            var sink = ByteSink(base: buffer.baseAddress)
+            write(&sink)
+            return sink.count
         }
     }
 

@@ -13,7 +13,8 @@ final class StreamLoad: ConnectionHandler {
         var events = 0
         var heartbeats = 0
         var lastHeard: UInt64 = 0
-        var stalled = false
+        /// An error was already recorded for this stream (it is not counted again when it closes).
+        var errorCounted = false
         var open = false
     }
 
@@ -106,7 +107,7 @@ final class StreamLoad: ConnectionHandler {
 
     private func fail(_ connection: Connection, _ kind: String) {
         recorder.error(kind)
-        streams[Int(connection.userData)].stalled = true  // counted: not again as a close
+        streams[Int(connection.userData)].errorCounted = true
         connection.close()
     }
 
@@ -117,14 +118,14 @@ final class StreamLoad: ConnectionHandler {
             streaming -= 1
         }
         if case .connectFailed = reason { recorder.connectionsFailed += 1 }
-        if reason != .local && !streams[index].stalled { recorder.error(errorClass(reason)) }
+        if reason != .local && !streams[index].errorCounted { recorder.error(errorClass(reason)) }
     }
 
     /// Streams silent for longer than `limit` nanoseconds (heartbeats stopped); each counted once.
     func checkHeartbeats(limit: UInt64) {
         let now = MonotonicClock.nanoseconds()
-        for index in streams.indices where streams[index].open && !streams[index].stalled && now - streams[index].lastHeard > limit {
-            streams[index].stalled = true
+        for index in streams.indices where streams[index].open && !streams[index].errorCounted && now - streams[index].lastHeard > limit {
+            streams[index].errorCounted = true
             recorder.error("heartbeats stopped (silent > 2 intervals)")
         }
     }
