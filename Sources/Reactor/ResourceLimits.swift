@@ -18,4 +18,12 @@ public enum ResourceLimits {
         if limits.soft < limits.hard { _ = cepoll_set_nofile_soft(limits.hard) }
         return openFiles()
     }
+
+    /// Sets the soft limit (at most the hard one), e.g. to try worker processes with a small limit;
+    /// returns the limits in force afterwards.
+    @discardableResult
+    public static func setOpenFilesSoftLimit(_ soft: UInt64) -> (soft: UInt64, hard: UInt64) {
+        _ = cepoll_set_nofile_soft(min(soft, openFiles().hard))
+        return openFiles()
+    }
 }

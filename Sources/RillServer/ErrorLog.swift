@@ -50,7 +50,7 @@ extension SSEServer {
 }
 
 /// One line to fd 2, unbuffered (stdio's `stderr` is a global Swift 6 will not touch).
-func writeStandardError(_ line: String) {
+public func writeStandardError(_ line: String) {
     var text = line + "\n"
     text.withUTF8 { bytes in
         var offset = 0

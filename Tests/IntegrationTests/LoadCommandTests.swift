@@ -63,5 +63,121 @@ extension Loopback {
             #expect(refusedStatus == 1)
             #expect(refused.contains("connect refused"), "\(refused)")
         }
+
+        /// Server closes mid-hold: the streams that ended are counted by class and the run fails.
+        @Test func streamsClosedByTheServerAreReported() throws {
+            let serve = try ServeProcess("--tick 0 --heartbeat 0.5")
+            let load = try ChildProcess(cleanShell: "exec '\(rill)' load '\(serve.url)/sse' -c 20 -d 4s")
+            usleep(1_500_000)
+            serve.child.signal(SIGTERM)
+            #expect(serve.child.waitForExit() == 0)
+            var lines: [String] = []
+            while let line = load.readLine(timeout: .seconds(20)) { lines.append(line) }
+            let output = lines.joined(separator: "\n")
+            #expect(load.waitForExit() == 1, "\(output)")
+            #expect(output.contains("closed by server: 20") || output.contains("reset by server"), "\(output)")
+            #expect(output.contains("rill load: FAILED: 20 streams ended during the hold"), "\(output)")
+            #expect(output.contains("  Limit      the server closed connections"), "\(output)")
+        }
+
+        /// More connections than one process may open: worker processes hold them, and their
+        /// figures merge into one exact report (every stream got every published event).
+        @Test func workersMergeTheirResults() throws {
+            let serve = try ServeProcess("--tick 0 --heartbeat 0.5")
+            let json = "/tmp/rill-load-workers-\(getpid()).json"
+            defer { unlink(json) }
+            // 120 files per process, 32 kept back: 88 streams each, so 240 streams need 3 workers.
+            let (output, status) = try shell("'\(rill)' load '\(serve.url)/sse?topic=w' -c 240 --fd-limit 120 -d 1.5s "
+                                             + "--publish-rate 20 --publish-path '/publish?topic=w' --json '\(json)'")
+            #expect(status == 0, "\(output)")
+            let lines = output.split(separator: "\n").map(String.init)
+            let streams = try #require(lines.first { $0.hasPrefix("  Streams") }, "\(output)")
+            #expect(streams.contains("240 opened") && streams.contains("240 held") && streams.contains("3 worker processes"), "\(streams)")
+            let events = try #require(lines.first { $0.hasPrefix("  Events") })
+            let numbers = events.split(separator: " ").compactMap { Int($0) }
+            #expect(numbers.count >= 3 && numbers[0] >= 20 && numbers[1] == numbers[0] * 240 && numbers[2] == 0, "\(events)")
+            let connect = try #require(lines.first { $0.hasPrefix("    connect") })
+            #expect(connect.hasSuffix(" 240"), "one connect time per stream, from all workers: \(connect)")
+            let document = try shell("cat '\(json)'").output
+            #expect(document.contains("\"workers\" : 3"))
+            #expect(document.contains("\"opened\" : 240"))
+            let (metrics, _) = try shell("curl -s '\(serve.url)/metrics'")
+            let accepted = try #require(metrics.split(separator: "\n").first { $0.hasPrefix("rill_connections_total ") })
+            // 240 streams, the publisher and this metrics request.
+            #expect(accepted.hasSuffix(" 242"), "\(accepted)")
+            serve.child.signal(SIGTERM)
+            #expect(serve.child.waitForExit() == 0)
+
+            let (refused, refusedStatus) = try shell("'\(rill)' load '\(serve.url)/sse' -c 240 --fd-limit 120 --workers 2 -d 1s 2>&1")
+            #expect(refusedStatus != 0)
+            #expect(refused.contains("use --workers auto, or at least --workers 3"), "\(refused)")
+        }
+
+        /// Streams are spread round-robin over the source addresses: the kernel's socket table shows
+        /// connections to the server from each of them, evenly.
+        @Test func sourceAddressesAreSpread() throws {
+            let serve = try ServeProcess("--tick 0 --heartbeat 0")
+            let hexPort = String(serve.port, radix: 16, uppercase: true)
+            let (output, status) = try shell("'\(rill)' load '\(serve.url)/sse' -c 60 --source 127.0.0.2-127.0.0.4 -d 2s & "
+                                             + "sleep 1; cat /proc/net/tcp; wait $!")
+            #expect(status == 0, "\(output)")
+            // /proc/net/tcp: "sl local_address rem_address st ...", addresses as hex IP:PORT (IP little-endian).
+            var perSource: [String: Int] = [:]
+            for line in output.split(separator: "\n") {
+                let fields = line.split(separator: " ")
+                guard fields.count > 3, fields[2].hasSuffix(":" + String(repeating: "0", count: 4 - hexPort.count) + hexPort),
+                      fields[3] == "01" else { continue }
+                perSource[String(fields[1].prefix(8)), default: 0] += 1
+            }
+            #expect(perSource == ["0200007F": 20, "0300007F": 20, "0400007F": 20], "\(perSource)")
+            #expect(output.contains("3 source addresses"), "\(output)")
+            serve.child.signal(SIGTERM)
+            #expect(serve.child.waitForExit() == 0)
+        }
+
+        /// --find-max steps up to the server's connection limit, names it, and reports the last clean step.
+        @Test func findMaxStopsAtTheServersLimit() throws {
+            let serve = try ServeProcess("--tick 0 --heartbeat 0.5 --max-connections 250")
+            let (output, status) = try shell("'\(rill)' load '\(serve.url)/sse' --find-max -c 1000 --step 100")
+            #expect(status == 0, "\(output)")
+            #expect(output.contains("  Maximum    200 streams held cleanly"), "\(output)")
+            #expect(output.contains("  Stopped    at 300: 249 open, status 503: 51"), "\(output)")
+            #expect(output.contains("  Limit      the server's connection limit"), "\(output)")
+            serve.child.signal(SIGTERM)
+            #expect(serve.child.waitForExit() == 0)
+        }
+
+        /// Interop with a server nobody here wrote: nginx (if installed) serving a static file. The
+        /// requests rill load counts are the requests nginx logged, and so are wrk's.
+        @Test(.enabled(if: commandExists("nginx"))) func countsAgreeWithNginxAndWrk() throws {
+            let port = try freeLoopbackPort()
+            let (started, startStatus) = try shell("NGINX_ACCESS_LOG=1 '\(Loopback.packageRoot)/Scripts/nginx-loopback.sh' \(port)")
+            try #require(startStatus == 0, "\(started)")
+            let fields = started.split(separator: " ")
+            let (pid, directory) = (String(fields[1]), String(fields[2]))
+            defer {
+                _ = try? shell("kill \(pid); sleep 0.2; rm -rf '\(directory)'")
+            }
+            func logged() throws -> Int { Int(try shell("wc -l < '\(directory)/logs/access.log'").output.filter(\.isNumber)) ?? -1 }
+
+            let before = try logged()
+            let (output, status) = try shell("'\(rill)' load http://127.0.0.1:\(port)/ -c 8 -d 1s")
+            #expect(status == 0, "\(output)")
+            let requests = try #require(output.split(separator: "\n").first { $0.hasPrefix("  Requests") })
+            let counted = try #require(requests.split(separator: " ").compactMap { Int($0) }.first)
+            usleep(200_000)
+            let served = try logged() - before
+            #expect(counted > 500 && abs(served - counted) <= max(8, served / 50), "rill load \(counted), nginx \(served)")
+
+            if commandExists("wrk") {
+                let before = try logged()
+                let (wrk, _) = try shell("wrk -t1 -c8 -d1s http://127.0.0.1:\(port)/")
+                let line = try #require(wrk.split(separator: "\n").first { $0.contains("requests in") }, "\(wrk)")
+                let wrkCounted = try #require(line.split(separator: " ").compactMap { Int($0) }.first)
+                usleep(200_000)
+                let wrkServed = try logged() - before
+                #expect(abs(wrkServed - wrkCounted) <= max(8, wrkServed / 50), "wrk \(wrkCounted), nginx \(wrkServed)")
+            }
+        }
     }
 }

@@ -44,8 +44,7 @@ extension Loopback {
         @Test(.enabled(if: commandExists("chromium") && commandExists("python3")))
         func browserShowsTheTickingTime() throws {
             let serve = try ServeProcess("--tick 0.5")
-            let script = String(#filePath.split(separator: "/").dropLast(3).joined(separator: "/"))
-            let (output, status) = try shell("python3 '/\(script)/Scripts/browser-check.py' '\(serve.url)/' --settle 2 --wait 1.5",
+            let (output, status) = try shell("python3 '\(Loopback.packageRoot)/Scripts/browser-check.py' '\(serve.url)/' --settle 2 --wait 1.5",
                                              timeout: .seconds(60))
             #expect(status == 0, "\(output)")
             let looks = output.split(separator: "\n").map(String.init)

@@ -151,3 +151,20 @@ final class EchoHandler: ConnectionHandler {
 
 /// The byte at `index` of a deterministic test stream (a prime modulus, so chunk edges never align).
 func patternByte(_ index: Int) -> UInt8 { UInt8(truncatingIfNeeded: index % 251) }
+
+extension Loopback {
+    /// The package's directory (for its Scripts/).
+    static let packageRoot = "/" + #filePath.split(separator: "/").dropLast(3).joined(separator: "/")
+}
+
+/// A loopback port nobody listens on right now (for servers the tests start by their own config).
+func freeLoopbackPort() throws -> UInt16 {
+    let loop = try EventLoop()
+    final class Nobody: ConnectionHandler {
+        func connection(_ connection: Connection, didRead bytes: UnsafeRawBufferPointer) {}
+    }
+    let listener = try loop.listen(on: SocketAddress("127.0.0.1", port: 0)!, handler: Nobody())
+    let port = listener.address.port
+    listener.close()
+    return port
+}

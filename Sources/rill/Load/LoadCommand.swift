@@ -23,8 +23,8 @@ struct Load: ParsableCommand {
     @Option(help: "sse: hold event streams; http: keep-alive requests. Default: sse for URLs whose path starts with /sse, else http.")
     var mode: Mode?
 
-    @Option(name: [.short, .long], help: "Connections to open and hold.")
-    var connections = CountArgument(100)
+    @Option(name: [.short, .long], help: "Connections to open and hold (--find-max: the ceiling). Default: 100; with --find-max, what the workers' open-file limits allow.")
+    var connections: CountArgument?
 
     @Option(help: "New connections per second while ramping up (0: as fast as possible).")
     var rate = CountArgument(0)
@@ -56,30 +56,108 @@ struct Load: ParsableCommand {
     @Option(help: "Source addresses to spread connections over: A.B.C.D-A.B.C.E, one address, or 'none'. Default: 127.0.0.2 upwards for loopback targets.")
     var source: String?
 
+    @Option(help: "Worker processes: 'auto' starts as many as the connections need given the open-file limit (1 when they fit in this process), or a number.")
+    var workers = WorkersArgument.auto
+
+    @Option(name: .customLong("fd-limit"), help: "Open files per process (default: the hard limit). Lower it to see workers at work.")
+    var fdLimit: Int?
+
+    @Flag(name: .customLong("find-max"), help: "sse: step up the streams until the first failure or until the server stops delivering a probe event, and report the most held cleanly.")
+    var findMax = false
+
+    @Option(help: "--find-max: streams added per step.")
+    var step = CountArgument(1_000)
+
     @Option(help: "Write the full report as JSON to this file.")
     var json: String?
+
+    @Option(name: .customLong("worker-channel"), help: .hidden)
+    var workerChannel: Int32?
+
+    /// Open files each process keeps for itself: stdio, epoll, eventfd, the publisher, channels.
+    static let reservedFiles = 32
 
     func validate() throws {
         guard TargetURL(url) != nil else { throw ValidationError("URL must look like http://127.0.0.1:8080/sse, got \(url)") }
         if let source, SourceRange(source) == nil { throw ValidationError("--source must be A.B.C.D, A.B.C.D-A.B.C.E or none") }
-        if connections.value < 1 { throw ValidationError("--connections must be at least 1") }
+        if let connections, connections.value < 1 { throw ValidationError("--connections must be at least 1") }
+        if let fdLimit, fdLimit <= Load.reservedFiles { throw ValidationError("--fd-limit must be above \(Load.reservedFiles)") }
+    }
+
+    /// --connections, or its default.
+    var connectionCount: Int { connections?.value ?? 100 }
+
+    /// The HTTP mode's request, the same bytes every time.
+    func httpRequest(_ target: TargetURL) -> [UInt8] {
+        var head = "\(method) \(target.target) HTTP/1.1\r\nHost: \(target.hostHeader)\r\n"
+        if let body { head += "Content-Length: \(body.utf8.count)\r\n" }
+        return Array((head + "\r\n" + (body ?? "")).utf8)
     }
 
     func run() throws {
         let target = TargetURL(url)!
         let mode = self.mode ?? (target.target.hasPrefix("/sse") ? .sse : .http)
-        let limits = ResourceLimits.raiseOpenFilesToHardLimit()
-        let sources = source.flatMap { SourceRange($0)?.addresses }
-            ?? (target.isLoopback ? SourceRange.automatic(connections: connections.value).addresses : [])
-        let needed = connections.value + (publishRate > 0 ? 1 : 0) + 16
-        if needed > Int(limits.soft) {
-            throw ValidationError("\(connections.value) connections need about \(needed) open files; this process may open \(limits.soft) "
-                                  + "(hard limit \(limits.hard)). Lower --connections or run several processes.")
+        let limits = fdLimit.map { ResourceLimits.setOpenFilesSoftLimit(UInt64($0)) } ?? ResourceLimits.raiseOpenFilesToHardLimit()
+        let perProcess = Int(limits.soft) - Load.reservedFiles
+        var command = self
+        if findMax && connections == nil {
+            let processes: Int
+            switch workers {
+            case .auto: processes = 1
+            case .count(let count): processes = count
+            }
+            command.connections = CountArgument(perProcess * processes)
         }
+        let wanted = command.connectionCount
+        let sources = source.flatMap { SourceRange($0)?.addresses }
+            ?? (target.isLoopback ? SourceRange.automatic(connections: wanted).addresses : [])
+
+        if let workerChannel {
+            signal(SIGINT, SIG_IGN)  // the coordinator decides when to stop, and asks for the result
+            let loop = try EventLoop()
+            let worker = LocalWorker(loop: loop, command: command, target: target, mode: mode, sources: sources)
+            try WorkerAgent(loop: loop, worker: worker).run(channel: workerChannel)
+            return
+        }
+
+        let processes: Int
+        switch workers {
+        case .auto:
+            processes = (wanted + perProcess - 1) / perProcess
+        case .count(let count):
+            processes = count
+            let each = (wanted + count - 1) / count
+            if each > perProcess {
+                throw ValidationError("\(wanted) connections over \(count) processes is \(each) each, but a process may open "
+                                      + "\(limits.soft) files (hard limit \(limits.hard), \(Load.reservedFiles) kept back): "
+                                      + "use --workers auto, or at least --workers \((wanted + perProcess - 1) / perProcess)")
+            }
+        }
+        let ports = LoadLimit.ephemeralPorts()
+        let perSource = (wanted + max(1, sources.count) - 1) / max(1, sources.count)
+        if perSource > ports {
+            throw ValidationError("\(wanted) connections from \(max(1, sources.count)) source address(es) need \(perSource) ports "
+                                  + "each, but the ephemeral range (net.ipv4.ip_local_port_range) has \(ports): "
+                                  + "spread them with --source 127.0.0.2-127.0.0.\(2 + wanted / (ports / 2))")
+        }
+
         let loop = try EventLoop()
         stopOnInterrupt(loop.remote)
-        let run = LoadRun(loop: loop, command: self, target: target, mode: mode, sources: sources)
-        let report = run.execute()
+        let workers: [LoadWorker]
+        var children: [RemoteWorker] = []
+        if processes == 1 {
+            workers = [LocalWorker(loop: loop, command: command, target: target, mode: mode, sources: sources)]
+        } else {
+            var arguments = Array(CommandLine.arguments.dropFirst())
+            if findMax && connections == nil { arguments += ["--connections", String(wanted)] }
+            for index in 0..<processes {
+                children.append(try RemoteWorker(loop: loop, index: index, arguments: arguments + ["--worker-channel", "0"]))
+            }
+            workers = children
+        }
+        let report = LoadRun(loop: loop, command: command, target: target, mode: mode, sources: sources, workers: workers).execute()
+        for child in children { _ = child.reap(force: child.result == nil) }
+        loop.closeAll()
         print(report.text)
         if let json {
             let encoder = JSONEncoder()

@@ -1,8 +1,8 @@
 import Histogram
 import Reactor
 
-/// Everything a run measures: latency histograms (microseconds), totals, errors by class, and a
-/// per-second series. Codable, so worker processes can hand theirs to the parent to merge.
+/// Everything a worker measures: latency histograms (microseconds), totals and errors by class.
+/// Codable, so worker processes can hand theirs to the parent to merge.
 struct LoadRecorder: Codable {
     var connect = LoadRecorder.histogram()
     var firstByte = LoadRecorder.histogram()
@@ -17,7 +17,6 @@ struct LoadRecorder: Codable {
     var published = 0
     var bytesRead = 0
     var errors: [String: Int] = [:]
-    var series: [Second] = []
 
     /// One second of the run.
     struct Second: Codable {
@@ -38,13 +37,13 @@ struct LoadRecorder: Codable {
 
     var errorCount: Int { errors.values.reduce(0, +) }
 
-    /// Opens connection number `index` to `target`, round-robin over `sources`; a connection that
-    /// cannot even start is counted as failed and nil is returned.
+    /// Opens connection number `index` (counted across workers) to `target`, round-robin over
+    /// `sources`; a connection that cannot even start is counted as failed and nil is returned.
     mutating func connect(_ loop: EventLoop, to target: TargetURL, sources: [SocketAddress], index: Int,
-                          handler: any ConnectionHandler) -> Connection? {
+                          handler: any ConnectionHandler, userData: UInt64) -> Connection? {
         let source = sources.isEmpty ? nil : sources[index % sources.count]
         do {
-            return try loop.connect(to: target.address, from: source, handler: handler, userData: UInt64(index))
+            return try loop.connect(to: target.address, from: source, handler: handler, userData: userData)
         } catch {
             connectionsFailed += 1
             self.error(errorClass(.connectFailed(error)))
@@ -58,7 +57,7 @@ struct LoadRecorder: Codable {
         connect.record((MonotonicClock.nanoseconds() - started) / 1_000)
     }
 
-    /// Adds a worker's figures to these.
+    /// Adds a worker's figures to these (`published` is the coordinator's, the same for all).
     mutating func merge(_ other: LoadRecorder) {
         connect.add(other.connect)
         firstByte.add(other.firstByte)
@@ -72,17 +71,6 @@ struct LoadRecorder: Codable {
         published = max(published, other.published)
         bytesRead += other.bytesRead
         for (kind, count) in other.errors { errors[kind, default: 0] += count }
-        for second in other.series {
-            if let index = series.firstIndex(where: { $0.second == second.second }) {
-                series[index].open += second.open
-                series[index].events += second.events
-                series[index].requests += second.requests
-                series[index].errors += second.errors
-            } else {
-                series.append(second)
-            }
-        }
-        series.sort { $0.second < $1.second }
     }
 }
 
@@ -92,9 +80,9 @@ func errorClass(_ reason: CloseReason) -> String {
     case .connectFailed(let error):
         switch error.errno {
         case ECONNREFUSED: return "connect refused"
-        case EADDRNOTAVAIL: return "address not available (out of ephemeral ports? add --source addresses)"
+        case EADDRNOTAVAIL: return "address not available"
         case ETIMEDOUT: return "connect timeout"
-        case EMFILE, ENFILE: return "out of file descriptors (more --workers)"
+        case EMFILE, ENFILE: return "out of file descriptors"
         default: return "connect error: \(error)"
         }
     case .reset: return "reset by server"

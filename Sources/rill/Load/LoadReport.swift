@@ -19,6 +19,7 @@ struct LoadReport {
         var payloadBytes: Int
         var requestRate: Double
         var sourceAddresses: Int
+        var workers: Int
         var rampSeconds: Double
         var holdSeconds: Double
         var opened: Int
@@ -30,8 +31,11 @@ struct LoadReport {
         var streamsWithGaps: Int
         var requests: Int
         var requestsPerSecond: Double
+        var maximumHeld: Int?
+        var stoppedBecause: String?
         var latencyMicroseconds: [String: Percentiles]
         var errors: [String: Int]
+        var limits: [String]
         var series: [LoadRecorder.Second]
         var failure: String?
     }
@@ -54,33 +58,41 @@ struct LoadReport {
         }
     }
 
-    init(mode: Load.Mode, command: Load, target: TargetURL, recorder: LoadRecorder, rampSeconds: Double,
-         holdSeconds: Double, held: Int, gaps: Int, sources: Int, failure: String?) {
-        self.failure = failure
+    init(command: Load, target: TargetURL, mode: Load.Mode, outcome: LoadOutcome) {
+        failure = outcome.failure
+        let recorder = outcome.recorder
         let histograms: [(String, Histogram<UInt64>)] = [
             ("connect", recorder.connect), ("first byte", recorder.firstByte),
             ("event", recorder.eventLatency), (mode == .sse ? "publish" : "request", recorder.requestLatency),
         ]
         var lines: [String] = []
-        let wanted = command.connections.value
+        let wanted = command.connectionCount
+        let spread = "\(outcome.workers) \(outcome.workers == 1 ? "process" : "worker processes"), \(outcome.sources) source addresses"
         switch mode {
         case .sse:
-            var title = "rill load sse \(target): \(wanted) streams"
+            var title = "rill load sse \(target): "
+            title += command.findMax ? "find-max up to \(wanted) streams in steps of \(command.step.value)" : "\(wanted) streams"
             if command.rate.value > 0 { title += " at \(command.rate.value)/s" }
-            title += ", held \(command.duration)"
-            if command.publishRate > 0 { title += ", publishing \(command.publishRate)/s × \(command.payloadBytes.value) B" }
+            if !command.findMax { title += ", held \(command.duration)" }
+            if command.publishRate > 0 && !command.findMax {
+                title += ", publishing \(command.publishRate)/s × \(command.payloadBytes.value) B"
+            }
             lines.append(title)
-            lines.append(String(format: "  Streams    %8d opened  %8d held  %6d failed   ramp %.2f s (%.0f/s), %d source addresses",
-                                recorder.connectionsOpened, held, recorder.connectionsFailed, rampSeconds,
-                                rampSeconds > 0 ? Double(recorder.connectionsOpened) / rampSeconds : 0, sources))
+            if let maximum = outcome.maximum {
+                lines.append("  Maximum    \(maximum) streams held cleanly")
+                lines.append("  Stopped    " + (outcome.stoppedBecause ?? "-"))
+            }
+            lines.append(String(format: "  Streams    %8d opened  %8d held  %6d failed   ramp %.2f s (%.0f/s), ",
+                                recorder.connectionsOpened, outcome.held, recorder.connectionsFailed, outcome.rampSeconds,
+                                outcome.rampSeconds > 0 ? Double(recorder.connectionsOpened) / outcome.rampSeconds : 0) + spread)
             lines.append(String(format: "  Events     %8d published %7d received  %5d streams with gaps   %d heartbeats",
-                                recorder.published, recorder.events, gaps, recorder.heartbeats))
+                                recorder.published, recorder.events, outcome.gaps, recorder.heartbeats))
         case .http:
             lines.append("rill load http \(target): \(wanted) connections, \(command.duration)"
                          + (command.requestRate > 0 ? ", \(command.requestRate) requests/s (open loop)" : ""))
-            lines.append(String(format: "  Requests   %8d in %.2f s   %.1f requests/s   %d connections opened",
-                                recorder.requests, holdSeconds, holdSeconds > 0 ? Double(recorder.requests) / holdSeconds : 0,
-                                recorder.connectionsOpened))
+            lines.append(String(format: "  Requests   %8d in %.2f s   %.1f requests/s   %d connections opened, ",
+                                recorder.requests, outcome.holdSeconds, outcome.requestsPerSecond,
+                                recorder.connectionsOpened) + spread)
         }
         lines.append("  Latency          p50        p90        p99      p99.9        max      count")
         for (name, histogram) in histograms where histogram.totalCount > 0 {
@@ -90,18 +102,22 @@ struct LoadReport {
                          + String(histogram.totalCount).leftPadded(11))
         }
         lines.append("  Errors     " + (recorder.errors.isEmpty ? "none" : LoadReport.errorSummary(recorder.errors)))
+        let limits = LoadLimit.advice(for: recorder.errors)
+        for advice in limits { lines.append("  Limit      " + advice) }
         text = lines.joined(separator: "\n")
 
         json = Document(
             mode: mode.rawValue, url: target.description, connections: wanted, rampRate: command.rate.value,
             durationSeconds: command.duration.seconds, publishRate: command.publishRate,
-            payloadBytes: command.payloadBytes.value, requestRate: command.requestRate, sourceAddresses: sources,
-            rampSeconds: rampSeconds, holdSeconds: holdSeconds, opened: recorder.connectionsOpened,
-            failed: recorder.connectionsFailed, heldAtEnd: held, events: recorder.events, heartbeats: recorder.heartbeats,
-            published: recorder.published, streamsWithGaps: gaps, requests: recorder.requests,
-            requestsPerSecond: holdSeconds > 0 ? Double(recorder.requests) / holdSeconds : 0,
+            payloadBytes: command.payloadBytes.value, requestRate: command.requestRate, sourceAddresses: outcome.sources,
+            workers: outcome.workers, rampSeconds: outcome.rampSeconds, holdSeconds: outcome.holdSeconds,
+            opened: recorder.connectionsOpened, failed: recorder.connectionsFailed, heldAtEnd: outcome.held,
+            events: recorder.events, heartbeats: recorder.heartbeats, published: recorder.published,
+            streamsWithGaps: outcome.gaps, requests: recorder.requests,
+            requestsPerSecond: outcome.requestsPerSecond,
+            maximumHeld: outcome.maximum, stoppedBecause: outcome.stoppedBecause,
             latencyMicroseconds: Dictionary(uniqueKeysWithValues: histograms.filter { $0.1.totalCount > 0 }.map { ($0.0, Percentiles($0.1)) }),
-            errors: recorder.errors, series: recorder.series, failure: failure)
+            errors: recorder.errors, limits: limits, series: outcome.series, failure: failure)
     }
 
     static func milliseconds(_ microseconds: UInt64) -> String {

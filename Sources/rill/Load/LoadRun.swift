@@ -1,171 +1,282 @@
-import Histogram
 import Reactor
 #if canImport(Glibc)
 import Glibc
 #endif
 
-/// One run of `rill load`: ramp up, hold (publishing, if asked), drain, then the report.
+/// One run of `rill load`, as the coordinator sees it: it tells the workers (this process, or child
+/// processes) how many connections to open, publishes, watches their statuses for the progress line
+/// and the per-second series, tells them to finish, and merges their results into the report.
 final class LoadRun {
     let loop: EventLoop
     let command: Load
     let target: TargetURL
     let mode: Load.Mode
     let sources: [SocketAddress]
+    let workers: [LoadWorker]
     private let progress = ProgressLine()
+    private var publisher: RequestLoad?
+    private var announced = 0
+    private var series: [LoadRecorder.Second] = []
     private var lastSecond = 0
-    private var lastTotals = (events: 0, requests: 0, errors: 0)
+    private var lastTotals = WorkerStatus()
     private var runStart: UInt64 = 0
+    private var goal = 0
 
-    init(loop: EventLoop, command: Load, target: TargetURL, mode: Load.Mode, sources: [SocketAddress]) {
+    init(loop: EventLoop, command: Load, target: TargetURL, mode: Load.Mode, sources: [SocketAddress], workers: [LoadWorker]) {
         self.loop = loop
         self.command = command
         self.target = target
         self.mode = mode
         self.sources = sources
+        self.workers = workers
     }
-
-    private var interrupted: Bool { loop.remote.isStopRequested }
-    private func seconds(since start: UInt64) -> Double { Double(MonotonicClock.nanoseconds() - start) / 1e9 }
 
     func execute() -> LoadReport {
         runStart = MonotonicClock.nanoseconds()
+        var outcome: LoadOutcome
         switch mode {
-        case .sse: return runStreams()
-        case .http: return runRequests()
+        case .sse: outcome = command.findMax ? findMaximum() : holdStreams()
+        case .http: outcome = runRequests()
         }
+        outcome.series = series
+        outcome.sources = sources.count
+        outcome.workers = workers.count
+        progress.finish()
+        return LoadReport(command: command, target: target, mode: mode, outcome: outcome)
     }
 
-    // MARK: - SSE
+    // MARK: - SSE: open, hold, drain
 
-    private func runStreams() -> LoadReport {
-        let wanted = command.connections.value
-        let streams = StreamLoad(loop: loop, target: target, sources: sources)
-        var recorder: LoadRecorder { streams.recorder }
-
-        // Ramp: open at the asked rate, in batches small enough to keep reading the ones already open.
+    private func holdStreams() -> LoadOutcome {
+        let wanted = command.connectionCount
         let rampStart = MonotonicClock.nanoseconds()
-        while streams.attempted < wanted && !interrupted {
-            let allowed = command.rate.value == 0 ? wanted : min(wanted, Int(seconds(since: rampStart) * Double(command.rate.value)) + 1)
-            var batch = 0
-            while streams.attempted < allowed && batch < 256 {
-                streams.openOne()
-                batch += 1
-            }
-            loop.runOnce(maximumWait: .milliseconds(command.rate.value == 0 ? 0 : 2))
-            tick(open: streams.streaming, recorder: recorder, line: "opening")
+        grow(to: wanted)
+        run("opening", timeout: rampBudget(wanted)) { self.total.settled && self.total.attempted >= wanted }
+        let rampSeconds = seconds(since: rampStart)
+        let openedAtHold = total.open
+
+        if command.publishRate > 0 { startPublisher(pace: .openLoop(command.publishRate)) }
+        let holdStart = MonotonicClock.nanoseconds()
+        run("holding", timeout: command.duration.seconds) { false }
+        let holdSeconds = seconds(since: holdStart)
+
+        var outcome = finish()
+        outcome.rampSeconds = rampSeconds
+        outcome.holdSeconds = holdSeconds
+        // Streams that never opened or did not last say more than the errors behind them.
+        if !interrupted {
+            if openedAtHold < wanted { outcome.failure = "only \(openedAtHold) of \(wanted) streams opened" }
+            else if outcome.held < openedAtHold { outcome.failure = "\(openedAtHold - outcome.held) streams ended during the hold" }
         }
-        // Wait for the last handshakes and response heads.
-        let settle = MonotonicClock.nanoseconds()
-        while streams.streaming + recorder.connectionsFailed + recorder.errorCount < wanted && seconds(since: settle) < 10 && !interrupted {
-            loop.runOnce(maximumWait: .milliseconds(10))
-            tick(open: streams.streaming, recorder: recorder, line: "opening")
+        return outcome
+    }
+
+    // MARK: - SSE: find the most streams held cleanly
+
+    /// Steps up by `--step` streams to the `--connections` ceiling. After each step every stream must
+    /// be open without an error, and a probe event published to the server must reach every one
+    /// (skipped, with a note, if publishing is refused). The first step that fails ends the search.
+    private func findMaximum() -> LoadOutcome {
+        let ceiling = command.connectionCount
+        let step = max(1, command.step.value)
+        startPublisher(pace: .manual)
+        var probing = true
+        var notes: [String] = []
+        var clean = 0
+        var stopped: String? = nil
+        let rampStart = MonotonicClock.nanoseconds()
+        while clean < ceiling && stopped == nil && !interrupted {
+            let level = min(ceiling, clean + step)
+            grow(to: level)
+            let settled = run("stepping to \(level)", timeout: rampBudget(level - clean)) {
+                self.total.settled && self.total.attempted >= level
+            }
+            let status = total
+            if !settled { stopped = "at \(level): streams still opening after \(Int(rampBudget(level - clean))) s"; break }
+            if status.errorCount > 0 || status.open < level {
+                stopped = "at \(level): \(status.open) open, " + (status.errors.isEmpty ? "no error reported" : LoadReport.errorSummary(status.errors))
+                break
+            }
+            if probing, let publisher {
+                let before = publisher.recorder.requests
+                let errorsBefore = publisher.recorder.errorCount
+                publisher.enqueue()
+                run("probing \(level)", timeout: 5) { publisher.recorder.requests > before || publisher.recorder.errorCount > errorsBefore }
+                if publisher.recorder.errorCount > errorsBefore || publisher.recorder.requests == before {
+                    probing = false
+                    notes.append("probe events off: POST \(command.publishPath) failed ("
+                                 + LoadReport.errorSummary(publisher.recorder.errors) + "); only connections and heartbeats were checked")
+                } else {
+                    announce(publisher.recorder.requests)
+                    let published = publisher.recorder.requests
+                    let delivered = run("probing \(level)", timeout: 5) {
+                        self.workers.allSatisfy { $0.status.published == published && $0.status.gaps == 0 }
+                    }
+                    if !delivered {
+                        stopped = "at \(level): the server stopped delivering events (\(total.gaps) streams missed a probe)"
+                        break
+                    }
+                }
+            }
+            clean = level
         }
         let rampSeconds = seconds(since: rampStart)
-        let openedAtHold = streams.streaming
-
-        // Hold, publishing if asked.
-        var publisher: RequestLoad? = nil
-        if command.publishRate > 0 {
-            let publishTarget = TargetURL(target.with(target: command.publishPath))!
-            let payload = max(command.payloadBytes.value, 22)
-            let path = command.publishPath
-            let host = target.hostHeader
-            publisher = RequestLoad(loop: loop, target: publishTarget, sources: [], connections: 1, rate: command.publishRate) {
-                var data = Array("t=\(WallClock.nanoseconds()) ".utf8)
-                if data.count < payload { data += [UInt8](repeating: UInt8(ascii: "x"), count: payload - data.count) }
-                return Array("POST \(path) HTTP/1.1\r\nHost: \(host)\r\nContent-Length: \(data.count)\r\n\r\n".utf8) + data
-            }
-            publisher!.start()
+        if stopped == nil {
+            stopped = interrupted ? "interrupted" : "reached the --connections ceiling (\(ceiling)) cleanly; raise it to go further"
         }
-        let holdStart = MonotonicClock.nanoseconds()
-        var lastCheck = holdStart
-        while seconds(since: holdStart) < command.duration.seconds && !interrupted {
-            loop.runOnce(maximumWait: .milliseconds(20))
-            tick(open: streams.streaming, recorder: recorder, line: "holding")
-            if command.heartbeatInterval > 0 && MonotonicClock.nanoseconds() - lastCheck > 1_000_000_000 {
-                lastCheck = MonotonicClock.nanoseconds()
-                streams.checkHeartbeats(limit: UInt64(2 * command.heartbeatInterval * 1e9))
-            }
-        }
-        // Drain: stop publishing, let the last events arrive.
-        publisher?.stop()
-        let published = publisher?.recorder.requests ?? 0
-        let drainStart = MonotonicClock.nanoseconds()
-        while seconds(since: drainStart) < 2 && (publisher?.inFlight ?? 0) + streams.streamsWithGaps(published: published) > 0 && !interrupted {
-            loop.runOnce(maximumWait: .milliseconds(10))
-        }
-        let finalPublished = publisher?.recorder.requests ?? 0
-        let gaps = streams.streamsWithGaps(published: finalPublished)
-        var total = streams.recorder
-        total.published = finalPublished
-        if let publisher {
-            total.requestLatency = publisher.recorder.requestLatency
-            for (kind, count) in publisher.recorder.errors { total.errors["publish: " + kind, default: 0] += count }
-        }
-        total.series = series
-        let held = streams.streaming
-        progress.finish()
-        loop.closeAll()
-
-        var failure: String? = nil
-        if interrupted { failure = "interrupted" }
-        else if openedAtHold < wanted { failure = "only \(openedAtHold) of \(wanted) streams opened" }
-        else if held < openedAtHold { failure = "\(openedAtHold - held) streams ended during the hold" }
-        else if gaps > 0 { failure = "\(gaps) streams missed events (\(finalPublished) published)" }
-        else if total.errorCount > 0 { failure = "errors: " + LoadReport.errorSummary(total.errors) }
-        return LoadReport(mode: mode, command: command, target: target, recorder: total, rampSeconds: rampSeconds,
-                          holdSeconds: seconds(since: holdStart), held: held, gaps: gaps, sources: sources.count,
-                          failure: failure)
+        var outcome = finish()
+        outcome.rampSeconds = rampSeconds
+        outcome.maximum = clean
+        outcome.stoppedBecause = ([stopped!] + notes).joined(separator: "; ")
+        // A search that found its maximum met its target; errors past that point are its answer.
+        outcome.failure = clean > 0 ? nil : "not even \(min(step, ceiling)) streams held cleanly: \(stopped!)"
+        return outcome
     }
 
     // MARK: - HTTP
 
-    private func runRequests() -> LoadReport {
-        var head = "\(command.method) \(target.target) HTTP/1.1\r\nHost: \(target.hostHeader)\r\n"
-        if let body = command.body { head += "Content-Length: \(body.utf8.count)\r\n" }
-        let request = Array((head + "\r\n" + (command.body ?? "")).utf8)
-        let load = RequestLoad(loop: loop, target: target, sources: sources, connections: command.connections.value,
-                               rate: command.requestRate > 0 ? command.requestRate : nil) { request }
-        let start = MonotonicClock.nanoseconds()
-        load.start()
-        while seconds(since: start) < command.duration.seconds && !interrupted {
-            loop.runOnce(maximumWait: .milliseconds(20))
-            tick(open: load.openConnections, recorder: load.recorder, line: "running")
+    private func runRequests() -> LoadOutcome {
+        grow(to: command.connectionCount, rate: command.requestRate)
+        run("running", timeout: command.duration.seconds) { false }
+        var outcome = finish()
+        if !interrupted && outcome.recorder.connectionsOpened < command.connectionCount {
+            outcome.failure = "only \(outcome.recorder.connectionsOpened) of \(command.connectionCount) connections opened"
         }
-        load.stop()
-        let elapsed = seconds(since: start)
-        let drain = MonotonicClock.nanoseconds()
-        while load.inFlight > 0 && seconds(since: drain) < 2 { loop.runOnce(maximumWait: .milliseconds(10)) }
-        var total = load.recorder
-        total.series = series
-        let held = load.openConnections
-        progress.finish()
-        loop.closeAll()
-        var failure: String? = nil
-        if interrupted { failure = "interrupted" }
-        else if total.connectionsOpened < command.connections.value {
-            failure = "only \(total.connectionsOpened) of \(command.connections.value) connections opened"
-        } else if total.errorCount > 0 { failure = "errors: " + LoadReport.errorSummary(total.errors) }
-        return LoadReport(mode: mode, command: command, target: target, recorder: total, rampSeconds: 0,
-                          holdSeconds: elapsed, held: held, gaps: 0, sources: sources.count, failure: failure)
+        return outcome
+    }
+
+    // MARK: - Steps shared by every run
+
+    private var interrupted: Bool { loop.remote.isStopRequested }
+    private func seconds(since start: UInt64) -> Double { Double(MonotonicClock.nanoseconds() - start) / 1e9 }
+
+    /// The workers' statuses, summed.
+    private var total: WorkerStatus { workers.reduce(into: WorkerStatus()) { $0.add($1.status) } }
+
+    /// Asks the workers for `count` connections in all, an even share each; `rate` (ramp or
+    /// requests per second) is shared the same way.
+    private func grow(to count: Int, rate: Double? = nil) {
+        goal = count
+        let rate = rate ?? Double(command.rate.value)
+        for (index, worker) in workers.enumerated() {
+            let share = count / workers.count + (index < count % workers.count ? 1 : 0)
+            worker.send(.grow(connections: share, rate: rate / Double(workers.count), sourceOffset: index))
+        }
+    }
+
+    /// How long opening `count` streams may take: the ramp itself plus the connect timeout and some.
+    private func rampBudget(_ count: Int) -> Double {
+        (command.rate.value > 0 ? Double(count) / Double(command.rate.value) : Double(count) / 5_000) + 30
+    }
+
+    /// Runs the loop until `done`, `timeout` seconds or an interrupt; whether `done` came true.
+    @discardableResult
+    private func run(_ phase: String, timeout: Double, until done: () -> Bool) -> Bool {
+        let start = MonotonicClock.nanoseconds()
+        while !done() {
+            if interrupted || seconds(since: start) >= timeout { return false }
+            loop.runOnce(maximumWait: .milliseconds(20))
+            tick(phase)
+        }
+        return true
+    }
+
+    /// Publishes `t=<CLOCK_REALTIME ns>` events (padded to --payload-bytes) over one connection.
+    private func startPublisher(pace: RequestLoad.Pace) {
+        let publishTarget = TargetURL(target.with(target: command.publishPath))!
+        let payload = max(command.payloadBytes.value, 22)
+        let head = "POST \(command.publishPath) HTTP/1.1\r\nHost: \(target.hostHeader)\r\nContent-Length: \(payload)\r\n\r\n"
+        let publisher = RequestLoad(loop: loop, target: publishTarget, sources: [], connections: 1, pace: pace) {
+            var data = Array("t=\(WallClock.nanoseconds()) ".utf8)
+            if data.count < payload { data += [UInt8](repeating: UInt8(ascii: "x"), count: payload - data.count) }
+            return Array(head.utf8) + data
+        }
+        publisher.start()
+        self.publisher = publisher
+    }
+
+    /// Tells the workers how many events have been published, so they can count gaps.
+    private func announce(_ published: Int) {
+        guard published != announced else { return }
+        announced = published
+        for worker in workers { worker.send(.published(published)) }
+    }
+
+    /// Stops publishing, lets the workers drain, and merges their results.
+    private func finish() -> LoadOutcome {
+        if let publisher {
+            publisher.stop()
+            run("draining", timeout: 2) { publisher.inFlight == 0 }
+        }
+        let published = publisher?.recorder.requests ?? 0
+        for worker in workers { worker.send(.finish(published: published)) }
+        run("draining", timeout: 15) { self.workers.allSatisfy { $0.result != nil } }
+
+        var outcome = LoadOutcome()
+        for (index, worker) in workers.enumerated() {
+            guard let result = worker.result else {
+                outcome.recorder.error("worker \(index) sent no result")
+                continue
+            }
+            outcome.recorder.merge(result.recorder)
+            outcome.held += result.held
+            outcome.gaps += result.gaps
+            outcome.holdSeconds = max(outcome.holdSeconds, result.activeSeconds)
+            if result.activeSeconds > 0 { outcome.requestsPerSecond += Double(result.recorder.requests) / result.activeSeconds }
+        }
+        outcome.recorder.published = published
+        if let publisher {
+            outcome.recorder.requestLatency = publisher.recorder.requestLatency
+            for (kind, count) in publisher.recorder.errors where !command.findMax {
+                outcome.recorder.errors["publish: " + kind, default: 0] += count
+            }
+        }
+        if interrupted { outcome.failure = "interrupted" }
+        else if outcome.gaps > 0 { outcome.failure = "\(outcome.gaps) streams missed events (\(published) published)" }
+        else if outcome.recorder.errorCount > 0 && !command.findMax {
+            outcome.failure = "errors: " + LoadReport.errorSummary(outcome.recorder.errors)
+        }
+        return outcome
     }
 
     // MARK: - Progress and the per-second series
 
-    private var series: [LoadRecorder.Second] = []
-
-    private func tick(open: Int, recorder: LoadRecorder, line phase: String) {
+    private func tick(_ phase: String) {
+        let status = total
+        let published = publisher?.recorder.requests ?? 0
+        if published != announced && mode == .sse && !command.findMax { announce(published) }
         let second = Int(seconds(since: runStart))
         if second > lastSecond {
-            series.append(LoadRecorder.Second(second: second, open: open, events: recorder.events - lastTotals.events,
-                                              requests: recorder.requests - lastTotals.requests,
-                                              errors: recorder.errorCount - lastTotals.errors))
-            lastTotals = (recorder.events, recorder.requests, recorder.errorCount)
+            series.append(LoadRecorder.Second(second: second, open: status.open, events: status.events - lastTotals.events,
+                                              requests: status.requests + published - lastTotals.requests,
+                                              errors: status.errorCount - lastTotals.errorCount))
+            lastTotals = status
+            lastTotals.requests += published
             lastSecond = second
         }
         let rate = series.last.map { mode == .sse ? "\($0.events) events/s" : "\($0.requests) req/s" } ?? "-"
-        progress.show("\(phase): \(open)/\(command.connections.value) open, \(rate), \(recorder.errorCount) errors")
+        progress.show("\(phase): \(status.open)/\(goal) open, \(rate), \(status.errorCount) errors")
     }
+}
+
+/// What a run produced, before it is formatted.
+struct LoadOutcome {
+    var recorder = LoadRecorder()
+    var series: [LoadRecorder.Second] = []
+    var rampSeconds = 0.0
+    var holdSeconds = 0.0
+    /// Connections (sse: streams) still open at the end.
+    var held = 0
+    var gaps = 0
+    /// http: the workers' rates, summed (each over its own active time).
+    var requestsPerSecond = 0.0
+    var sources = 0
+    var workers = 1
+    /// --find-max: the most streams held cleanly, and why the search stopped.
+    var maximum: Int? = nil
+    var stoppedBecause: String? = nil
+    /// Why the run failed its targets, or nil.
+    var failure: String? = nil
 }
 
 /// A progress display: one line redrawn a few times a second on a terminal, a plain line every

@@ -39,3 +39,22 @@ struct DurationArgument: ExpressibleByArgument, CustomStringConvertible, Sendabl
     var duration: Duration { .nanoseconds(Int64(seconds * 1e9)) }
     var description: String { seconds >= 60 && seconds.truncatingRemainder(dividingBy: 60) == 0 ? "\(Int(seconds / 60))m" : "\(seconds)s" }
 }
+
+/// `auto` or a number of worker processes.
+enum WorkersArgument: ExpressibleByArgument, CustomStringConvertible, Sendable {
+    case auto
+    case count(Int)
+
+    init?(argument: String) {
+        if argument == "auto" { self = .auto; return }
+        guard let count = Int(argument), count >= 1 else { return nil }
+        self = .count(count)
+    }
+
+    var description: String {
+        switch self {
+        case .auto: return "auto"
+        case .count(let count): return String(count)
+        }
+    }
+}

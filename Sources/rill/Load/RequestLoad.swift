@@ -2,10 +2,17 @@ import HTTP1
 import Reactor
 
 /// HTTP mode, and the publisher beside SSE mode: keep-alive connections with one request in flight
-/// each. Closed loop (the next request as soon as a response completes, as wrk does) or, with
-/// `rate`, open loop: requests are due at fixed intended times and latency is measured from the
-/// intended time, so a stalled server shows in the figures (no coordinated omission).
+/// each. Closed loop (the next request as soon as a response completes, as wrk does); open loop, where
+/// requests are due at fixed intended times and latency is measured from the intended time, so a
+/// stalled server shows in the figures (no coordinated omission); or manual (`enqueue()`).
 final class RequestLoad: ConnectionHandler {
+    enum Pace {
+        case closedLoop
+        /// Requests per second in total.
+        case openLoop(Double)
+        case manual
+    }
+
     struct Client {
         var connection: Connection? = nil
         var parser = ResponseParser()
@@ -19,26 +26,38 @@ final class RequestLoad: ConnectionHandler {
     let loop: EventLoop
     let target: TargetURL
     let sources: [SocketAddress]
+    let sourceOffset: Int
+    let pace: Pace
     /// The request bytes for the next send (a publisher stamps each one).
     let makeRequest: () -> [UInt8]
-    /// Requests per second for the open loop; nil: closed loop.
-    let rate: Double?
     var recorder = LoadRecorder()
-    var clients: [Client] = []
-    var running = false
+    private(set) var clients: [Client] = []
+    private(set) var running = false
     private var startedAt: UInt64 = 0
-    private var issued = 0
-    private var backlog: [UInt64] = []
+    /// Seconds between `start()` and `stop()` (or now, while running).
+    var activeSeconds: Double { Double((running ? MonotonicClock.nanoseconds() : stoppedAt) - startedAt) / 1e9 }
+    private var stoppedAt: UInt64 = 0
+    /// Open loop: requests sent so far (request k is due at start + k / rate).
+    private var sent = 0
+    /// Manual: intended times of requests not yet sent.
+    private var queued: [UInt64] = []
     private var pacer: TimerID? = nil
 
-    init(loop: EventLoop, target: TargetURL, sources: [SocketAddress], connections: Int, rate: Double?,
-         makeRequest: @escaping () -> [UInt8]) {
+    init(loop: EventLoop, target: TargetURL, sources: [SocketAddress], sourceOffset: Int = 0, connections: Int,
+         pace: Pace, makeRequest: @escaping () -> [UInt8]) {
         self.loop = loop
         self.target = target
         self.sources = sources
-        self.rate = rate
+        self.sourceOffset = sourceOffset
+        self.pace = pace
         self.makeRequest = makeRequest
         clients = Array(repeating: Client(), count: connections)
+    }
+
+    convenience init(loop: EventLoop, target: TargetURL, sources: [SocketAddress], sourceOffset: Int, connections: Int,
+                     pace: Pace, request: [UInt8]) {
+        self.init(loop: loop, target: target, sources: sources, sourceOffset: sourceOffset, connections: connections,
+                  pace: pace) { request }
     }
 
     /// Connects every client and starts sending.
@@ -46,16 +65,23 @@ final class RequestLoad: ConnectionHandler {
         running = true
         startedAt = MonotonicClock.nanoseconds()
         for index in clients.indices { connect(index) }
-        if rate != nil {
-            pacer = loop.scheduleRepeating(every: .milliseconds(1)) { [unowned self] in self.pace() }
+        if case .openLoop = pace {
+            pacer = loop.scheduleRepeating(every: .milliseconds(1)) { [unowned self] in self.dispatch() }
         }
     }
 
     /// Stops sending; responses in flight still count.
     func stop() {
+        if running { stoppedAt = MonotonicClock.nanoseconds() }
         running = false
         if let pacer { loop.cancel(pacer) }
         pacer = nil
+    }
+
+    /// Manual pace: one more request, sent by the first idle client.
+    func enqueue() {
+        queued.append(MonotonicClock.nanoseconds())
+        dispatch()
     }
 
     var inFlight: Int { clients.reduce(0) { $0 + ($1.busy ? 1 : 0) } }
@@ -63,13 +89,14 @@ final class RequestLoad: ConnectionHandler {
 
     private func connect(_ index: Int) {
         clients[index] = Client(started: MonotonicClock.nanoseconds())
-        clients[index].connection = recorder.connect(loop, to: target, sources: sources, index: index, handler: self)
+        clients[index].connection = recorder.connect(loop, to: target, sources: sources, index: sourceOffset + index,
+                                                     handler: self, userData: UInt64(index))
     }
 
     func connectionDidOpen(_ connection: Connection) {
         let index = Int(connection.userData)
         recorder.opened(startedAt: clients[index].started)
-        if rate == nil { send(index, intended: MonotonicClock.nanoseconds()) } else { pace() }
+        if case .closedLoop = pace { send(index, intended: MonotonicClock.nanoseconds()) } else { dispatch() }
     }
 
     private func send(_ index: Int, intended: UInt64) {
@@ -79,19 +106,28 @@ final class RequestLoad: ConnectionHandler {
         connection.write(makeRequest())
     }
 
-    /// Open loop: queue the requests now due, and hand them to idle clients.
-    private func pace() {
-        guard running, let rate else { return }
-        let now = MonotonicClock.nanoseconds()
-        let due = Int(Double(now - startedAt) / 1e9 * rate) + 1  // request 0 is due at the start
-        while issued < due {
-            backlog.append(startedAt + UInt64(Double(issued) / rate * 1e9))
-            issued += 1
+    /// The next request due (open loop) or queued (manual), and its intended time.
+    private func nextDue(now: UInt64) -> UInt64? {
+        switch pace {
+        case .closedLoop:
+            return nil
+        case .openLoop(let rate):
+            let intended = startedAt + UInt64(Double(sent) / rate * 1e9)
+            return intended <= now ? intended : nil
+        case .manual:
+            return queued.first
         }
+    }
+
+    /// Hands the requests now due to idle clients.
+    private func dispatch() {
+        guard running else { return }
+        let now = MonotonicClock.nanoseconds()
         var index = 0
-        while !backlog.isEmpty && index < clients.count {
+        while index < clients.count, let intended = nextDue(now: now) {
             if !clients[index].busy, clients[index].connection?.isOpen == true {
-                send(index, intended: backlog.removeFirst())
+                send(index, intended: intended)
+                if case .manual = pace { queued.removeFirst() } else { sent += 1 }
             }
             index += 1
         }
@@ -100,29 +136,17 @@ final class RequestLoad: ConnectionHandler {
     func connection(_ connection: Connection, didRead bytes: UnsafeRawBufferPointer) {
         let index = Int(connection.userData)
         recorder.bytesRead += bytes.count
-        clients[index].buffer += bytes
-        var consumed = 0
-        var completed = false
-        var malformed = false
-        clients[index].buffer.withUnsafeBytes { all in
-            while !completed && !malformed {
-                let step = clients[index].parser.parse(UnsafeRawBufferPointer(rebasing: all[consumed...]))
-                consumed += step.consumed
-                switch step.event {
-                case .head:
-                    if clients[index].parser.head.status >= 200 { clients[index].status = clients[index].parser.head.status }
-                case .body:
-                    break
-                case .end:
-                    completed = clients[index].status >= 200
-                case .needMore:
-                    return
-                case .error:
-                    malformed = true
-                }
-            }
+        // Parsed straight from the read buffer; only a response split across reads is copied.
+        var outcome: (consumed: Int, completed: Bool, malformed: Bool)
+        if clients[index].buffer.isEmpty {
+            outcome = parse(index, bytes)
+            if !outcome.completed && !outcome.malformed { clients[index].buffer += bytes[outcome.consumed...] }
+        } else {
+            clients[index].buffer += bytes
+            outcome = clients[index].buffer.withUnsafeBytes { parse(index, $0) }
+            clients[index].buffer.removeFirst(outcome.consumed)
         }
-        clients[index].buffer.removeFirst(consumed)
+        let (completed, malformed) = (outcome.completed, outcome.malformed)
         if malformed {
             recorder.error("malformed response")
             connection.close()
@@ -136,10 +160,41 @@ final class RequestLoad: ConnectionHandler {
         if !(200..<300).contains(status) { recorder.error("status \(status)") }
         clients[index].busy = false
         clients[index].status = 0
-        if rate == nil { send(index, intended: now) } else { pace() }
+        if case .closedLoop = pace { send(index, intended: now) } else { dispatch() }
+    }
+
+    /// Feeds `bytes` to client `index`'s parser up to the end of one response.
+    private func parse(_ index: Int, _ bytes: UnsafeRawBufferPointer) -> (consumed: Int, completed: Bool, malformed: Bool) {
+        var consumed = 0
+        while true {
+            let step = clients[index].parser.parse(UnsafeRawBufferPointer(rebasing: bytes[consumed...]))
+            consumed += step.consumed
+            switch step.event {
+            case .head:
+                if clients[index].parser.head.status >= 200 { clients[index].status = clients[index].parser.head.status }
+            case .body:
+                break
+            case .end:
+                if clients[index].status >= 200 { return (consumed, true, false) }
+            case .needMore:
+                return (consumed, false, false)
+            case .error:
+                return (consumed, false, true)
+            }
+        }
+    }
+
+    /// A keep-alive connection the server closed (a clean FIN) counts like a reset one.
+    func connectionDidReadEOF(_ connection: Connection) {
+        ended(connection, reason: .eof)
+        connection.close()
     }
 
     func connectionDidClose(_ connection: Connection, reason: CloseReason) {
+        ended(connection, reason: reason)
+    }
+
+    private func ended(_ connection: Connection, reason: CloseReason) {
         let index = Int(connection.userData)
         guard clients[index].connection == connection else { return }
         if case .connectFailed = reason { recorder.connectionsFailed += 1 }

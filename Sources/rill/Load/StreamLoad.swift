@@ -4,7 +4,8 @@ import SSE
 
 /// SSE mode: opens event streams at the ramp rate, reads each with a client SSE parser, and counts
 /// events, heartbeats and their gaps. One loop, one handler; per-stream state in an array indexed
-/// by the connection's userData.
+/// by the connection's userData. `grow(to:rate:)` sets the goal and `pump()` (called every
+/// millisecond) opens what the rate allows, at most 256 at a time so open streams keep being read.
 final class StreamLoad: ConnectionHandler {
     struct Stream {
         var started: UInt64 = 0
@@ -13,6 +14,8 @@ final class StreamLoad: ConnectionHandler {
         var events = 0
         var heartbeats = 0
         var lastHeard: UInt64 = 0
+        /// Events published before this stream opened (it need not see those).
+        var baseline = 0
         /// An error was already recorded for this stream (it is not counted again when it closes).
         var errorCounted = false
         var open = false
@@ -22,25 +25,70 @@ final class StreamLoad: ConnectionHandler {
     let target: TargetURL
     let request: SharedBytes
     let sources: [SocketAddress]
+    let sourceOffset: Int
     var recorder = LoadRecorder()
     var streams: [Stream] = []
     /// Streams whose response head arrived and that are still open.
     private(set) var streaming = 0
     private(set) var attempted = 0
+    /// Streams that closed or never opened.
+    private(set) var ended = 0
+    private var goal = 0
+    private var rate = 0.0
+    private var rampStart: UInt64 = 0
+    private var rampBase = 0
+    /// Events published so far, as last announced (streams opening now are not owed the earlier ones).
+    var published = 0
 
-    init(loop: EventLoop, target: TargetURL, sources: [SocketAddress]) {
+    init(loop: EventLoop, target: TargetURL, sources: [SocketAddress], sourceOffset: Int = 0) {
         self.loop = loop
         self.target = target
         self.sources = sources
+        self.sourceOffset = sourceOffset
         request = SharedBytes(Array("GET \(target.target) HTTP/1.1\r\nHost: \(target.hostHeader)\r\nAccept: text/event-stream\r\n\r\n".utf8))
     }
 
+    /// Opens streams until `count` have been started, `rate` per second (0: as fast as possible).
+    func grow(to count: Int, rate: Double) {
+        goal = max(goal, count)
+        self.rate = rate
+        rampStart = MonotonicClock.nanoseconds()
+        rampBase = attempted
+        streams.reserveCapacity(goal)
+    }
+
+    /// Opens no more streams.
+    func stopRamp() { goal = attempted }
+
+    /// Every stream asked for has been started and has either its response head or its end.
+    var settled: Bool { attempted >= goal && streaming + ended >= attempted }
+
+    /// Opens the streams the rate allows by now.
+    func pump() {
+        guard attempted < goal else { return }
+        var allowed = goal
+        if rate > 0 {
+            let elapsed = Double(MonotonicClock.nanoseconds() - rampStart) / 1e9
+            allowed = min(goal, rampBase + Int(elapsed * rate) + 1)
+        }
+        var batch = 0
+        while attempted < allowed && batch < 256 {
+            openOne()
+            batch += 1
+        }
+    }
+
     /// Opens one more stream (round-robin over the source addresses).
-    func openOne() {
+    private func openOne() {
         let index = streams.count
         streams.append(Stream(started: MonotonicClock.nanoseconds()))
         attempted += 1
-        recorder.connect(loop, to: target, sources: sources, index: index, handler: self)?.write(request)
+        if let connection = recorder.connect(loop, to: target, sources: sources, index: sourceOffset + index,
+                                             handler: self, userData: UInt64(index)) {
+            connection.write(request)
+        } else {
+            ended += 1
+        }
     }
 
     func connectionDidOpen(_ connection: Connection) {
@@ -71,6 +119,7 @@ final class StreamLoad: ConnectionHandler {
             recorder.firstByte.record((now - streams[index].started) / 1_000)
             streams[index].open = true
             streams[index].lastHeard = now
+            streams[index].baseline = published
             streaming += 1
             let rest = Array(streams[index].head[step.consumed...])
             streams[index].head = []
@@ -111,8 +160,14 @@ final class StreamLoad: ConnectionHandler {
         connection.close()
     }
 
+    /// The server ended the stream (a clean FIN): that is an error for a stream meant to be held.
+    func connectionDidReadEOF(_ connection: Connection) {
+        fail(connection, "closed by server")
+    }
+
     func connectionDidClose(_ connection: Connection, reason: CloseReason) {
         let index = Int(connection.userData)
+        ended += 1
         if streams[index].open {
             streams[index].open = false
             streaming -= 1
@@ -130,9 +185,9 @@ final class StreamLoad: ConnectionHandler {
         }
     }
 
-    /// Open streams that got fewer than `published` events.
-    func streamsWithGaps(published: Int) -> Int {
-        streams.reduce(0) { $0 + ($1.open && $1.events < published ? 1 : 0) }
+    /// Open streams that got fewer events than were published since they opened.
+    var streamsWithGaps: Int {
+        streams.reduce(0) { $0 + ($1.open && $1.events < published - $1.baseline ? 1 : 0) }
     }
 }
 
