@@ -227,6 +227,27 @@ extension Loopback {
             try expectNoFDLeak { try connectorScenario() }
         }
 
+        /// A socket pair adopted by two loops (as a supervisor and its worker do): bytes both ways,
+        /// the far end's close is seen, and both descriptors are closed once.
+        @Test func adoptedSocketPair() throws {
+            try expectNoFDLeak {
+                let loop = try EventLoop()
+                let (left, right) = try EventLoop.makeSocketPair()
+                let a = Recorder()
+                let b = EchoHandler()
+                let leftConnection = try loop.adopt(connectedSocket: left, handler: a)
+                let rightConnection = try loop.adopt(connectedSocket: right, handler: b)
+                #expect(leftConnection.isOpen && rightConnection.isOpen)
+                let message = (0..<100_000).map(patternByte)
+                #expect(leftConnection.write(message))
+                #expect(drive(loop) { a.received[left]?.count == message.count })
+                #expect(a.received[left] == message)
+                rightConnection.close()
+                #expect(drive(loop) { a.closes.count == 1 })
+                #expect(a.closes.map(\.1) == [.eof])  // a Unix socket reports the hang-up at once
+            }
+        }
+
         /// Writes to a closed handle are refused, and closing twice calls back once.
         @Test func staleHandles() throws {
             try expectNoFDLeak {

@@ -31,6 +31,8 @@ struct LoadReport {
         var streamsWithGaps: Int
         var requests: Int
         var requestsPerSecond: Double
+        var residentBytes: Int
+        var baselineBytes: Int
         var maximumHeld: Int?
         var stoppedBecause: String?
         var latencyMicroseconds: [String: Percentiles]
@@ -101,6 +103,12 @@ struct LoadReport {
                          + values.map { LoadReport.milliseconds($0).leftPadded(11) }.joined()
                          + String(histogram.totalCount).leftPadded(11))
         }
+        if outcome.residentBytes > 0 {
+            let growth = outcome.residentBytes - outcome.baselineBytes
+            lines.append(String(format: "  Memory     %.1f MB resident in the load generator, %.0f B per connection over its %.1f MB baseline",
+                                Double(outcome.residentBytes) / 1e6, Double(growth) / Double(max(1, recorder.connectionsOpened)),
+                                Double(outcome.baselineBytes) / 1e6))
+        }
         lines.append("  Errors     " + (recorder.errors.isEmpty ? "none" : LoadReport.errorSummary(recorder.errors)))
         let limits = LoadLimit.advice(for: recorder.errors)
         for advice in limits { lines.append("  Limit      " + advice) }
@@ -115,6 +123,7 @@ struct LoadReport {
             events: recorder.events, heartbeats: recorder.heartbeats, published: recorder.published,
             streamsWithGaps: outcome.gaps, requests: recorder.requests,
             requestsPerSecond: outcome.requestsPerSecond,
+            residentBytes: outcome.residentBytes, baselineBytes: outcome.baselineBytes,
             maximumHeld: outcome.maximum, stoppedBecause: outcome.stoppedBecause,
             latencyMicroseconds: Dictionary(uniqueKeysWithValues: histograms.filter { $0.1.totalCount > 0 }.map { ($0.0, Percentiles($0.1)) }),
             errors: recorder.errors, limits: limits, series: outcome.series, failure: failure)

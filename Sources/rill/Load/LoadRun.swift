@@ -222,6 +222,8 @@ final class LoadRun {
             outcome.held += result.held
             outcome.gaps += result.gaps
             outcome.holdSeconds = max(outcome.holdSeconds, result.activeSeconds)
+            outcome.baselineBytes += result.baselineBytes
+            outcome.residentBytes += result.residentBytes
             if result.activeSeconds > 0 { outcome.requestsPerSecond += Double(result.recorder.requests) / result.activeSeconds }
         }
         outcome.recorder.published = published
@@ -270,6 +272,9 @@ struct LoadOutcome {
     var gaps = 0
     /// http: the workers' rates, summed (each over its own active time).
     var requestsPerSecond = 0.0
+    /// The workers' RSS, summed: before the first connection, and with all open.
+    var baselineBytes = 0
+    var residentBytes = 0
     var sources = 0
     var workers = 1
     /// --find-max: the most streams held cleanly, and why the search stopped.

@@ -24,6 +24,8 @@ final class LocalWorker: LoadWorker {
     private var finishDeadline: UInt64?
     private var lastHeartbeatCheck: UInt64 = 0
     private var housekeeping: TimerID?
+    private var baselineBytes = 0
+    private var residentBytes = 0
     private(set) var result: WorkerResult?
 
     init(loop: EventLoop, command: Load, target: TargetURL, mode: Load.Mode, sources: [SocketAddress]) {
@@ -37,6 +39,7 @@ final class LocalWorker: LoadWorker {
     func send(_ command: WorkerCommand) {
         switch command {
         case .grow(let connections, let rate, let sourceOffset):
+            if baselineBytes == 0 { baselineBytes = ProcessMemory.residentBytes() }
             startHousekeeping()
             switch mode {
             case .sse:
@@ -53,6 +56,7 @@ final class LocalWorker: LoadWorker {
             published = count
             streams?.published = count
         case .finish(let count):
+            residentBytes = ProcessMemory.residentBytes()
             published = count
             streams?.published = count
             streams?.stopRamp()
@@ -105,15 +109,18 @@ final class LocalWorker: LoadWorker {
         finishDeadline = nil
         if let housekeeping { loop.cancel(housekeeping) }
         housekeeping = nil
+        var result = WorkerResult(recorder: LoadRecorder(), held: 0, gaps: 0, baselineBytes: baselineBytes,
+                                  residentBytes: residentBytes)
         if let streams {
-            var recorder = streams.recorder
-            recorder.published = published
-            result = WorkerResult(recorder: recorder, held: streams.streaming, gaps: streams.streamsWithGaps)
+            result.recorder = streams.recorder
+            result.recorder.published = published
+            result.held = streams.streaming
+            result.gaps = streams.streamsWithGaps
         } else if let requests {
-            result = WorkerResult(recorder: requests.recorder, held: requests.openConnections, gaps: 0,
-                                  activeSeconds: requests.activeSeconds)
-        } else {
-            result = WorkerResult(recorder: LoadRecorder(), held: 0, gaps: 0)
+            result.recorder = requests.recorder
+            result.held = requests.openConnections
+            result.activeSeconds = requests.activeSeconds
         }
+        self.result = result
     }
 }

@@ -48,6 +48,9 @@ final class StreamLoad: ConnectionHandler {
         request = SharedBytes(Array("GET \(target.target) HTTP/1.1\r\nHost: \(target.hostHeader)\r\nAccept: text/event-stream\r\n\r\n".utf8))
     }
 
+    /// Streams opening at once (connect sent, response head not yet in).
+    static let maximumPending = 512
+
     /// Opens streams until `count` have been started, `rate` per second (0: as fast as possible).
     func grow(to count: Int, rate: Double) {
         goal = max(goal, count)
@@ -71,8 +74,10 @@ final class StreamLoad: ConnectionHandler {
             let elapsed = Double(MonotonicClock.nanoseconds() - rampStart) / 1e9
             allowed = min(goal, rampBase + Int(elapsed * rate) + 1)
         }
+        // Streams still waiting for their response head are capped: beyond what the server's accept
+        // queue holds, SYNs are dropped and retried only after a second, which slows the ramp down.
         var batch = 0
-        while attempted < allowed && batch < 256 {
+        while attempted < allowed && batch < 256 && attempted - streaming - ended < StreamLoad.maximumPending {
             openOne()
             batch += 1
         }

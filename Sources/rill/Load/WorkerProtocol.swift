@@ -45,6 +45,9 @@ struct WorkerResult: Codable {
     var gaps: Int
     /// http: seconds between the first connect and the stop (each worker's own, for its rate).
     var activeSeconds = 0.0
+    /// The worker's RSS before its first connection, and with all of them open (at the finish).
+    var baselineBytes = 0
+    var residentBytes = 0
 }
 
 /// Coordinator → worker.
