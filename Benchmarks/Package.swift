@@ -44,6 +44,18 @@ let package = Package(
             ],
             path: "FanOut"
         ),
+        // The connection benchmark's peers (Scripts/bench-connections.sh): SwiftNIO serving the same
+        // bench contract as `rill serve`, and the floor — one write() per socket, nothing else.
+        .executableTarget(
+            name: "NIOSSE",
+            dependencies: [
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "NIOHTTP1", package: "swift-nio"),
+            ],
+            path: "NIOSSE"
+        ),
+        .executableTarget(name: "FloorSSE", path: "FloorSSE"),
         .executableTarget(
             name: "ParserBenchmarks",
             dependencies: [

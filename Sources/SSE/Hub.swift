@@ -7,7 +7,7 @@ import Reactor
 /// Memory per subscriber is one 20-byte `Membership` in a flat table indexed by fd, plus a 4-byte fd in
 /// its topic's list and in its heartbeat slice: no object, no timer and no buffer per connection.
 ///
-/// Heartbeats: the interval H is cut into `heartbeatSlices` slices; subscribers are dealt round-robin
+/// Heartbeats: the interval H is cut into slices (one per second of H by default, at most 64); subscribers are dealt round-robin
 /// into slices, and one repeating timer visits one slice every H / slices, writing the shared heartbeat
 /// comment to those members that were not written to in the last H (less half a slice, for timer
 /// jitter). So a round of heartbeats is spread evenly over H, an idle subscriber hears one every H,
@@ -16,8 +16,13 @@ public final class Hub {
     public struct Configuration: Sendable {
         /// Heartbeat interval; `.zero` turns heartbeats off.
         public var heartbeat: Duration = .seconds(15)
-        /// Slices of the heartbeat interval: how evenly a round is spread (and how often the timer runs).
-        public var heartbeatSlices = 64
+        /// Slices of the heartbeat interval: how evenly a round is spread (and how often the timer
+        /// runs). nil: one per second of the interval, 1 to 64. Spreading keeps a large round from
+        /// holding the loop for all its writes at once, but each slice should be a burst: the kernel
+        /// delivers a burst of loopback writes more cheaply than the same writes in small batches
+        /// (measured at 19,000 subscribers and a 1 s interval: 176 ms of CPU per round in 1 slice,
+        /// 191 ms in 4, 233 ms in 64).
+        public var heartbeatSlices: Int? = nil
         /// Events kept per topic for Last-Event-ID replay, by count and by bytes.
         public var historyCount = 1000
         public var historyBytes = 1 << 20
@@ -73,7 +78,8 @@ public final class Hub {
     public init(loop: EventLoop, configuration: Configuration = Configuration()) {
         self.loop = loop
         self.configuration = configuration
-        slices = Array(repeating: [], count: max(1, configuration.heartbeatSlices))
+        let perSecond = Int(configuration.heartbeat.components.seconds)
+        slices = Array(repeating: [], count: max(1, configuration.heartbeatSlices ?? min(64, perSecond)))
         let milliseconds = UInt32(clamping: configuration.heartbeat.millisecondsRoundedUp)
         heartbeatIdleThreshold = milliseconds - milliseconds / UInt32(2 * slices.count)
         let interval = configuration.heartbeat

@@ -35,6 +35,12 @@ struct Load: ParsableCommand {
     @Option(name: .customLong("publish-rate"), help: "sse: events per second to POST to /publish during the hold (0: none).")
     var publishRate: Double = 0
 
+    @Option(name: .customLong("publish-count"), help: "sse: stop publishing after this many events (0: publish until the hold ends).")
+    var publishCount = CountArgument(0)
+
+    @Option(name: .customLong("publish-after"), help: "sse: start publishing this long into the hold.")
+    var publishAfter = DurationArgument(seconds: 0)
+
     @Option(name: .customLong("payload-bytes"), help: "sse: size of each published event's data, in bytes (at least the t= stamp).")
     var payloadBytes = CountArgument(32)
 

@@ -17,6 +17,29 @@ struct LoadRecorder: Codable {
     var published = 0
     var bytesRead = 0
     var errors: [String: Int] = [:]
+    /// For each stamped event (by its `t=` stamp): the latency of its last delivery, in µs. Workers'
+    /// maps merge by maximum, so the figure is "until every client had it". Bounded (see `lastDelivery(_:)`).
+    var lastDeliveries: [UInt64: UInt64] = [:]
+
+    /// Events tracked for time-to-last; later ones only go into `eventLatency`.
+    static let trackedEvents = 100_000
+
+    /// Notes one delivery of the event stamped `stamp`, `latency` µs after it was stamped.
+    mutating func delivered(stamp: UInt64, latency: UInt64) {
+        eventLatency.record(latency)
+        if let last = lastDeliveries[stamp] {
+            if latency > last { lastDeliveries[stamp] = latency }
+        } else if lastDeliveries.count < LoadRecorder.trackedEvents {
+            lastDeliveries[stamp] = latency
+        }
+    }
+
+    /// The time until the last client had each event, as a histogram (µs).
+    var timeToLast: Histogram<UInt64> {
+        var histogram = LoadRecorder.histogram()
+        for latency in lastDeliveries.values { histogram.record(latency) }
+        return histogram
+    }
 
     /// One second of the run.
     struct Second: Codable {
@@ -71,6 +94,7 @@ struct LoadRecorder: Codable {
         published = max(published, other.published)
         bytesRead += other.bytesRead
         for (kind, count) in other.errors { errors[kind, default: 0] += count }
+        lastDeliveries.merge(other.lastDeliveries, uniquingKeysWith: max)
     }
 }
 

@@ -65,7 +65,7 @@ struct LoadReport {
         let recorder = outcome.recorder
         let histograms: [(String, Histogram<UInt64>)] = [
             ("connect", recorder.connect), ("first byte", recorder.firstByte),
-            ("event", recorder.eventLatency), (mode == .sse ? "publish" : "request", recorder.requestLatency),
+            ("event", recorder.eventLatency), ("to last", recorder.timeToLast), (mode == .sse ? "publish" : "request", recorder.requestLatency),
         ]
         var lines: [String] = []
         let wanted = command.connectionCount

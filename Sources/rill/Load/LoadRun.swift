@@ -55,9 +55,12 @@ final class LoadRun {
         let rampSeconds = seconds(since: rampStart)
         let openedAtHold = total.open
 
-        if command.publishRate > 0 { startPublisher(pace: .openLoop(command.publishRate)) }
         let holdStart = MonotonicClock.nanoseconds()
-        run("holding", timeout: command.duration.seconds) { false }
+        if command.publishRate > 0 {
+            if command.publishAfter.seconds > 0 { run("holding", timeout: command.publishAfter.seconds) { false } }
+            startPublisher(pace: .openLoop(command.publishRate), limit: command.publishCount.value > 0 ? command.publishCount.value : nil)
+        }
+        run("holding", timeout: command.duration.seconds - seconds(since: holdStart)) { false }
         let holdSeconds = seconds(since: holdStart)
 
         var outcome = finish()
@@ -182,11 +185,11 @@ final class LoadRun {
     }
 
     /// Publishes `t=<CLOCK_REALTIME ns>` events (padded to --payload-bytes) over one connection.
-    private func startPublisher(pace: RequestLoad.Pace) {
+    private func startPublisher(pace: RequestLoad.Pace, limit: Int? = nil) {
         let publishTarget = TargetURL(target.with(target: command.publishPath))!
         let payload = max(command.payloadBytes.value, 22)
         let head = "POST \(command.publishPath) HTTP/1.1\r\nHost: \(target.hostHeader)\r\nContent-Length: \(payload)\r\n\r\n"
-        let publisher = RequestLoad(loop: loop, target: publishTarget, sources: [], connections: 1, pace: pace) {
+        let publisher = RequestLoad(loop: loop, target: publishTarget, sources: [], connections: 1, pace: pace, limit: limit) {
             var data = Array("t=\(WallClock.nanoseconds()) ".utf8)
             if data.count < payload { data += [UInt8](repeating: UInt8(ascii: "x"), count: payload - data.count) }
             return Array(head.utf8) + data

@@ -28,6 +28,8 @@ final class RequestLoad: ConnectionHandler {
     let sources: [SocketAddress]
     let sourceOffset: Int
     let pace: Pace
+    /// Open loop: stop after this many requests.
+    let limit: Int?
     /// The request bytes for the next send (a publisher stamps each one).
     let makeRequest: () -> [UInt8]
     var recorder = LoadRecorder()
@@ -44,8 +46,9 @@ final class RequestLoad: ConnectionHandler {
     private var pacer: TimerID? = nil
 
     init(loop: EventLoop, target: TargetURL, sources: [SocketAddress], sourceOffset: Int = 0, connections: Int,
-         pace: Pace, makeRequest: @escaping () -> [UInt8]) {
+         pace: Pace, limit: Int? = nil, makeRequest: @escaping () -> [UInt8]) {
         self.loop = loop
+        self.limit = limit
         self.target = target
         self.sources = sources
         self.sourceOffset = sourceOffset
@@ -112,6 +115,7 @@ final class RequestLoad: ConnectionHandler {
         case .closedLoop:
             return nil
         case .openLoop(let rate):
+            if let limit, sent >= limit { return nil }
             let intended = startedAt + UInt64(Double(sent) / rate * 1e9)
             return intended <= now ? intended : nil
         case .manual:

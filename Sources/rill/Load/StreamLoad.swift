@@ -148,7 +148,7 @@ final class StreamLoad: ConnectionHandler {
                 recorder.events += 1
                 if let stamp = timestamp(in: event.data) {
                     let wall = WallClock.nanoseconds()
-                    recorder.eventLatency.record(wall > stamp ? (wall - stamp) / 1_000 : 0)
+                    recorder.delivered(stamp: stamp, latency: wall > stamp ? (wall - stamp) / 1_000 : 0)
                 }
             case .comment:
                 streams[index].heartbeats += 1
