@@ -123,22 +123,24 @@ def stop(process):
 
 
 def measure(kind, n, binaries, args):
-    heartbeat = 1
+    heartbeat = args.heartbeat
     server, port = start_server(kind, binaries, heartbeat, args.server_workers if kind == "rill" else 1)
     try:
         time.sleep(1)
         base_rss, base_fds, base_slab = rss_bytes(server.pid), fd_count(server.pid), slab_bytes()
         report = tempfile.NamedTemporaryFile(suffix=".json", delete=False).name
-        hold = 23
+        hold = args.hold
         load = subprocess.Popen(pinned(1, [
             binaries["rill"], "load", f"http://127.0.0.1:{port}/sse", "-c", str(n), "-d", f"{hold}s",
-            "--publish-rate", "4", "--publish-count", "20", "--publish-after", "15s",
+            "--publish-rate", "4", "--publish-count", str(args.events), "--publish-after", f"{hold - 8}s",
             "--heartbeat-interval", str(heartbeat), "--json", report]),
             stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
         # All accepted: the server holds N more descriptors.
-        deadline = time.time() + 120
+        deadline = time.time() + 300
+        opening = time.time()
         while fd_count(server.pid) < base_fds + n and time.time() < deadline and load.poll() is None:
             time.sleep(0.05)
+        accepted_seconds = time.time() - opening
         time.sleep(3)
         held_rss, held_fds, held_slab = rss_bytes(server.pid), fd_count(server.pid), slab_bytes()
         cpu_start = cpu_seconds(server.pid)
@@ -162,6 +164,8 @@ def measure(kind, n, binaries, args):
         "kernelBytesPerConnection": (held_slab - base_slab) / n,
         "heldFds": held_fds - base_fds,
         "cpuPerRoundMs": cpu * 1000 / (10 / heartbeat),
+        "acceptedSeconds": accepted_seconds, "rampSeconds": result["rampSeconds"],
+        "heartbeats": result["heartbeats"], "heartbeatInterval": heartbeat,
         "eventP50Ms": latency.get("event", {}).get("p50", 0) / 1000,
         "eventP99Ms": latency.get("event", {}).get("p99", 0) / 1000,
         "eventMaxMs": latency.get("event", {}).get("max", 0) / 1000,
@@ -176,8 +180,8 @@ def measure(kind, n, binaries, args):
         problems.append(f"{n - row['opened'] + row['failed']} clients failed to connect")
     if row["gaps"]:
         problems.append(f"{row['gaps']} streams missed events")
-    if row["published"] != 20:
-        problems.append(f"{row['published']} of 20 events published")
+    if row["published"] != args.events:
+        problems.append(f"{row['published']} of {args.events} events published")
     if row["errors"]:
         problems.append("errors: " + ", ".join(f"{k}: {v}" for k, v in row["errors"].items()))
     row["refused"] = "; ".join(problems) or None
@@ -293,6 +297,10 @@ def main():
     parser.add_argument("--nio")
     parser.add_argument("--floor")
     parser.add_argument("--server-workers", type=int, default=1, help="rill serve --workers")
+    parser.add_argument("--heartbeat", type=float, default=1, help="the servers' heartbeat interval (s)")
+    parser.add_argument("--hold", type=int, default=23,
+                        help="seconds rill load holds the streams; events are published in its last 8 s (at least 22)")
+    parser.add_argument("--events", type=int, default=20, help="events published, 250 ms apart")
     parser.add_argument("--results", default="Benchmarks/results")
     parser.add_argument("--machine", default=f"{os.cpu_count()} CPUs, Linux {os.uname().release}")
     args = parser.parse_args()

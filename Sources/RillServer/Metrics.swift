@@ -1,22 +1,52 @@
-/// Prometheus text exposition (format 0.0.4) of the server's, the hub's, the listener's and the
-/// loop's counters. Built on request: `/metrics` is scraped every few seconds, not a hot path.
+/// One sample of `/metrics`.
+public struct MetricSample: Sendable {
+    public let name: String
+    public let type: String
+    public let help: String
+    public let labels: String
+    public var value: Int
+}
+
+/// The server's, the hub's, the listener's and the loop's counters as samples, and their
+/// Prometheus text exposition (format 0.0.4). Built on request: `/metrics` is scraped every few
+/// seconds, not a hot path.
 struct MetricsText {
-    private(set) var text = ""
-    /// Samples of one metric are added one after another: its HELP and TYPE go before the first.
-    private var lastName = ""
+    private(set) var samples: [MetricSample] = []
 
     mutating func add(_ name: String, _ type: String, _ help: String, _ value: Int, labels: String = "") {
-        if name != lastName {
-            text += "# HELP \(name) \(help)\n# TYPE \(name) \(type)\n"
-            lastName = name
+        samples.append(MetricSample(name: name, type: type, help: help, labels: labels, value: value))
+    }
+
+    /// Samples of one metric come one after another: its HELP and TYPE go before the first.
+    static func render(_ samples: [MetricSample]) -> String {
+        var text = ""
+        var lastName = ""
+        for sample in samples {
+            if sample.name != lastName {
+                text += "# HELP \(sample.name) \(sample.help)\n# TYPE \(sample.name) \(sample.type)\n"
+                lastName = sample.name
+            }
+            text += sample.labels.isEmpty ? "\(sample.name) \(sample.value)\n" : "\(sample.name){\(sample.labels)} \(sample.value)\n"
         }
-        text += labels.isEmpty ? "\(name) \(value)\n" : "\(name){\(labels)} \(value)\n"
+        return text
     }
 }
 
 extension SSEServer {
-    /// The `/metrics` body.
+    /// The `/metrics` body: this server's samples, or, under a supervisor, the sums over all
+    /// workers as of their last report (at most a second old) and how many workers there are.
     func metricsText() -> String {
+        var samples = metricsSamples()
+        if let relay, let totals = relay.totals, totals.values.count == samples.count {
+            for index in samples.indices { samples[index].value = totals.values[index] }
+            samples.append(MetricSample(name: "rill_workers", type: "gauge", help: "Worker processes whose figures are summed here.",
+                                        labels: "", value: totals.workers))
+        }
+        return MetricsText.render(samples)
+    }
+
+    /// Every sample, always in the same order (workers send the values; the supervisor sums them).
+    public func metricsSamples() -> [MetricSample] {
         var metrics = MetricsText()
         let hub = hub.statistics
         metrics.add("rill_connections", "gauge", "Connections held now (streams and requests).", heldConnections)
@@ -60,6 +90,6 @@ extension SSEServer {
         metrics.add("rill_fd_exhaustion_pauses_total", "counter",
                     "Times accepting paused because file descriptors ran out.", listener.exhaustionPauses)
         metrics.add("rill_static_files_total", "counter", "Files served from --static.", statistics.staticFiles)
-        return metrics.text
+        return metrics.samples
     }
 }

@@ -77,7 +77,7 @@ extension SSEServer {
                 pending = nil
                 return bytes.count
             }
-            if !connection.isWritable {
+            if !connection.isWritable || relay?.waiting[connection.id] != nil {
                 connection.pauseReading()
                 return offset
             }

@@ -18,6 +18,14 @@ extension SSEServer {
             connection.userData = state.raw
             connection.write(streamHead)
             hub.subscribe(connection, topics: topics, lastEventID: lastEventID)
+        case .publish(let topic, let name, let id) where relay != nil:
+            do {
+                try EventEncoder.validate(OutgoingEvent(data: [], id: id, name: name))
+                relay!.forward(RelayMessage.RelayedEvent(data: request.body, id: id, name: name), topic: topic,
+                               request: request, from: connection)
+            } catch {
+                refuse(connection, request, .badRequest("event id and name must not contain NUL, CR or LF"))
+            }
         case .publish(let topic, let name, let id):
             do {
                 let event = OutgoingEvent(data: request.body, id: id, name: name)

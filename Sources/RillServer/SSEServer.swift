@@ -21,6 +21,8 @@ public final class SSEServer: ConnectionHandler {
     public internal(set) var heldConnections = 0
     /// Set by `beginShutdown`: no new connections, no keep-alive.
     public private(set) var isDraining = false
+    /// Under a supervisor (`rill serve --workers`): publications are sequenced there, see `WorkerRelay`.
+    public var relay: WorkerRelay?
 
     // Strong: the loop must outlive the timers this object cancels in deinit.
     let loop: EventLoop
@@ -63,14 +65,14 @@ public final class SSEServer: ConnectionHandler {
         idleTimeout = UInt32(clamping: configuration.idleTimeout.millisecondsRoundedUp)
         lingerTimeout = UInt32(clamping: configuration.lingerTimeout.millisecondsRoundedUp)
         var head = FixedResponses.eventStreamHead
-        if let origin = configuration.corsOrigin {
-            head.removeLast(2)
-            head += Array("Access-Control-Allow-Origin: \(origin)\r\n\r\n".utf8)
-        }
+        head.removeLast(2)
+        if let origin = configuration.corsOrigin { head += Array("Access-Control-Allow-Origin: \(origin)\r\n".utf8) }
+        if let worker = configuration.workerIndex { head += Array("X-Rill-Worker: \(worker)\r\n".utf8) }
+        head += Array("\r\n".utf8)
         streamHead = SharedBytes(head)
         rejection = SharedBytes(FixedResponses.plainText(
             status: 503, body: "server at its connection limit, retry later", extraHeaders: "Retry-After: 1\r\n"))
-        listener = try loop.listen(on: configuration.address, handler: self)
+        listener = try loop.listen(on: configuration.address, reusePort: configuration.reusePort, handler: self)
         if let tick = configuration.tick, tick > .zero {
             tickTimer = loop.scheduleRepeating(every: tick) { [unowned self] in self.publishTick() }
         }
@@ -99,6 +101,7 @@ public final class SSEServer: ConnectionHandler {
         if let tickTimer { loop.cancel(tickTimer) }
         tickTimer = nil
         loop.forEachConnection { connection in
+            guard connection != relay?.channel else { return }
             var state = ConnectionState(connection.userData)
             switch state.phase {
             case .stream:
@@ -154,8 +157,14 @@ public final class SSEServer: ConnectionHandler {
 
     public func connectionWritabilityDidChange(_ connection: Connection, isWritable: Bool) {
         // Pipelined requests paused while responses piled up (see `serve`): go on.
+        if isWritable { resumeRequests(connection) }
+    }
+
+    /// Goes on reading and answering a connection's requests after a pause (responses piled up, or
+    /// a publication waited for its relayed event).
+    func resumeRequests(_ connection: Connection) {
         let phase = ConnectionState(connection.userData).phase
-        guard isWritable, phase == .request || phase == .idle else { return }
+        guard connection.isOpen, phase == .request || phase == .idle, relay?.waiting[connection.id] == nil else { return }
         connection.resumeReading()
         if let partial = partials.removeValue(forKey: connection.fd) { continuePartial(connection, partial) }
     }
@@ -163,6 +172,7 @@ public final class SSEServer: ConnectionHandler {
     public func connectionDidClose(_ connection: Connection, reason: CloseReason) {
         let state = ConnectionState(connection.userData)
         if state.isHeld { heldConnections -= 1 }
+        relay?.waiting[connection.id] = nil
         switch state.phase {
         case .stream: hub.unsubscribe(connection)
         case .request, .idle:
@@ -250,8 +260,30 @@ public final class SSEServer: ConnectionHandler {
 
     private func publishTick() {
         statistics.ticks += 1
-        let now = iso8601(nanoseconds: WallClock.nanoseconds())
-        _ = try? hub.publish(OutgoingEvent(data: now, name: "time"), topic: ServerConfiguration.tickTopic)
+        _ = try? hub.publish(SSEServer.tickEvent(), topic: ServerConfiguration.tickTopic)
+    }
+
+    /// The demo ticker's event: the server time, ISO 8601 (a supervisor publishes it for its workers).
+    public static func tickEvent() -> OutgoingEvent {
+        OutgoingEvent(data: iso8601(nanoseconds: WallClock.nanoseconds()), name: "time")
+    }
+
+    /// An event sequenced by the supervisor: delivered here; if this worker took its publication
+    /// (`token`), the waiting request gets its 204 and the connection goes on.
+    public func deliverRelayed(token: UInt64, topic: String, event: RelayMessage.RelayedEvent) {
+        let delivered = try? hub.publish(event.outgoing, topic: topic)
+        guard token != 0, let request = relay?.waiting.removeValue(forKey: token),
+              let connection = loop.connection(id: token) else { return }
+        guard let delivered else {
+            refuse(connection, request, .badRequest("event id and name must not contain NUL, CR or LF"))
+            return
+        }
+        statistics.publishes += 1
+        respond(connection, request, status: 204, contentType: nil, body: EmptyCollection()) { head in
+            head.header("X-Event-Id", delivered.id)
+            head.header("X-Subscribers", delivered.subscribers)
+        }
+        resumeRequests(connection)
     }
 }
 

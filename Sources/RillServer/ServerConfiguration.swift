@@ -41,6 +41,11 @@ public struct ServerConfiguration: Sendable {
     /// How often error counts are logged (one line per error class that occurred); nil: never.
     public var logInterval: Duration? = .seconds(10)
 
+    /// SO_REUSEPORT on the listener, so several worker processes share the address.
+    public var reusePort = false
+    /// This process's index among `rill serve --workers` (sent as `X-Rill-Worker` on event streams).
+    public var workerIndex: Int? = nil
+
     public init() {}
 
     /// The topic of a subscription or publication that names none.

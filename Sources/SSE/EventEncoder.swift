@@ -68,7 +68,8 @@ public enum EventEncoder {
         }
     }
 
-    private static func validate(_ event: OutgoingEvent) throws(EventEncodingError) {
+    /// Checks what `encode` would refuse (unsafe id or name, negative retry) without encoding.
+    public static func validate(_ event: OutgoingEvent) throws(EventEncodingError) {
         if let id = event.id, !isSafeFieldValue(id) { throw .invalidID }
         if let name = event.name, !isSafeFieldValue(name) { throw .invalidName }
         if let retry = event.retry, retry < 0 { throw .negativeRetry }

@@ -1,23 +1,31 @@
 import Reactor
 
 /// One event kept for replay.
-struct HistoryEntry {
-    let sequence: UInt64
-    let id: String
-    let bytes: SharedBytes
+public struct HistoryEntry {
+    public let sequence: UInt64
+    public let id: String
+    public let bytes: SharedBytes
+
+    public init(sequence: UInt64, id: String, bytes: SharedBytes) {
+        self.sequence = sequence
+        self.id = id
+        self.bytes = bytes
+    }
 }
 
 /// A topic's recent events, oldest first, bounded by count and by bytes. A ring: appending and
 /// trimming are O(1), where an array's `removeFirst` would move every kept entry on every publish.
-struct HistoryRing {
+public struct HistoryRing {
     private var storage: [HistoryEntry?] = []
     /// Physical index of the oldest entry.
     private var head = 0
-    private(set) var count = 0
-    private(set) var byteCount = 0
+    public private(set) var count = 0
+    public private(set) var byteCount = 0
+
+    public init() {}
 
     /// Appends, then drops the oldest entries past either bound (the newest is always kept).
-    mutating func append(_ entry: HistoryEntry, countLimit: Int, byteLimit: Int) {
+    public mutating func append(_ entry: HistoryEntry, countLimit: Int, byteLimit: Int) {
         guard countLimit > 0 else { return }
         while count >= countLimit { removeOldest() }
         if count == storage.count {
@@ -36,12 +44,12 @@ struct HistoryRing {
     }
 
     /// The `index`-th entry, 0 the oldest.
-    subscript(index: Int) -> HistoryEntry {
+    public subscript(index: Int) -> HistoryEntry {
         storage[(head + index) % storage.count]!
     }
 
     /// The sequence number of the newest entry with `id`, if one is kept.
-    func sequence(ofID id: String) -> UInt64? {
+    public func sequence(ofID id: String) -> UInt64? {
         var index = count - 1
         while index >= 0 {
             if self[index].id == id { return self[index].sequence }
@@ -51,7 +59,7 @@ struct HistoryRing {
     }
 
     /// The entries newer than `sequence`, oldest first.
-    func entries(after sequence: UInt64) -> [HistoryEntry] {
+    public func entries(after sequence: UInt64) -> [HistoryEntry] {
         var index = count
         while index > 0 && self[index - 1].sequence > sequence { index -= 1 }
         return (index..<count).map { self[$0] }

@@ -2,6 +2,9 @@ import ArgumentParser
 import Reactor
 import RillServer
 import SSE
+#if canImport(Glibc)
+import Glibc
+#endif
 
 /// `rill serve`: the SSE server (demo page, streams, publishing, metrics) on one reactor thread.
 struct Serve: ParsableCommand {
@@ -60,6 +63,15 @@ struct Serve: ParsableCommand {
     @Option(name: .customLong("idle-timeout"), help: "Seconds a keep-alive connection may wait between requests.")
     var idleTimeout: Double = 60
 
+    @Option(help: "Worker processes, each with its own reactor on the same port (SO_REUSEPORT): 'auto' (one per CPU) or a number (more than the CPUs is fine: the limit they lift is open files). 1: this process serves.")
+    var workers = WorkersArgument.count(1)
+
+    @Option(name: .customLong("worker-channel"), help: .hidden)
+    var workerChannel: Int32?
+
+    @Option(name: .customLong("worker-index"), help: .hidden)
+    var workerIndex: Int?
+
     func validate() throws {
         for (name, value) in [("--heartbeat", heartbeat), ("--tick", tick), ("--header-timeout", headerTimeout),
                               ("--idle-timeout", idleTimeout)] where value < 0 || !value.isFinite {
@@ -73,6 +85,33 @@ struct Serve: ParsableCommand {
             throw ValidationError("--host must be a numeric IPv4 address, got \(host)")
         }
         let limits = ResourceLimits.raiseOpenFilesToHardLimit()
+        if let workerChannel { return try runWorker(address: address, limits: limits, channel: workerChannel) }
+        let processes: Int
+        switch workers {
+        case .auto: processes = max(1, Int(sysconf(Int32(_SC_NPROCESSORS_ONLN))))
+        case .count(let count): processes = count
+        }
+        if processes > 1 { return try runSupervisor(address: address, limits: limits, processes: processes) }
+
+        let loop = try EventLoop()
+        let server = try SSEServer(loop: loop, configuration: configuration(address: address, limits: limits))
+        stopOnInterrupt(loop.remote)
+        print("rill serve listening on http://\(server.listener.address)/ (demo page; streams at /sse), "
+              + "open-file limit \(limits.soft), up to \(server.maximumConnections) connections; " + settings)
+        flushStandardOutput()
+        loop.run()
+        let streams = drain(server, loop: loop)
+        let hub = server.hub.statistics
+        print("rill serve stopped: \(server.statistics.connectionsTotal) connections, \(streams) streams open at stop, "
+              + "\(hub.events) events, \(hub.heartbeats) heartbeats, \(server.statistics.connectionsRejected) turned away")
+        flushStandardOutput()
+    }
+
+    private var settings: String {
+        "heartbeat \(heartbeat == 0 ? "off" : "\(heartbeat) s"), history \(history), tick \(tick == 0 ? "off" : "\(tick) s")"
+    }
+
+    private func configuration(address: SocketAddress, limits: (soft: UInt64, hard: UInt64)) -> ServerConfiguration {
         let allowed = Int(clamping: limits.soft) - ServerConfiguration.reservedDescriptors
         var configuration = ServerConfiguration()
         configuration.address = address
@@ -88,35 +127,74 @@ struct Serve: ParsableCommand {
         configuration.headerTimeout = .seconds(headerTimeout)
         configuration.idleTimeout = .seconds(idleTimeout)
         if let maxConnections {
-            if maxConnections > allowed {
+            if maxConnections > allowed && workerChannel == nil {
                 print("rill serve: --max-connections \(maxConnections) is more than this process's open-file limit allows "
                       + "(\(limits.soft) files, hard limit \(limits.hard)): holding at most \(allowed). "
-                      + "Run several processes (SO_REUSEPORT) to hold more.")
+                      + "Use --workers to hold more.")
             }
             configuration.maximumConnections = min(maxConnections, allowed)
         }
+        return configuration
+    }
 
-        let loop = try EventLoop()
-        let server = try SSEServer(loop: loop, configuration: configuration)
-        stopOnInterrupt(loop.remote)
-        print("rill serve listening on http://\(server.listener.address)/ (demo page; streams at /sse), "
-              + "open-file limit \(limits.soft), up to \(server.maximumConnections) connections; "
-              + "heartbeat \(heartbeat == 0 ? "off" : "\(heartbeat) s"), history \(history), tick \(tick == 0 ? "off" : "\(tick) s")")
-        flushStandardOutput()
-        loop.run()
-
-        // Stop accepting, end every stream with a FIN, give clients a moment to close, then close the rest.
+    /// Stops accepting, ends every stream with a FIN, gives clients a moment to close, then closes
+    /// the rest; returns how many streams were open.
+    private func drain(_ server: SSEServer, loop: EventLoop) -> Int {
         let streams = server.hub.statistics.subscribers
         server.beginShutdown()
         let deadline = MonotonicClock.nanoseconds() + 1_500_000_000
-        while loop.openConnections > 0 && MonotonicClock.nanoseconds() < deadline {
+        let own = server.relay == nil ? 0 : 1  // the supervisor's channel stays open to the end
+        while loop.openConnections > own && MonotonicClock.nanoseconds() < deadline {
             loop.runOnce(maximumWait: .milliseconds(20))
         }
         loop.closeAll()
         server.logErrors(interval: "run")
-        let hub = server.hub.statistics
-        print("rill serve stopped: \(server.statistics.connectionsTotal) connections, \(streams) streams open at stop, "
-              + "\(hub.events) events, \(hub.heartbeats) heartbeats, \(server.statistics.connectionsRejected) turned away")
+        return streams
+    }
+
+    /// One worker under `--workers`: waits for the history and the go-ahead, then serves on the shared
+    /// port; stops on SIGTERM (passed on by the supervisor) or when the supervisor goes away.
+    private func runWorker(address: SocketAddress, limits: (soft: UInt64, hard: UInt64), channel: Int32) throws {
+        guard let startup = WorkerRelay.awaitStart(channel: channel) else { return }
+        var configuration = configuration(address: address, limits: limits)
+        configuration.reusePort = true
+        configuration.workerIndex = workerIndex
+        configuration.tick = nil  // the supervisor ticks, so every worker sends the same event
+        let loop = try EventLoop()
+        let server = try SSEServer(loop: loop, configuration: configuration)
+        let relay = try WorkerRelay(server: server, channel: channel, startup: startup)
+        server.relay = relay
+        relay.onSupervisorGone = { [unowned loop] in loop.stop() }
+        stopOnInterrupt(loop.remote)
+        loop.run()
+        _ = drain(server, loop: loop)
+    }
+
+    private func runSupervisor(address: SocketAddress, limits: (soft: UInt64, hard: UInt64), processes: Int) throws {
+        var reservation: PortReservation? = nil
+        var port = address.port
+        if port == 0 {
+            reservation = PortReservation(host: address)
+            guard let reservation else { throw ValidationError("could not find a free port on \(host)") }
+            port = reservation.port
+        }
+        defer { if let reservation { close(reservation.fd) } }
+        let loop = try EventLoop()
+        stopOnInterrupt(loop.remote)
+        let supervisor = ServeSupervisor(loop: loop, command: self, workers: processes, port: port)
+        if let failure = supervisor.start() {
+            supervisor.stop(grace: .seconds(1))
+            throw ValidationError("rill serve: \(failure)")
+        }
+        let perWorker = Int(clamping: limits.soft) - ServerConfiguration.reservedDescriptors
+        let each = maxConnections.map { min($0, perWorker) } ?? perWorker
+        print("rill serve listening on http://\(host):\(port)/ (demo page; streams at /sse), \(processes) workers "
+              + "(SO_REUSEPORT), open-file limit \(limits.soft) each, up to \(each * processes) connections "
+              + "(\(each) per worker); " + settings)
+        flushStandardOutput()
+        loop.run()
+        supervisor.stop()
+        print("rill serve stopped: \(processes) workers, \(supervisor.restarts) restarts, \(supervisor.events) events")
         flushStandardOutput()
     }
 }
