@@ -51,37 +51,34 @@ def process_tree(pid):
     return tree
 
 
-def rss_bytes(pid):
+def tree_sum(pid, measure):
+    """`measure(p)` summed over the process tree; a process that ended meanwhile counts 0."""
     total = 0
     for p in process_tree(pid):
         try:
-            with open(f"/proc/{p}/status") as f:
-                total += int(re.search(r"VmRSS:\s+(\d+)", f.read()).group(1)) * 1024
-        except (OSError, AttributeError):
+            total += measure(p)
+        except (OSError, AttributeError, IndexError, ValueError):
             pass
     return total
+
+
+def rss_bytes(pid):
+    def rss(p):
+        with open(f"/proc/{p}/status") as f:
+            return int(re.search(r"VmRSS:\s+(\d+)", f.read()).group(1)) * 1024
+    return tree_sum(pid, rss)
 
 
 def fd_count(pid):
-    total = 0
-    for p in process_tree(pid):
-        try:
-            total += len(os.listdir(f"/proc/{p}/fd"))
-        except OSError:
-            pass
-    return total
+    return tree_sum(pid, lambda p: len(os.listdir(f"/proc/{p}/fd")))
 
 
 def cpu_seconds(pid):
-    total = 0
-    for p in process_tree(pid):
-        try:
-            with open(f"/proc/{p}/stat") as f:
-                fields = f.read().rsplit(")", 1)[1].split()
-            total += (int(fields[11]) + int(fields[12])) / TICK
-        except (OSError, IndexError):
-            pass
-    return total
+    def cpu(p):
+        with open(f"/proc/{p}/stat") as f:
+            fields = f.read().rsplit(")", 1)[1].split()
+        return (int(fields[11]) + int(fields[12])) / TICK
+    return tree_sum(pid, cpu)
 
 
 def slab_bytes():

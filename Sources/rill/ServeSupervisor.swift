@@ -193,11 +193,9 @@ final class ServeSupervisor: ConnectionHandler {
         stopping = true
         for worker in workers { worker.process?.signal(SIGTERM) }
         let deadline = MonotonicClock.nanoseconds() + UInt64(grace.components.seconds) * 1_000_000_000
+        // Each worker's channel closes as it exits, and `collect` reaps it.
         while workers.contains(where: { $0.process != nil }) && MonotonicClock.nanoseconds() < deadline {
             loop.runOnce(maximumWait: .milliseconds(20))
-            for index in workers.indices where workers[index].channel == nil && workers[index].process != nil {
-                if workers[index].process!.poll() != nil { workers[index].process = nil }
-            }
         }
         for index in workers.indices {
             if let process = workers[index].process {

@@ -32,13 +32,7 @@ enum LoadLimit {
 
     /// Ports the kernel hands out per source/destination pair (net.ipv4.ip_local_port_range).
     static func ephemeralPorts() -> Int {
-        let fd = open("/proc/sys/net/ipv4/ip_local_port_range", O_RDONLY)
-        guard fd >= 0 else { return 28_232 }
-        defer { close(fd) }
-        var buffer = [UInt8](repeating: 0, count: 64)
-        let count = read(fd, &buffer, buffer.count)
-        guard count > 0 else { return 28_232 }
-        let numbers = String(decoding: buffer[0..<count], as: UTF8.self).split { $0 == " " || $0 == "\t" || $0 == "\n" }.compactMap { Int($0) }
+        let numbers = ProcFile.fields("/proc/sys/net/ipv4/ip_local_port_range")?.compactMap { Int($0) } ?? []
         guard numbers.count == 2, numbers[1] >= numbers[0] else { return 28_232 }
         return numbers[1] - numbers[0] + 1
     }

@@ -51,16 +51,16 @@ final class LoadRun {
         let wanted = command.connectionCount
         let rampStart = MonotonicClock.nanoseconds()
         grow(to: wanted)
-        run("opening", timeout: rampBudget(wanted)) { self.total.settled && self.total.attempted >= wanted }
+        run("opening", timeout: rampBudget(wanted)) { $0.settled && $0.attempted >= wanted }
         let rampSeconds = seconds(since: rampStart)
         let openedAtHold = total.open
 
         let holdStart = MonotonicClock.nanoseconds()
         if command.publishRate > 0 {
-            if command.publishAfter.seconds > 0 { run("holding", timeout: command.publishAfter.seconds) { false } }
+            if command.publishAfter.seconds > 0 { run("holding", timeout: command.publishAfter.seconds) { _ in false } }
             startPublisher(pace: .openLoop(command.publishRate), limit: command.publishCount.value > 0 ? command.publishCount.value : nil)
         }
-        run("holding", timeout: command.duration.seconds - seconds(since: holdStart)) { false }
+        run("holding", timeout: command.duration.seconds - seconds(since: holdStart)) { _ in false }
         let holdSeconds = seconds(since: holdStart)
 
         var outcome = finish()
@@ -91,9 +91,7 @@ final class LoadRun {
         while clean < ceiling && stopped == nil && !interrupted {
             let level = min(ceiling, clean + step)
             grow(to: level)
-            let settled = run("stepping to \(level)", timeout: rampBudget(level - clean)) {
-                self.total.settled && self.total.attempted >= level
-            }
+            let settled = run("stepping to \(level)", timeout: rampBudget(level - clean)) { $0.settled && $0.attempted >= level }
             let status = total
             if !settled { stopped = "at \(level): streams still opening after \(Int(rampBudget(level - clean))) s"; break }
             if status.errorCount > 0 || status.open < level {
@@ -104,7 +102,7 @@ final class LoadRun {
                 let before = publisher.recorder.requests
                 let errorsBefore = publisher.recorder.errorCount
                 publisher.enqueue()
-                run("probing \(level)", timeout: 5) { publisher.recorder.requests > before || publisher.recorder.errorCount > errorsBefore }
+                run("probing \(level)", timeout: 5) { _ in publisher.recorder.requests > before || publisher.recorder.errorCount > errorsBefore }
                 if publisher.recorder.errorCount > errorsBefore || publisher.recorder.requests == before {
                     probing = false
                     notes.append("probe events off: POST \(command.publishPath) failed ("
@@ -112,7 +110,7 @@ final class LoadRun {
                 } else {
                     announce(publisher.recorder.requests)
                     let published = publisher.recorder.requests
-                    let delivered = run("probing \(level)", timeout: 5) {
+                    let delivered = run("probing \(level)", timeout: 5) { _ in
                         self.workers.allSatisfy { $0.status.published == published && $0.status.gaps == 0 }
                     }
                     if !delivered {
@@ -140,7 +138,7 @@ final class LoadRun {
 
     private func runRequests() -> LoadOutcome {
         grow(to: command.connectionCount, rate: command.requestRate)
-        run("running", timeout: command.duration.seconds) { false }
+        run("running", timeout: command.duration.seconds) { _ in false }
         var outcome = finish()
         if !interrupted && outcome.recorder.connectionsOpened < command.connectionCount {
             outcome.failure = "only \(outcome.recorder.connectionsOpened) of \(command.connectionCount) connections opened"
@@ -172,14 +170,18 @@ final class LoadRun {
         (command.rate.value > 0 ? Double(count) / Double(command.rate.value) : Double(count) / 5_000) + 30
     }
 
-    /// Runs the loop until `done`, `timeout` seconds or an interrupt; whether `done` came true.
+    /// Runs the loop until `done` (given the workers' summed status), `timeout` seconds or an
+    /// interrupt; whether `done` came true. The status is summed once per turn of the loop: a local
+    /// worker's counts its streams.
     @discardableResult
-    private func run(_ phase: String, timeout: Double, until done: () -> Bool) -> Bool {
+    private func run(_ phase: String, timeout: Double, until done: (WorkerStatus) -> Bool) -> Bool {
         let start = MonotonicClock.nanoseconds()
-        while !done() {
+        var status = total
+        while !done(status) {
             if interrupted || seconds(since: start) >= timeout { return false }
             loop.runOnce(maximumWait: .milliseconds(20))
-            tick(phase)
+            status = total
+            tick(phase, status)
         }
         return true
     }
@@ -209,11 +211,11 @@ final class LoadRun {
     private func finish() -> LoadOutcome {
         if let publisher {
             publisher.stop()
-            run("draining", timeout: 2) { publisher.inFlight == 0 }
+            run("draining", timeout: 2) { _ in publisher.inFlight == 0 }
         }
         let published = publisher?.recorder.requests ?? 0
         for worker in workers { worker.send(.finish(published: published)) }
-        run("draining", timeout: 15) { self.workers.allSatisfy { $0.result != nil } }
+        run("draining", timeout: 15) { _ in self.workers.allSatisfy { $0.result != nil } }
 
         var outcome = LoadOutcome()
         for (index, worker) in workers.enumerated() {
@@ -246,8 +248,7 @@ final class LoadRun {
 
     // MARK: - Progress and the per-second series
 
-    private func tick(_ phase: String) {
-        let status = total
+    private func tick(_ phase: String, _ status: WorkerStatus) {
         let published = publisher?.recorder.requests ?? 0
         if published != announced && mode == .sse && !command.findMax { announce(published) }
         let second = Int(seconds(since: runStart))

@@ -76,7 +76,7 @@ final class LocalWorker: LoadWorker {
             status.errors = recorder.errors
             status.events = recorder.events
             status.heartbeats = recorder.heartbeats
-            status.gaps = streams.streamsWithGaps
+            status.gaps = published > 0 ? streams.streamsWithGaps : 0  // a scan of every stream
             status.settled = streams.settled
         } else if let requests {
             let recorder = requests.recorder
@@ -104,7 +104,7 @@ final class LocalWorker: LoadWorker {
             }
         }
         guard let deadline = finishDeadline else { return }
-        let drained = (streams?.streamsWithGaps ?? 0) == 0 && (requests?.inFlight ?? 0) == 0
+        let drained = (published == 0 || (streams?.streamsWithGaps ?? 0) == 0) && (requests?.inFlight ?? 0) == 0
         guard drained || now >= deadline else { return }
         finishDeadline = nil
         if let housekeeping { loop.cancel(housekeeping) }
