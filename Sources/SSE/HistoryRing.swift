@@ -49,7 +49,15 @@ public struct HistoryRing {
     }
 
     /// The sequence number of the newest entry with `id`, if one is kept.
+    ///
+    /// Ids the hub generates are their sequence numbers in decimal, and sequences grow along the
+    /// ring, so such an id is found by position: exactly where the topic's sequences are contiguous
+    /// (one probe), else by bisection. Only an id that is not a kept sequence (one the publisher
+    /// chose) is looked for by comparing strings, newest first.
     public func sequence(ofID id: String) -> UInt64? {
+        if let candidate = decimalValue(id), let index = index(ofSequence: candidate), self[index].id == id {
+            return candidate
+        }
         var index = count - 1
         while index >= 0 {
             if self[index].id == id { return self[index].sequence }
@@ -58,11 +66,36 @@ public struct HistoryRing {
         return nil
     }
 
+    /// The position of the entry with `sequence`, if kept: a guess from the oldest and newest
+    /// sequences (exact when they are contiguous), then bisection.
+    func index(ofSequence sequence: UInt64) -> Int? {
+        guard count > 0 else { return nil }
+        let oldest = self[0].sequence, newest = self[count - 1].sequence
+        guard sequence >= oldest, sequence <= newest else { return nil }
+        let guess = Int(sequence - oldest)
+        if guess < count, self[guess].sequence == sequence { return guess }
+        let index = firstIndex { $0 >= sequence }
+        return index < count && self[index].sequence == sequence ? index : nil
+    }
+
+    /// The position of the oldest entry newer than `sequence` (`count` if none is): bisection.
+    public func firstIndex(after sequence: UInt64) -> Int {
+        firstIndex { $0 > sequence }
+    }
+
+    /// The first position whose sequence satisfies `isPast` (which must hold for every later one).
+    private func firstIndex(where isPast: (UInt64) -> Bool) -> Int {
+        var low = 0, high = count
+        while low < high {
+            let middle = (low + high) / 2
+            if isPast(self[middle].sequence) { high = middle } else { low = middle + 1 }
+        }
+        return low
+    }
+
     /// The entries newer than `sequence`, oldest first.
     public func entries(after sequence: UInt64) -> [HistoryEntry] {
-        var index = count
-        while index > 0 && self[index - 1].sequence > sequence { index -= 1 }
-        return (index..<count).map { self[$0] }
+        (firstIndex(after: sequence)..<count).map { self[$0] }
     }
 
     private mutating func removeOldest() {
@@ -72,4 +105,21 @@ public struct HistoryRing {
         head = (head + 1) % storage.count
         count -= 1
     }
+}
+
+/// `text` as a decimal UInt64 with no sign, no leading zero (but "0") and no overflow; nil otherwise.
+/// Exactly the strings `decimalString` makes, so a match names the sequence it was made from.
+func decimalValue(_ text: String) -> UInt64? {
+    let digits = text.utf8
+    guard !digits.isEmpty, digits.count <= 20, digits.first != UInt8(ascii: "0") || digits.count == 1 else { return nil }
+    var value: UInt64 = 0
+    for byte in digits {
+        let digit = byte &- UInt8(ascii: "0")
+        guard digit < 10 else { return nil }
+        let (times10, overflow) = value.multipliedReportingOverflow(by: 10)
+        let (sum, carry) = times10.addingReportingOverflow(UInt64(digit))
+        guard !overflow, !carry else { return nil }
+        value = sum
+    }
+    return value
 }
