@@ -28,7 +28,7 @@ import tempfile
 import time
 
 TICK = os.sysconf("SC_CLK_TCK")
-LABELS = {"rill": "rill serve", "nio": "SwiftNIO (NIOHTTP1, 1 loop)", "floor": "floor (C, write() per socket)"}
+LABELS = {"rill": "rill serve", "rill-base": "rill serve (baseline build)", "nio": "SwiftNIO (NIOHTTP1, 1 loop)", "floor": "floor (C, write() per socket)"}
 COLORS = {"rill": "#1f6feb", "nio": "#e36209", "floor": "#6e7781"}
 
 
@@ -93,8 +93,8 @@ def pinned(cpu, command):
 
 
 def start_server(kind, binaries, heartbeat, workers):
-    if kind == "rill":
-        command = [binaries["rill"], "serve", "--port", "0", "--tick", "0", "--heartbeat", str(heartbeat)]
+    if kind in ("rill", "rill-base"):
+        command = [binaries[kind], "serve", "--port", "0", "--tick", "0", "--heartbeat", str(heartbeat)]
         if workers > 1:
             command += ["--workers", str(workers)]
     elif kind == "nio":
@@ -121,7 +121,7 @@ def stop(process):
 
 def measure(kind, n, binaries, args):
     heartbeat = args.heartbeat
-    server, port = start_server(kind, binaries, heartbeat, args.server_workers if kind == "rill" else 1)
+    server, port = start_server(kind, binaries, heartbeat, args.server_workers if kind.startswith("rill") else 1)
     try:
         time.sleep(1)
         base_rss, base_fds, base_slab = rss_bytes(server.pid), fd_count(server.pid), slab_bytes()
@@ -223,6 +223,14 @@ def markdown(rows, machine):
             ratio(rill["connectRate"], nio["connectRate"]) if nio else "–",
         ]
         lines.append(f"| {n:,} | " + " | ".join(cells) + " |")
+    if any(r["server"] == "rill-base" for r in rows):
+        lines += ["", "This build against the baseline build (same N, same run; below 1× is better except for the connect rate):", "",
+                  "| N | B/conn | CPU/round | until last p50 | connect rate |", "|---:|---:|---:|---:|---:|"]
+        for n in sorted({r["n"] for r in rows}):
+            new, base = by.get(("rill", n)), by.get(("rill-base", n))
+            if new and base:
+                keys = ["bytesPerConnection", "cpuPerRoundMs", "lastP50Ms", "connectRate"]
+                lines.append(f"| {n:,} | " + " | ".join(ratio(new[k], base[k]) for k in keys) + " |")
     return "\n".join(lines) + "\n"
 
 
@@ -291,6 +299,7 @@ def main():
     parser.add_argument("counts", nargs="*", type=int, default=[1000, 5000, 10000, 19000])
     parser.add_argument("--servers", default="rill,nio,floor")
     parser.add_argument("--rill", required=True)
+    parser.add_argument("--rill-base", help="another build of rill, served as server 'rill-base' (before/after in one run)")
     parser.add_argument("--nio")
     parser.add_argument("--floor")
     parser.add_argument("--server-workers", type=int, default=1, help="rill serve --workers")
@@ -301,7 +310,7 @@ def main():
     parser.add_argument("--results", default="Benchmarks/results")
     parser.add_argument("--machine", default=f"{os.cpu_count()} CPUs, Linux {os.uname().release}")
     args = parser.parse_args()
-    binaries = {"rill": args.rill, "nio": args.nio, "floor": args.floor}
+    binaries = {"rill": args.rill, "rill-base": args.rill_base, "nio": args.nio, "floor": args.floor}
     servers = args.servers.split(",")
     rows = []
     for n in args.counts:
