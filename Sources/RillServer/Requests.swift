@@ -254,23 +254,3 @@ func bearerTokenMatches(_ value: UnsafeRawBufferPointer, _ token: String) -> Boo
     for (index, byte) in token.utf8.enumerated() { difference |= value[prefix.count + index] ^ byte }
     return difference == 0
 }
-
-extension UnsafeRawBufferPointer {
-    /// Whether the bytes in `range` are exactly `literal`.
-    func equals(_ range: ByteRange, _ literal: StaticString) -> Bool {
-        guard range.count == literal.utf8CodeUnitCount else { return false }
-        return memcmpEqual(Int(range.start), literal)
-    }
-
-    /// Whether the bytes in `range` start with `literal`.
-    func hasPrefix(_ range: ByteRange, _ literal: StaticString) -> Bool {
-        guard range.count >= literal.utf8CodeUnitCount else { return false }
-        return memcmpEqual(Int(range.start), literal)
-    }
-
-    private func memcmpEqual(_ start: Int, _ literal: StaticString) -> Bool {
-        let expected = UnsafeRawBufferPointer(start: literal.utf8Start, count: literal.utf8CodeUnitCount)
-        for index in 0..<expected.count where self[start + index] != expected[index] { return false }
-        return true
-    }
-}
