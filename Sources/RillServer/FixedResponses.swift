@@ -7,6 +7,12 @@ enum FixedResponses {
         "HTTP/1.1 200 OK\r\nContent-Type: text/event-stream\r\nCache-Control: no-cache\r\n"
         + "X-Accel-Buffering: no\r\n\r\n").utf8)
 
+    /// The interim answer to `Expect: 100-continue` on a publication.
+    static let continueResponse: [UInt8] = Array("HTTP/1.1 100 Continue\r\n\r\n".utf8)
+
+    /// The answer to a request that did not arrive whole in time.
+    static let requestTimeout = plainText(status: 408, body: "request not received in time")
+
     /// A complete plain-text response that closes the connection.
     static func plainText(status: Int, body: String, extraHeaders: String = "") -> [UInt8] {
         let text = body + "\n"
