@@ -41,6 +41,7 @@ let package = Package(
         .testTarget(name: "ReactorTests", dependencies: ["Reactor", "CEpoll"]),
         .testTarget(name: "HTTP1Tests", dependencies: ["HTTP1"]),
         .testTarget(name: "SSETests", dependencies: ["SSE", "Reactor"]),
+        .testTarget(name: "RillServerTests", dependencies: ["RillServer", "HTTP1"]),
         // Real loopback sockets; some tests start the `rill` binary as a child process.
         .testTarget(name: "IntegrationTests", dependencies: ["Reactor", "CEpoll", "HTTP1", "SSE", "RillServer", "rill"]),
     ],

@@ -36,13 +36,35 @@ extension UnsafeRawBufferPointer {
     /// The bytes of `range` as an array.
     public func bytes(_ range: ByteRange) -> [UInt8] { Array(self[range.range]) }
 
+    /// Whether the bytes in `range` are exactly `literal`. No allocation.
+    public func equals(_ range: ByteRange, _ literal: StaticString) -> Bool {
+        range.count == literal.utf8CodeUnitCount && matches(at: range, literal, foldingCase: false)
+    }
+
+    /// Whether the bytes in `range` start with `literal`. No allocation.
+    public func hasPrefix(_ range: ByteRange, _ literal: StaticString) -> Bool {
+        range.count >= literal.utf8CodeUnitCount && matches(at: range, literal, foldingCase: false)
+    }
+
     /// Whether `range` holds `name`, ignoring ASCII case; `name` must be lowercase. No allocation.
     public func equalsIgnoringCase(_ range: ByteRange, _ name: StaticString) -> Bool {
-        guard range.count == name.utf8CodeUnitCount, Int(range.end) <= count else { return false }
-        let expected = name.utf8Start
+        range.count == name.utf8CodeUnitCount && matches(at: range, name, foldingCase: true)
+    }
+
+    /// The one byte compare behind the three above: whether `literal` is at the start of `range`
+    /// (which must be at least as long), byte for byte or ASCII-case-insensitively.
+    @inline(__always)
+    private func matches(at range: ByteRange, _ literal: StaticString, foldingCase: Bool) -> Bool {
+        let count = literal.utf8CodeUnitCount
+        let start = Int(range.start)
+        guard start + count <= self.count else { return false }
+        let expected = literal.utf8Start
         var index = 0
-        while index < range.count {
-            if asciiLowercase(self[Int(range.start) + index]) != asciiLowercase(expected[index]) { return false }
+        while index < count {
+            let byte = self[start + index]
+            if foldingCase ? asciiLowercase(byte) != asciiLowercase(expected[index]) : byte != expected[index] {
+                return false
+            }
             index += 1
         }
         return true

@@ -434,7 +434,8 @@ struct MessageParser {
                 if position == end { return end == count ? needMore() : failed(.invalidChunkExtension) }
                 guard position > lineStart else { return failed(.invalidChunkSize) }
                 var size = 0
-                for index in lineStart..<position { size = size << 4 | hexValue(base[index]) }
+                // Every byte here passed the hex-bit check above.
+                for index in lineStart..<position { size = size << 4 | Int(hexValue(base[index]) ?? 0) }
                 remaining = size
                 if bodyTotal + size > limits.body { return failed(.bodyTooLarge) }
                 bodyTotal += size
@@ -469,14 +470,6 @@ struct MessageParser {
             default:
                 preconditionFailure("scanChunkLine in state \(state)")
             }
-        }
-    }
-
-    private func hexValue(_ byte: UInt8) -> Int {
-        switch byte {
-        case 48...57: Int(byte - 48)
-        case 97...102: Int(byte - 87)
-        default: Int(byte - 55)
         }
     }
 }

@@ -111,37 +111,3 @@ public func reasonPhrase(_ status: Int) -> String {
     default: "Status \(status)"
     }
 }
-
-/// Whole responses and heads that never change, built once: writing them is one `write` of shared bytes.
-public enum FixedResponses {
-    /// The head of a Server-Sent Events stream (no Content-Length: the body runs until close).
-    public static let eventStreamHead: [UInt8] = Array((
-        "HTTP/1.1 200 OK\r\nContent-Type: text/event-stream\r\nCache-Control: no-cache\r\n"
-        + "X-Accel-Buffering: no\r\n\r\n").utf8)
-
-    /// A complete plain-text response that closes the connection.
-    public static func plainText(status: Int, body: String, extraHeaders: String = "") -> [UInt8] {
-        let text = body + "\n"
-        return Array(("HTTP/1.1 \(status) \(reasonPhrase(status))\r\nContent-Type: text/plain; charset=utf-8\r\n"
-            + "Content-Length: \(text.utf8.count)\r\n\(extraHeaders)Connection: close\r\n\r\n\(text)").utf8)
-    }
-
-    /// The response to a request the parser refused: its status, its reason as the body, then close.
-    public static func response(for error: HTTPParseError) -> [UInt8] {
-        errorResponses[error] ?? plainText(status: error.status, body: error.reason)
-    }
-
-    private static let errorResponses: [HTTPParseError: [UInt8]] = {
-        let all: [HTTPParseError] = [
-            .invalidMethod, .invalidTarget, .invalidVersion, .invalidStatusLine, .invalidHeaderName,
-            .whitespaceBeforeColon, .obsoleteLineFolding, .bareCR, .bareLF, .invalidHeaderValue,
-            .invalidContentLength, .conflictingContentLength, .contentLengthWithTransferEncoding,
-            .chunkedNotLast, .invalidChunkSize, .invalidChunkExtension, .missingChunkTerminator, .missingHost,
-            .multipleHost, .unexpectedEOF, .requestLineTooLong, .headerSectionTooLarge, .tooManyHeaders,
-            .bodyTooLarge, .unsupportedTransferCoding, .unsupportedVersion,
-        ]
-        return Dictionary(uniqueKeysWithValues: all.map { ($0, plainText(status: $0.status, body: $0.reason)) })
-    }()
-
-    public static let notFound = plainText(status: 404, body: "not found")
-}

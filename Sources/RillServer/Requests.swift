@@ -33,6 +33,16 @@ struct PendingRequest {
     }
 }
 
+/// What routing decided on a request's head.
+enum HeadDecision {
+    /// Take the body (if any), then carry the request out at its end.
+    case awaitEnd(PendingRequest)
+    /// Write `100 Continue` (the client waits for it before sending the body), then as `awaitEnd`.
+    case continueThenAwaitEnd(PendingRequest)
+    /// Answer now (the request is refused, `keepAlive` is off): the connection closes.
+    case answerNow(PendingRequest)
+}
+
 /// A well-formed request the server will not carry out.
 enum Refusal {
     case notFound
@@ -49,7 +59,7 @@ extension SSEServer {
     /// Parses and answers the requests in `bytes`; returns how many bytes it consumed. Stops early
     /// when the connection becomes a stream or closes (the rest is not parsed), or when responses
     /// pile up unread (reading pauses; the caller keeps the rest).
-    func serve(_ connection: Connection, _ bytes: UnsafeRawBufferPointer,
+    func serve(_ connection: Connection, _ state: inout ConnectionStateMachine, _ bytes: UnsafeRawBufferPointer,
                parser: inout RequestParser, pending: inout PendingRequest?) -> Int {
         var offset = 0
         while true {
@@ -59,25 +69,43 @@ extension SSEServer {
             case .needMore:
                 return offset + step.consumed
             case .head:
-                pending = requestHead(connection, parser.head, window)
+                switch requestHead(parser.head, window) {
+                case .awaitEnd(let request):
+                    pending = request
+                case .continueThenAwaitEnd(let request):
+                    connection.write(FixedResponses.continueResponse)
+                    pending = request
+                case .answerNow(let request):
+                    pending = nil
+                    complete(connection, &state, request)
+                }
             case .body(let range):
                 if pending?.collectsBody == true { pending?.body.append(contentsOf: window[range.range]) }
             case .end:
                 if let request = pending {
                     pending = nil
-                    complete(connection, request)
+                    complete(connection, &state, request)
                 }
             case .error(let error):
-                parseFailed(connection, error)
+                statistics.parseErrors[error.status, default: 0] += 1
+                connection.write(FixedResponses.response(for: error))
+                perform(state.parseFailed(now: now, timeouts: timeouts), connection, &state)
             }
             offset += step.consumed
-            let phase = ConnectionState(connection.userData).phase
-            guard connection.isOpen, phase == .request || phase == .idle else {
+            guard connection.isOpen else {
                 parser.reset()
                 pending = nil
                 return bytes.count
             }
-            if !connection.isWritable || relay?.waiting[connection.id] != nil {
+            switch state.stepParsed(isWritable: connection.isWritable) {
+            case .proceed:
+                continue
+            case .stop:
+                parser.reset()
+                pending = nil
+                return bytes.count
+            case .pause:
+                store(connection, &state)
                 connection.pauseReading()
                 return offset
             }
@@ -86,12 +114,11 @@ extension SSEServer {
 
     /// After a read: if a request is unfinished, or bytes are left (reading paused), the connection
     /// takes the parser and a copy of the rest into `partials`, and the loop-wide parser is replaced.
-    func keepIfPartial(_ connection: Connection, parser: inout RequestParser, pending: PendingRequest?,
-                       rest: UnsafeRawBufferPointer) {
-        guard connection.isOpen, !parser.isIdle || !rest.isEmpty || pending != nil else { return }
-        var state = ConnectionState(connection.userData)
-        guard state.phase == .request || state.phase == .idle else { return }
-        if state.phase == .idle { beginRequest(connection, &state) }
+    func keepIfPartial(_ connection: Connection, _ state: inout ConnectionStateMachine, parser: inout RequestParser,
+                       pending: PendingRequest?, rest: UnsafeRawBufferPointer) {
+        guard connection.isOpen, !parser.isIdle || !rest.isEmpty || pending != nil,
+              state.requestUnfinished(now: now, timeouts: timeouts) else { return }
+        store(connection, &state)
         let fresh = spareParsers.popLast() ?? RequestParser(limits: configuration.limits)
         let partial = PartialRequest(parser: parser, buffered: Array(rest), pending: pending)
         parser = fresh
@@ -99,16 +126,15 @@ extension SSEServer {
     }
 
     /// Goes on with a partial request whose buffer has grown (or whose reading resumed).
-    func continuePartial(_ connection: Connection, _ partial: PartialRequest) {
+    func continuePartial(_ connection: Connection, _ state: inout ConnectionStateMachine, _ partial: PartialRequest) {
         var partial = partial
         let consumed = partial.buffered.withUnsafeBytes {
-            serve(connection, $0, parser: &partial.parser, pending: &partial.pending)
+            serve(connection, &state, $0, parser: &partial.parser, pending: &partial.pending)
         }
-        var state = ConnectionState(connection.userData)
         let unfinished = !partial.parser.isIdle || consumed < partial.buffered.count || partial.pending != nil
-        if connection.isOpen && unfinished && (state.phase == .request || state.phase == .idle) {
+        if connection.isOpen && unfinished && state.requestUnfinished(now: now, timeouts: timeouts) {
+            store(connection, &state)
             partial.buffered.removeFirst(consumed)
-            if state.phase == .idle { beginRequest(connection, &state) }
             partials[connection.fd] = partial
         } else {
             recycle(partial.parser)
@@ -123,16 +149,11 @@ extension SSEServer {
         spareParsers.append(parser)
     }
 
-    private func parseFailed(_ connection: Connection, _ error: HTTPParseError) {
-        statistics.parseErrors[error.status, default: 0] += 1
-        connection.write(FixedResponses.response(for: error))
-        finishWithClose(connection)
-    }
-
     // MARK: - Routing
 
-    /// Decides, from the head, what the request will get. Ranges index into `bytes`.
-    private func requestHead(_ connection: Connection, _ head: MessageHead, _ bytes: UnsafeRawBufferPointer) -> PendingRequest {
+    /// Decides, from the head, what the request will get; the caller carries the decision out.
+    /// Ranges index into `bytes`.
+    private func requestHead(_ head: MessageHead, _ bytes: UnsafeRawBufferPointer) -> HeadDecision {
         let method = head.method
         let isGET = bytes.equals(method, "GET")
         let isHEAD = bytes.equals(method, "HEAD")
@@ -169,19 +190,16 @@ extension SSEServer {
 
         if let expect = head.headers.value(of: "expect", in: bytes), head.framing != .none {
             if case .publish = request.action, bytes.equalsIgnoringCase(expect, "100-continue") {
-                connection.write(SSEServer.continueResponse)
-            } else {
-                // Refused before its body: answer now and close, rather than wait for a body the
-                // client may hold back.
-                if case .publish = request.action { request.action = .refuse(.expectationFailed) }
-                request.keepAlive = false
-                complete(connection, request)
+                return .continueThenAwaitEnd(request)
             }
+            // Refused before its body: answer now and close, rather than wait for a body the
+            // client may hold back.
+            if case .publish = request.action { request.action = .refuse(.expectationFailed) }
+            request.keepAlive = false
+            return .answerNow(request)
         }
-        return request
+        return .awaitEnd(request)
     }
-
-    static let continueResponse = Array("HTTP/1.1 100 Continue\r\n\r\n".utf8)
 
     private func subscription(_ target: RequestTarget, _ head: MessageHead, _ bytes: UnsafeRawBufferPointer) -> PendingRequest.Action {
         guard let parameters = target.parameters(in: bytes) else { return .refuse(.badRequest("malformed query")) }
@@ -253,24 +271,4 @@ func bearerTokenMatches(_ value: UnsafeRawBufferPointer, _ token: String) -> Boo
     var difference: UInt8 = 0
     for (index, byte) in token.utf8.enumerated() { difference |= value[prefix.count + index] ^ byte }
     return difference == 0
-}
-
-extension UnsafeRawBufferPointer {
-    /// Whether the bytes in `range` are exactly `literal`.
-    func equals(_ range: ByteRange, _ literal: StaticString) -> Bool {
-        guard range.count == literal.utf8CodeUnitCount else { return false }
-        return memcmpEqual(Int(range.start), literal)
-    }
-
-    /// Whether the bytes in `range` start with `literal`.
-    func hasPrefix(_ range: ByteRange, _ literal: StaticString) -> Bool {
-        guard range.count >= literal.utf8CodeUnitCount else { return false }
-        return memcmpEqual(Int(range.start), literal)
-    }
-
-    private func memcmpEqual(_ start: Int, _ literal: StaticString) -> Bool {
-        let expected = UnsafeRawBufferPointer(start: literal.utf8Start, count: literal.utf8CodeUnitCount)
-        for index in 0..<expected.count where self[start + index] != expected[index] { return false }
-        return true
-    }
 }

@@ -5,10 +5,14 @@ import SSE
 /// The server behind `rill serve`: HTTP/1.1 on one reactor, Server-Sent Events through a `Hub`, a
 /// publish endpoint, metrics, a demo page and optional static files. Loop-confined.
 ///
-/// An idle event stream costs the server nothing beyond the hub's 28 bytes and the reactor's slot:
-/// its phase and deadline live in the slot's `userData` word, requests are parsed from the loop's
-/// read buffer by one loop-wide parser, and only a request split across reads takes an entry in
-/// `partials` (its parser and unparsed bytes) until it completes.
+/// An idle event stream costs the server nothing beyond the hub's entry and the reactor's slot:
+/// its state (a `ConnectionStateMachine`: phase, deadline, flags) lives in the slot's `userData`
+/// word, requests are parsed from the loop's read buffer by one loop-wide parser, and only a request
+/// split across reads takes an entry in `partials` (its parser and unparsed bytes) until it completes.
+///
+/// Each callback decodes the connection's state once, feeds it the event, and performs the actions
+/// the state machine returns (write, shut down, close, pause or resume reading, subscribe…);
+/// `store` writes the state back and lists the connection for the deadline sweep when it needs it.
 public final class SSEServer: ConnectionHandler {
     public let configuration: ServerConfiguration
     public let hub: Hub
@@ -43,10 +47,8 @@ public final class SSEServer: ConnectionHandler {
     /// The event-stream response head (with CORS if configured) and the 503 answer, built once.
     let streamHead: SharedBytes
     let rejection: SharedBytes
-    /// Deadlines in milliseconds.
-    let headerTimeout: UInt32
-    let idleTimeout: UInt32
-    let lingerTimeout: UInt32
+    /// The header, idle and linger timeouts, for the connection state machine.
+    let timeouts: ConnectionStateMachine.Timeouts
     static let sweepInterval: Duration = .milliseconds(100)
 
     /// Listens on `configuration.address` and starts the hub's heartbeats and the ticker.
@@ -61,9 +63,10 @@ public final class SSEServer: ConnectionHandler {
         staticFiles = configuration.staticDirectory.map {
             StaticFiles(directory: $0, maximumBytes: configuration.maximumStaticFileBytes)
         }
-        headerTimeout = UInt32(clamping: configuration.headerTimeout.millisecondsRoundedUp)
-        idleTimeout = UInt32(clamping: configuration.idleTimeout.millisecondsRoundedUp)
-        lingerTimeout = UInt32(clamping: configuration.lingerTimeout.millisecondsRoundedUp)
+        timeouts = ConnectionStateMachine.Timeouts(
+            header: UInt32(clamping: configuration.headerTimeout.millisecondsRoundedUp),
+            idle: UInt32(clamping: configuration.idleTimeout.millisecondsRoundedUp),
+            linger: UInt32(clamping: configuration.lingerTimeout.millisecondsRoundedUp))
         var head = FixedResponses.eventStreamHead
         head.removeLast(2)
         if let origin = configuration.corsOrigin { head += Array("Access-Control-Allow-Origin: \(origin)\r\n".utf8) }
@@ -100,18 +103,18 @@ public final class SSEServer: ConnectionHandler {
         listener.close()
         if let tickTimer { loop.cancel(tickTimer) }
         tickTimer = nil
+        let now = self.now
         loop.forEachConnection { connection in
             guard connection != relay?.channel else { return }
-            var state = ConnectionState(connection.userData)
-            switch state.phase {
-            case .stream:
+            var state = ConnectionStateMachine(connection.userData)
+            switch state.drain(now: now, timeouts: timeouts) {
+            case .endStream:
                 hub.unsubscribe(connection)
                 connection.shutdownWrite()
-                state.phase = .closing
-                setDeadline(connection, &state, after: lingerTimeout)
-            case .idle:
+                store(connection, &state)
+            case .close:
                 connection.close()
-            case .request, .closing, .rejected:
+            case .none:
                 break
             }
         }
@@ -120,64 +123,59 @@ public final class SSEServer: ConnectionHandler {
     // MARK: - Connections
 
     public func connectionDidOpen(_ connection: Connection) {
-        var state = ConnectionState(phase: .request)
-        if heldConnections >= maximumConnections || isDraining {
+        var state = ConnectionStateMachine()
+        switch state.open(now: now, timeouts: timeouts, atLimit: heldConnections >= maximumConnections, draining: isDraining) {
+        case .reject:
             statistics.connectionsRejected += 1
             connection.write(rejection)
             connection.shutdownWrite()
-            state.phase = .rejected
-            setDeadline(connection, &state, after: lingerTimeout)
-            return
+        case .accept:
+            heldConnections += 1
+            statistics.connectionsTotal += 1
         }
-        heldConnections += 1
-        statistics.connectionsTotal += 1
-        setDeadline(connection, &state, after: headerTimeout)
+        store(connection, &state)
     }
 
     public func connection(_ connection: Connection, didRead bytes: UnsafeRawBufferPointer) {
-        var state = ConnectionState(connection.userData)
-        switch state.phase {
-        case .stream, .closing, .rejected:
-            return  // an event stream has nothing more to say; a closing client's bytes are dropped
-        case .idle:
-            beginRequest(connection, &state)
-        case .request:
-            break
-        }
+        var state = ConnectionStateMachine(connection.userData)
+        guard state.bytesArrived(now: now, timeouts: timeouts) == .parse else { return }
+        store(connection, &state)
         if var partial = partials.removeValue(forKey: connection.fd) {
             partial.buffered.append(contentsOf: bytes)
-            continuePartial(connection, partial)
+            continuePartial(connection, &state, partial)
         } else {
             var pending: PendingRequest? = nil
-            let consumed = serve(connection, bytes, parser: &parser, pending: &pending)
-            keepIfPartial(connection, parser: &parser, pending: pending,
+            let consumed = serve(connection, &state, bytes, parser: &parser, pending: &pending)
+            keepIfPartial(connection, &state, parser: &parser, pending: pending,
                           rest: UnsafeRawBufferPointer(rebasing: bytes[consumed...]))
         }
     }
 
     public func connectionWritabilityDidChange(_ connection: Connection, isWritable: Bool) {
         // Pipelined requests paused while responses piled up (see `serve`): go on.
-        if isWritable { resumeRequests(connection) }
+        guard isWritable else { return }
+        var state = ConnectionStateMachine(connection.userData)
+        resumeRequests(connection, &state)
     }
 
     /// Goes on reading and answering a connection's requests after a pause (responses piled up, or
-    /// a publication waited for its relayed event).
-    func resumeRequests(_ connection: Connection) {
-        let phase = ConnectionState(connection.userData).phase
-        guard connection.isOpen, phase == .request || phase == .idle, relay?.waiting[connection.id] == nil else { return }
+    /// a publication waited for its relayed event), if the state machine says it may.
+    func resumeRequests(_ connection: Connection, _ state: inout ConnectionStateMachine) {
+        guard connection.isOpen, state.resume() else { return }
+        store(connection, &state)
         connection.resumeReading()
-        if let partial = partials.removeValue(forKey: connection.fd) { continuePartial(connection, partial) }
+        if let partial = partials.removeValue(forKey: connection.fd) { continuePartial(connection, &state, partial) }
     }
 
     public func connectionDidClose(_ connection: Connection, reason: CloseReason) {
-        let state = ConnectionState(connection.userData)
-        if state.isHeld { heldConnections -= 1 }
+        let (wasHeld, release) = ConnectionStateMachine(connection.userData).closed()
+        if wasHeld { heldConnections -= 1 }
         relay?.waiting[connection.id] = nil
-        switch state.phase {
-        case .stream: hub.unsubscribe(connection)
-        case .request, .idle:
+        switch release {
+        case .subscription: hub.unsubscribe(connection)
+        case .partialRequest:
             if let partial = partials.removeValue(forKey: connection.fd) { recycle(partial.parser) }
-        case .closing, .rejected: break
+        case .none: break
         }
         switch reason {
         case .reset, .error: statistics.resets += 1
@@ -185,13 +183,15 @@ public final class SSEServer: ConnectionHandler {
         }
     }
 
-    // MARK: - Deadlines
+    // MARK: - State and deadlines
 
-    /// Sets the connection's deadline `milliseconds` from now and makes sure the sweep will see it.
-    func setDeadline(_ connection: Connection, _ state: inout ConnectionState, after milliseconds: UInt32) {
-        state.deadline = UInt32(truncatingIfNeeded: loop.now) &+ milliseconds
-        if !state.isSwept {
-            state.isSwept = true
+    /// The loop's time as the state machine counts it (milliseconds, wrapping).
+    var now: UInt32 { UInt32(truncatingIfNeeded: loop.now) }
+
+    /// Writes the state back into the connection's word, and lists the connection for the sweep
+    /// if its new state has a deadline the sweep does not know of yet.
+    func store(_ connection: Connection, _ state: inout ConnectionStateMachine) {
+        if state.enlist() {
             timed.append(connection.id)
             if sweepTimer == nil {
                 sweepTimer = loop.scheduleRepeating(every: SSEServer.sweepInterval) { [unowned self] in self.sweep() }
@@ -203,23 +203,22 @@ public final class SSEServer: ConnectionHandler {
     /// Closes connections past their deadline; forgets those that closed or became streams. The
     /// timer stops when nothing is left to watch, so a server of idle streams never wakes for it.
     private func sweep() {
-        let now = UInt32(truncatingIfNeeded: loop.now)
+        let now = self.now
         var kept = 0
         for index in timed.indices {
             let id = timed[index]
             guard let connection = loop.connection(id: id) else { continue }
-            var state = ConnectionState(connection.userData)
-            guard state.hasDeadline else {
-                state.isSwept = false
-                connection.userData = state.raw
-                continue
-            }
-            if state.deadline.millisecondsAfter(now) > 0 {
+            var state = ConnectionStateMachine(connection.userData)
+            switch state.sweep(now: now) {
+            case .keep:
                 timed[kept] = id
                 kept += 1
-                continue
+            case .forget:
+                connection.userData = state.raw
+            case .timeOut(let timeout):
+                connection.userData = state.raw
+                timedOut(connection, timeout)
             }
-            timedOut(connection, state)
         }
         timed.removeLast(timed.count - kept)
         if timed.isEmpty {
@@ -229,31 +228,18 @@ public final class SSEServer: ConnectionHandler {
         }
     }
 
-    static let requestTimeout = FixedResponses.plainText(status: 408, body: "request not received in time")
-
-    /// The first bytes of a request on an idle keep-alive connection: the header timeout starts.
-    func beginRequest(_ connection: Connection, _ state: inout ConnectionState) {
-        state.phase = .request
-        setDeadline(connection, &state, after: headerTimeout)
-    }
-
-    private func timedOut(_ connection: Connection, _ state: ConnectionState) {
-        switch state.phase {
-        case .request:
+    private func timedOut(_ connection: Connection, _ timeout: ConnectionStateMachine.Timeout) {
+        switch timeout {
+        case .header:
             statistics.headerTimeouts += 1
-            if partials[connection.fd] != nil {
-                connection.write(SSEServer.requestTimeout)
-            }
-            connection.close()
+            // 408 only to a client that sent part of a request (a partial is kept for it).
+            if partials[connection.fd] != nil { connection.write(FixedResponses.requestTimeout) }
         case .idle:
             statistics.idleTimeouts += 1
-            connection.close()
-        case .closing, .rejected:
+        case .linger:
             statistics.lingerTimeouts += 1
-            connection.close()
-        case .stream:
-            break
         }
+        connection.close()
     }
 
     // MARK: - Publishing
@@ -274,16 +260,17 @@ public final class SSEServer: ConnectionHandler {
         let delivered = try? hub.publish(event.outgoing, topic: topic)
         guard token != 0, let request = relay?.waiting.removeValue(forKey: token),
               let connection = loop.connection(id: token) else { return }
-        guard let delivered else {
-            refuse(connection, request, .badRequest("event id and name must not contain NUL, CR or LF"))
-            return
+        var state = ConnectionStateMachine(connection.userData)
+        state.publicationReturned()
+        if let delivered {
+            statistics.publishes += 1
+            respond(connection, &state, request, status: 204, contentType: nil, body: EmptyCollection()) { head in
+                head.header("X-Event-Id", delivered.id)
+                head.header("X-Subscribers", delivered.subscribers)
+            }
+        } else {
+            refuse(connection, &state, request, .badRequest("event id and name must not contain NUL, CR or LF"))
         }
-        statistics.publishes += 1
-        respond(connection, request, status: 204, contentType: nil, body: EmptyCollection()) { head in
-            head.header("X-Event-Id", delivered.id)
-            head.header("X-Subscribers", delivered.subscribers)
-        }
-        resumeRequests(connection)
+        resumeRequests(connection, &state)
     }
 }
-

@@ -23,15 +23,4 @@ import Testing
         #expect(!accepted)
         #expect(String(decoding: writer.finish(), as: UTF8.self) == "HTTP/1.1 200 OK\r\n\r\n")
     }
-
-    /// The fixed responses parse, and each parse error's response carries its status and closes.
-    @Test func fixedResponses() {
-        #expect(responseTranscript(FixedResponses.eventStreamHead, eof: false)
-            == "{HTTP/1.1 200 OK [Content-Type=text/event-stream] [Cache-Control=no-cache] [X-Accel-Buffering=no] untilClose close …")
-        for error in [HTTPParseError.bareLF, .requestLineTooLong, .headerSectionTooLarge, .bodyTooLarge, .unsupportedTransferCoding, .unsupportedVersion] {
-            let text = responseTranscript(FixedResponses.response(for: error))
-            #expect(text.hasPrefix("{HTTP/1.1 \(error.status) "), "\(text)")
-            #expect(text.contains("[Connection=close]") && text.hasSuffix("body=\(error.reason)\n}"), "\(text)")
-        }
-    }
 }
