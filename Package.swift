@@ -8,6 +8,7 @@ let package = Package(
         .library(name: "HTTP1", targets: ["HTTP1"]),
         .library(name: "SSE", targets: ["SSE"]),
         .library(name: "RillServer", targets: ["RillServer"]),
+        .library(name: "Workers", targets: ["Workers"]),
         .executable(name: "rill", targets: ["rill"]),
     ],
     dependencies: [
@@ -25,8 +26,10 @@ let package = Package(
         // Server-Sent Events: framing and the client parser (pure byte transforms), and the Hub that
         // fans events out to connections of a reactor.
         .target(name: "SSE", dependencies: ["Reactor"]),
+        // Copies of the executable over socket pairs: spawn, framed messages, supervision. libc + Reactor.
+        .target(name: "Workers", dependencies: ["Reactor"]),
         // `rill serve`: HTTP routes, the demo page, publishing and metrics over the hub. No Foundation.
-        .target(name: "RillServer", dependencies: ["Reactor", "HTTP1", "SSE"]),
+        .target(name: "RillServer", dependencies: ["Reactor", "HTTP1", "SSE", "Workers"]),
         .executableTarget(
             name: "rill",
             dependencies: [
@@ -34,6 +37,7 @@ let package = Package(
                 "RillServer",
                 "HTTP1",
                 "SSE",
+                "Workers",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Histogram", package: "hdrhistogram-swift"),
             ]
@@ -41,6 +45,7 @@ let package = Package(
         .testTarget(name: "ReactorTests", dependencies: ["Reactor", "CEpoll"]),
         .testTarget(name: "HTTP1Tests", dependencies: ["HTTP1"]),
         .testTarget(name: "SSETests", dependencies: ["SSE", "Reactor"]),
+        .testTarget(name: "WorkersTests", dependencies: ["Workers", "Reactor"]),
         // Real loopback sockets; some tests start the `rill` binary as a child process.
         .testTarget(name: "IntegrationTests", dependencies: ["Reactor", "CEpoll", "HTTP1", "SSE", "RillServer", "rill"]),
     ],

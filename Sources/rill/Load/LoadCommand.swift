@@ -150,19 +150,17 @@ struct Load: ParsableCommand {
         let loop = try EventLoop()
         stopOnInterrupt(loop.remote)
         let workers: [LoadWorker]
-        var children: [RemoteWorker] = []
+        var children: RemoteWorkers? = nil
         if processes == 1 {
             workers = [LocalWorker(loop: loop, command: command, target: target, mode: mode, sources: sources)]
         } else {
             var arguments = Array(CommandLine.arguments.dropFirst())
             if findMax && connections == nil { arguments += ["--connections", String(wanted)] }
-            for index in 0..<processes {
-                children.append(try RemoteWorker(loop: loop, index: index, arguments: arguments + ["--worker-channel", "0"]))
-            }
-            workers = children
+            children = try RemoteWorkers(loop: loop, count: processes, arguments: arguments + ["--worker-channel", "0"])
+            workers = children!.workers
         }
         let report = LoadRun(loop: loop, command: command, target: target, mode: mode, sources: sources, workers: workers).execute()
-        for child in children { _ = child.reap(force: child.result == nil) }
+        children?.stop()
         loop.closeAll()
         print(report.text)
         if let json {

@@ -3,67 +3,73 @@ import Glibc
 #endif
 import Reactor
 import RillServer
+import Workers
 
-/// A worker process (`rill load … --worker-channel 0`), seen from the coordinator: commands go down
-/// a socket pair as JSON lines, statuses and the result come back the same way.
-final class RemoteWorker: LoadWorker, ConnectionHandler {
-    let index: Int
-    private let process: ChildProcess
-    private var channel: Connection?
-    private var lines = MessageLines()
-    private(set) var status = WorkerStatus(settled: false)
-    private(set) var result: WorkerResult?
+/// The worker processes (`rill load … --worker-channel 0`), seen from the coordinator: one
+/// `Supervisor` (no restarts: a dead worker is an error in the report), commands down as framed JSON,
+/// statuses and the result back the same way.
+final class RemoteWorkers: SupervisorDelegate {
+    let arguments: [String]
+    private(set) var workers: [RemoteWorker] = []
+    private var supervisor: Supervisor!
 
-    /// Starts `rill` with `arguments` (which must include `--worker-channel 0`).
-    init(loop: EventLoop, index: Int, arguments: [String]) throws {
-        self.index = index
-        let (mine, theirs) = try EventLoop.makeSocketPair()
-        let spawned = ChildProcess.spawn(arguments, channel: theirs)
-        _ = Glibc.close(theirs)
-        switch spawned {
-        case .success(let process): self.process = process
-        case .failure(let error):
-            _ = Glibc.close(mine)
-            throw error
+    /// Starts `count` copies of `rill` with `arguments` (which must include `--worker-channel 0`).
+    init(loop: EventLoop, count: Int, arguments: [String]) throws {
+        self.arguments = arguments
+        var policy = RestartPolicy()
+        policy.restarts = false
+        policy.grace = .seconds(2)
+        supervisor = Supervisor(loop: loop, workers: count, policy: policy, delegate: self)
+        workers = (0..<count).map { RemoteWorker(index: $0, supervisor: supervisor) }
+        if let failure = supervisor.start() { throw failure }
+    }
+
+    func supervisor(_ supervisor: Supervisor, argumentsFor index: Int) -> [String] { arguments }
+    func supervisor(_ supervisor: Supervisor, started index: Int, channel: Connection) {}
+
+    func supervisor(_ supervisor: Supervisor, received type: UInt8, payload: UnsafeRawBufferPointer,
+                    from index: Int) throws(FrameError) {
+        switch try WorkerMessage.decode(type, payload, as: WorkerReply.self) {
+        case .status(let status): workers[index].status = status
+        case .result(let result): workers[index].result = result
         }
-        channel = try loop.adopt(connectedSocket: mine, handler: self)
+    }
+
+    func supervisor(_ supervisor: Supervisor, worker index: Int, sentCorruptFrames error: FrameError) {
+        workers[index].died("sent a message that does not decode: \(error)")
+    }
+
+    func supervisor(_ supervisor: Supervisor, worker index: Int, exited status: ProcessExit, lived: Duration,
+                    restartIn: Duration?) {
+        workers[index].died("exited before its result (\(status))")
+    }
+
+    /// Ends the children: those with a result exit on their own, the others get SIGTERM, then SIGKILL.
+    func stop() { supervisor.stopAndWait() }
+}
+
+/// One worker process, as the coordinator drives it.
+final class RemoteWorker: LoadWorker {
+    let index: Int
+    unowned let supervisor: Supervisor
+    fileprivate(set) var status = WorkerStatus(settled: false)
+    fileprivate(set) var result: WorkerResult?
+
+    init(index: Int, supervisor: Supervisor) {
+        self.index = index
+        self.supervisor = supervisor
     }
 
     func send(_ command: WorkerCommand) {
-        if let channel { MessageLines.send(command, on: channel) }
+        supervisor.send(WorkerMessage.encode(command), to: index)
     }
 
-    func connection(_ connection: Connection, didRead bytes: UnsafeRawBufferPointer) {
-        do {
-            for reply in try lines.receive(bytes, as: WorkerReply.self) {
-                switch reply {
-                case .status(let status): self.status = status
-                case .result(let result): self.result = result
-                }
-            }
-        } catch {
-            connection.close()
-            died("sent a message that does not decode: \(error)")
-        }
-    }
-
-    func connectionDidClose(_ connection: Connection, reason: CloseReason) {
-        channel = nil
-        if result == nil { died("exited before its result") }
-    }
-
-    private func died(_ why: String) {
+    fileprivate func died(_ why: String) {
         guard result == nil else { return }
         var recorder = LoadRecorder()
         recorder.error("worker \(index) \(why)")
         result = WorkerResult(recorder: recorder, held: 0, gaps: 0)
         status.settled = true
-    }
-
-    /// Ends the child (if it still runs) and collects its exit status.
-    func reap(force: Bool) -> Int32 {
-        if force { process.signal(SIGKILL) }
-        return process.wait()
     }
 }
 
@@ -72,7 +78,7 @@ final class RemoteWorker: LoadWorker, ConnectionHandler {
 final class WorkerAgent: ConnectionHandler {
     let loop: EventLoop
     let worker: LocalWorker
-    private var lines = MessageLines()
+    private var decoder = FrameDecoder()
     private var channel: Connection?
     private var sentResult = false
 
@@ -91,21 +97,25 @@ final class WorkerAgent: ConnectionHandler {
     private func report() {
         guard let channel, !sentResult else { return }
         if let result = worker.result {
-            MessageLines.send(WorkerReply.result(result), on: channel)
+            channel.write(WorkerMessage.encode(WorkerReply.result(result)))
             sentResult = true
             channel.closeAfterFlush()
         } else {
-            MessageLines.send(WorkerReply.status(worker.status), on: channel)
+            channel.write(WorkerMessage.encode(WorkerReply.status(worker.status)))
         }
     }
 
     func connection(_ connection: Connection, didRead bytes: UnsafeRawBufferPointer) {
+        var commands: [WorkerCommand] = []
         do {
-            for command in try lines.receive(bytes, as: WorkerCommand.self) { worker.send(command) }
+            try decoder.receive(bytes) { (type, payload) throws(FrameError) in
+                commands.append(try WorkerMessage.decode(type, payload, as: WorkerCommand.self))
+            }
         } catch {
             writeStandardError("rill load worker: a command that does not decode: \(error)")
             connection.close()
         }
+        for command in commands { worker.send(command) }
     }
 
     func connectionDidClose(_ connection: Connection, reason: CloseReason) {

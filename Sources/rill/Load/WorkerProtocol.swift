@@ -1,5 +1,6 @@
 import Foundation
 import Reactor
+import Workers
 
 /// What a load worker reports about itself, a few times a second: the coordinator sums these for
 /// the progress line, the per-second series and its decisions (ramp settled, probe delivered).
@@ -68,27 +69,22 @@ enum WorkerReply: Codable {
     case result(WorkerResult)
 }
 
-/// Newline-delimited JSON messages over a connection (a socket pair between parent and child).
-struct MessageLines {
-    private var buffer: [UInt8] = []
+/// Coordinator and worker messages as frames (Workers) whose payload is JSON.
+enum WorkerMessage {
+    /// The frame type of a JSON message.
+    static let json: UInt8 = 1
 
-    /// Appends `bytes` and decodes every complete line; a line that does not decode is an error.
-    mutating func receive<Message: Decodable>(_ bytes: UnsafeRawBufferPointer, as type: Message.Type) throws -> [Message] {
-        buffer += bytes
-        var messages: [Message] = []
-        var start = 0
-        while let end = buffer[start...].firstIndex(of: UInt8(ascii: "\n")) {
-            messages.append(try JSONDecoder().decode(Message.self, from: Data(buffer[start..<end])))
-            start = end + 1
-        }
-        buffer.removeFirst(start)
-        return messages
+    /// `message` as one frame.
+    static func encode<Message: Encodable>(_ message: Message) -> [UInt8] {
+        guard let json = try? JSONEncoder().encode(message) else { return [] }
+        return Frame.encode(type: WorkerMessage.json) { $0 += json }
     }
 
-    /// Sends `message` as one line.
-    static func send<Message: Encodable>(_ message: Message, on connection: Connection) {
-        guard var line = try? JSONEncoder().encode(message) else { return }
-        line.append(UInt8(ascii: "\n"))
-        line.withUnsafeBytes { _ = connection.write($0) }
+    /// Decodes one frame's payload; `FrameError.malformed` if it is not a `Message`.
+    static func decode<Message: Decodable>(_ type: UInt8, _ payload: UnsafeRawBufferPointer,
+                                           as message: Message.Type) throws(FrameError) -> Message {
+        guard type == WorkerMessage.json,
+              let message = try? JSONDecoder().decode(Message.self, from: Data(payload)) else { throw .malformed(type: type) }
+        return message
     }
 }
