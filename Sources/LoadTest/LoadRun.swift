@@ -8,27 +8,26 @@ import Glibc
 /// and the per-second series, tells them to finish, and merges their results into the report.
 final class LoadRun {
     let loop: EventLoop
-    let command: Load
+    let command: LoadPlan
     let target: TargetURL
-    let mode: Load.Mode
+    let mode: LoadPlan.Mode
     let sources: [SocketAddress]
     let workers: [LoadWorker]
-    private let progress = ProgressLine()
+    private let progress: (String) -> Void
     private var publisher: RequestLoad?
     private var announced = 0
-    private var series: [LoadRecorder.Second] = []
-    private var lastSecond = 0
-    private var lastTotals = WorkerStatus()
+    private var series = LoadSeries()
     private var runStart: UInt64 = 0
     private var goal = 0
 
-    init(loop: EventLoop, command: Load, target: TargetURL, mode: Load.Mode, sources: [SocketAddress], workers: [LoadWorker]) {
+    init(loop: EventLoop, plan: LoadPlan, sources: [SocketAddress], workers: [LoadWorker], progress: @escaping (String) -> Void) {
         self.loop = loop
-        self.command = command
-        self.target = target
-        self.mode = mode
+        self.command = plan
+        self.target = plan.target
+        self.mode = plan.mode
         self.sources = sources
         self.workers = workers
+        self.progress = progress
     }
 
     func execute() -> LoadReport {
@@ -38,11 +37,10 @@ final class LoadRun {
         case .sse: outcome = command.findMax ? findMaximum() : holdStreams()
         case .http: outcome = runRequests()
         }
-        outcome.series = series
+        outcome.series = series.seconds
         outcome.sources = sources.count
         outcome.workers = workers.count
-        progress.finish()
-        return LoadReport(command: command, target: target, mode: mode, outcome: outcome)
+        return LoadReport(plan: command, outcome: outcome)
     }
 
     // MARK: - SSE: open, hold, drain
@@ -67,9 +65,10 @@ final class LoadRun {
         outcome.rampSeconds = rampSeconds
         outcome.holdSeconds = holdSeconds
         // Streams that never opened or did not last say more than the errors behind them.
+        let held = outcome.recorder.counts.open
         if !interrupted {
             if openedAtHold < wanted { outcome.failure = "only \(openedAtHold) of \(wanted) streams opened" }
-            else if outcome.held < openedAtHold { outcome.failure = "\(openedAtHold - outcome.held) streams ended during the hold" }
+            else if held < openedAtHold { outcome.failure = "\(openedAtHold - held) streams ended during the hold" }
         }
         return outcome
     }
@@ -80,57 +79,46 @@ final class LoadRun {
     /// be open without an error, and a probe event published to the server must reach every one
     /// (skipped, with a note, if publishing is refused). The first step that fails ends the search.
     private func findMaximum() -> LoadOutcome {
-        let ceiling = command.connectionCount
-        let step = max(1, command.step.value)
+        var search = FindMaxSearch(ceiling: command.connectionCount, step: command.step.value)
         startPublisher(pace: .manual)
         var probing = true
         var notes: [String] = []
-        var clean = 0
-        var stopped: String? = nil
         let rampStart = MonotonicClock.nanoseconds()
-        while clean < ceiling && stopped == nil && !interrupted {
-            let level = min(ceiling, clean + step)
+        while let level = search.nextLevel, !interrupted {
+            let budget = rampBudget(level - search.clean)
             grow(to: level)
-            let settled = run("stepping to \(level)", timeout: rampBudget(level - clean)) { $0.settled && $0.attempted >= level }
-            let status = total
-            if !settled { stopped = "at \(level): streams still opening after \(Int(rampBudget(level - clean))) s"; break }
-            if status.errorCount > 0 || status.open < level {
-                stopped = "at \(level): \(status.open) open, " + (status.errors.isEmpty ? "no error reported" : LoadReport.errorSummary(status.errors))
-                break
-            }
+            let settled = run("stepping to \(level)", timeout: budget) { $0.settled && $0.attempted >= level }
+            guard search.judge(level: level, settled: settled, status: total, budget: budget) else { break }
             if probing, let publisher {
-                let before = publisher.recorder.requests
-                let errorsBefore = publisher.recorder.errorCount
+                let before = publisher.recorder.counts.requests
+                let errorsBefore = publisher.recorder.counts.errorCount
                 publisher.enqueue()
-                run("probing \(level)", timeout: 5) { _ in publisher.recorder.requests > before || publisher.recorder.errorCount > errorsBefore }
-                if publisher.recorder.errorCount > errorsBefore || publisher.recorder.requests == before {
+                run("probing \(level)", timeout: 5) { _ in
+                    publisher.recorder.counts.requests > before || publisher.recorder.counts.errorCount > errorsBefore
+                }
+                if publisher.recorder.counts.errorCount > errorsBefore || publisher.recorder.counts.requests == before {
                     probing = false
                     notes.append("probe events off: POST \(command.publishPath) failed ("
-                                 + LoadReport.errorSummary(publisher.recorder.errors) + "); only connections and heartbeats were checked")
+                                 + LoadCounts.summary(publisher.recorder.counts.errors) + "); only connections and heartbeats were checked")
                 } else {
-                    announce(publisher.recorder.requests)
-                    let published = publisher.recorder.requests
+                    announce(publisher.recorder.counts.requests)
+                    let published = publisher.recorder.counts.requests
                     let delivered = run("probing \(level)", timeout: 5) { _ in
                         self.workers.allSatisfy { $0.status.published == published && $0.status.gaps == 0 }
                     }
-                    if !delivered {
-                        stopped = "at \(level): the server stopped delivering events (\(total.gaps) streams missed a probe)"
-                        break
-                    }
+                    guard search.probed(level: level, delivered: delivered, gaps: total.gaps) else { break }
                 }
             }
-            clean = level
+            search.passed(level)
         }
         let rampSeconds = seconds(since: rampStart)
-        if stopped == nil {
-            stopped = interrupted ? "interrupted" : "reached the --connections ceiling (\(ceiling)) cleanly; raise it to go further"
-        }
         var outcome = finish()
         outcome.rampSeconds = rampSeconds
-        outcome.maximum = clean
-        outcome.stoppedBecause = ([stopped!] + notes).joined(separator: "; ")
+        let conclusion = search.conclusion(interrupted: interrupted, notes: notes)
+        outcome.maximum = conclusion.maximum
+        outcome.stoppedBecause = conclusion.stoppedBecause
         // A search that found its maximum met its target; errors past that point are its answer.
-        outcome.failure = clean > 0 ? nil : "not even \(min(step, ceiling)) streams held cleanly: \(stopped!)"
+        outcome.failure = conclusion.failure
         return outcome
     }
 
@@ -140,8 +128,9 @@ final class LoadRun {
         grow(to: command.connectionCount, rate: command.requestRate)
         run("running", timeout: command.duration.seconds) { _ in false }
         var outcome = finish()
-        if !interrupted && outcome.recorder.connectionsOpened < command.connectionCount {
-            outcome.failure = "only \(outcome.recorder.connectionsOpened) of \(command.connectionCount) connections opened"
+        outcome.holdSeconds = outcome.recorder.counts.activeSeconds
+        if !interrupted && outcome.recorder.counts.opened < command.connectionCount {
+            outcome.failure = "only \(outcome.recorder.counts.opened) of \(command.connectionCount) connections opened"
         }
         return outcome
     }
@@ -152,7 +141,7 @@ final class LoadRun {
     private func seconds(since start: UInt64) -> Double { Double(MonotonicClock.nanoseconds() - start) / 1e9 }
 
     /// The workers' statuses, summed.
-    private var total: WorkerStatus { workers.reduce(into: WorkerStatus()) { $0.add($1.status) } }
+    private var total: LoadCounts { workers.reduce(into: LoadCounts()) { $0.merge($1.status) } }
 
     /// Asks the workers for `count` connections in all, an even share each; `rate` (ramp or
     /// requests per second) is shared the same way.
@@ -174,7 +163,7 @@ final class LoadRun {
     /// interrupt; whether `done` came true. The status is summed once per turn of the loop: a local
     /// worker's counts its streams.
     @discardableResult
-    private func run(_ phase: String, timeout: Double, until done: (WorkerStatus) -> Bool) -> Bool {
+    private func run(_ phase: String, timeout: Double, until done: (LoadCounts) -> Bool) -> Bool {
         let start = MonotonicClock.nanoseconds()
         var status = total
         while !done(status) {
@@ -213,107 +202,77 @@ final class LoadRun {
             publisher.stop()
             run("draining", timeout: 2) { _ in publisher.inFlight == 0 }
         }
-        let published = publisher?.recorder.requests ?? 0
+        let published = publisher?.recorder.counts.requests ?? 0
         for worker in workers { worker.send(.finish(published: published)) }
         run("draining", timeout: 15) { _ in self.workers.allSatisfy { $0.result != nil } }
 
         var outcome = LoadOutcome()
         for (index, worker) in workers.enumerated() {
             guard let result = worker.result else {
-                outcome.recorder.error("worker \(index) sent no result")
+                outcome.recorder.error(.worker(index, "sent no result"))
                 continue
             }
-            outcome.recorder.merge(result.recorder)
-            outcome.held += result.held
-            outcome.gaps += result.gaps
-            outcome.holdSeconds = max(outcome.holdSeconds, result.activeSeconds)
-            outcome.baselineBytes += result.baselineBytes
-            outcome.residentBytes += result.residentBytes
-            if result.activeSeconds > 0 { outcome.requestsPerSecond += Double(result.recorder.requests) / result.activeSeconds }
+            outcome.recorder.merge(result)
         }
-        outcome.recorder.published = published
+        outcome.recorder.counts.published = published
         if let publisher {
             outcome.recorder.requestLatency = publisher.recorder.requestLatency
-            for (kind, count) in publisher.recorder.errors where !command.findMax {
-                outcome.recorder.errors["publish: " + kind, default: 0] += count
+            for (kind, count) in publisher.recorder.counts.errors where !command.findMax {
+                outcome.recorder.counts.errors[.publish(kind), default: 0] += count
             }
         }
+        let counts = outcome.recorder.counts
         if interrupted { outcome.failure = "interrupted" }
-        else if outcome.gaps > 0 { outcome.failure = "\(outcome.gaps) streams missed events (\(published) published)" }
-        else if outcome.recorder.errorCount > 0 && !command.findMax {
-            outcome.failure = "errors: " + LoadReport.errorSummary(outcome.recorder.errors)
+        else if counts.gaps > 0 { outcome.failure = "\(counts.gaps) streams missed events (\(published) published)" }
+        else if counts.errorCount > 0 && !command.findMax {
+            outcome.failure = "errors: " + LoadCounts.summary(counts.errors)
         }
         return outcome
     }
 
     // MARK: - Progress and the per-second series
 
-    private func tick(_ phase: String, _ status: WorkerStatus) {
-        let published = publisher?.recorder.requests ?? 0
+    private func tick(_ phase: String, _ status: LoadCounts) {
+        let published = publisher?.recorder.counts.requests ?? 0
         if published != announced && mode == .sse && !command.findMax { announce(published) }
-        let second = Int(seconds(since: runStart))
-        if second > lastSecond {
-            series.append(LoadRecorder.Second(second: second, open: status.open, events: status.events - lastTotals.events,
-                                              requests: status.requests + published - lastTotals.requests,
-                                              errors: status.errorCount - lastTotals.errorCount))
-            lastTotals = status
-            lastTotals.requests += published
-            lastSecond = second
-        }
-        let rate = series.last.map { mode == .sse ? "\($0.events) events/s" : "\($0.requests) req/s" } ?? "-"
-        progress.show("\(phase): \(status.open)/\(goal) open, \(rate), \(status.errorCount) errors")
+        series.record(second: Int(seconds(since: runStart)), status, published: published)
+        let rate = series.seconds.last.map { mode == .sse ? "\($0.events) events/s" : "\($0.requests) req/s" } ?? "-"
+        progress("\(phase): \(status.open)/\(goal) open, \(rate), \(status.errorCount) errors")
     }
 }
 
-/// What a run produced, before it is formatted.
-struct LoadOutcome {
-    var recorder = LoadRecorder()
-    var series: [LoadRecorder.Second] = []
-    var rampSeconds = 0.0
-    var holdSeconds = 0.0
-    /// Connections (sse: streams) still open at the end.
-    var held = 0
-    var gaps = 0
-    /// http: the workers' rates, summed (each over its own active time).
-    var requestsPerSecond = 0.0
-    /// The workers' RSS, summed: before the first connection, and with all open.
-    var baselineBytes = 0
-    var residentBytes = 0
-    var sources = 0
-    var workers = 1
+/// What a run produced, before it is formatted: the workers' recorders merged, and the run's own figures.
+public struct LoadOutcome {
+    public var recorder = LoadRecorder()
+    public var series: [LoadSecond] = []
+    public var rampSeconds = 0.0
+    public var holdSeconds = 0.0
+    public var sources = 0
+    public var workers = 1
     /// --find-max: the most streams held cleanly, and why the search stopped.
-    var maximum: Int? = nil
-    var stoppedBecause: String? = nil
+    public var maximum: Int? = nil
+    public var stoppedBecause: String? = nil
     /// Why the run failed its targets, or nil.
-    var failure: String? = nil
+    public var failure: String? = nil
+
+    public init() {}
 }
 
-/// A progress display: one line redrawn a few times a second on a terminal, a plain line every
-/// 5 s otherwise (logs and CI).
-final class ProgressLine {
-    private let isTerminal = isatty(1) == 1
-    private var last: UInt64 = 0
-    private var drawn = false
+/// The per-second series: each new second, the totals' growth since the last one.
+struct LoadSeries {
+    private(set) var seconds: [LoadSecond] = []
+    private var lastSecond = 0
+    private var last = LoadCounts()
+    private var lastPublished = 0
 
-    func show(_ text: String) {
-        let now = MonotonicClock.nanoseconds()
-        let interval: UInt64 = isTerminal ? 250_000_000 : 5_000_000_000
-        guard now - last >= interval else { return }
-        if last == 0 && !isTerminal {
-            last = now  // the first plain line after 5 s, not at once
-            return
-        }
-        last = now
-        if isTerminal {
-            print("\r\u{1B}[K" + text, terminator: "")
-            drawn = true
-        } else {
-            print(text)
-        }
-        flushStandardOutput()
-    }
-
-    func finish() {
-        if drawn { print("\r\u{1B}[K", terminator: "") }
+    /// Notes the summed `status` (and the publisher's count) at `second` since the start.
+    mutating func record(second: Int, _ status: LoadCounts, published: Int) {
+        guard second > lastSecond else { return }
+        seconds.append(LoadSecond(second: second, open: status.open, events: status.events - last.events,
+                                  requests: status.requests + published - last.requests - lastPublished,
+                                  errors: status.errorCount - last.errorCount))
+        last = status
+        lastPublished = published
+        lastSecond = second
     }
 }

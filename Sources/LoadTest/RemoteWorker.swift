@@ -2,7 +2,7 @@
 import Glibc
 #endif
 import Reactor
-import RillServer
+import Foundation
 import Workers
 
 /// The worker processes (`rill load … --worker-channel 0`), seen from the coordinator: one
@@ -52,8 +52,8 @@ final class RemoteWorkers: SupervisorDelegate {
 final class RemoteWorker: LoadWorker {
     let index: Int
     unowned let supervisor: Supervisor
-    fileprivate(set) var status = WorkerStatus(settled: false)
-    fileprivate(set) var result: WorkerResult?
+    fileprivate(set) var status: LoadCounts = { var counts = LoadCounts(); counts.settled = false; return counts }()
+    fileprivate(set) var result: LoadRecorder?
 
     init(index: Int, supervisor: Supervisor) {
         self.index = index
@@ -67,8 +67,8 @@ final class RemoteWorker: LoadWorker {
     fileprivate func died(_ why: String) {
         guard result == nil else { return }
         var recorder = LoadRecorder()
-        recorder.error("worker \(index) \(why)")
-        result = WorkerResult(recorder: recorder, held: 0, gaps: 0)
+        recorder.error(.worker(index, why))
+        result = recorder
         status.settled = true
     }
 }
@@ -112,7 +112,7 @@ final class WorkerAgent: ConnectionHandler {
                 commands.append(try WorkerMessage.decode(type, payload, as: WorkerCommand.self))
             }
         } catch {
-            writeStandardError("rill load worker: a command that does not decode: \(error)")
+            FileHandle.standardError.write(Data("rill load worker: a command that does not decode: \(error)\n".utf8))
             connection.close()
         }
         for command in commands { worker.send(command) }

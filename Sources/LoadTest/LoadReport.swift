@@ -2,53 +2,53 @@ import Foundation
 import Histogram
 
 /// The end of a run: the fixed-width text report, the JSON document, and whether it met its targets.
-struct LoadReport {
-    let text: String
-    let json: Document
+public struct LoadReport {
+    public let text: String
+    public let json: Document
     /// Why the run failed its targets, or nil.
-    let failure: String?
+    public let failure: String?
 
-    /// The `--json` file.
-    struct Document: Codable {
-        var mode: String
-        var url: String
-        var connections: Int
-        var rampRate: Int
-        var durationSeconds: Double
-        var publishRate: Double
-        var payloadBytes: Int
-        var requestRate: Double
-        var sourceAddresses: Int
-        var workers: Int
-        var rampSeconds: Double
-        var holdSeconds: Double
-        var opened: Int
-        var failed: Int
-        var heldAtEnd: Int
-        var events: Int
-        var heartbeats: Int
-        var published: Int
-        var streamsWithGaps: Int
-        var requests: Int
-        var requestsPerSecond: Double
-        var residentBytes: Int
-        var baselineBytes: Int
-        var maximumHeld: Int?
-        var stoppedBecause: String?
-        var latencyMicroseconds: [String: Percentiles]
-        var errors: [String: Int]
-        var limits: [String]
-        var series: [LoadRecorder.Second]
-        var failure: String?
+    /// The `--json` file (Scripts/bench_connections.py reads its keys).
+    public struct Document: Codable, Equatable {
+        public var mode: String
+        public var url: String
+        public var connections: Int
+        public var rampRate: Int
+        public var durationSeconds: Double
+        public var publishRate: Double
+        public var payloadBytes: Int
+        public var requestRate: Double
+        public var sourceAddresses: Int
+        public var workers: Int
+        public var rampSeconds: Double
+        public var holdSeconds: Double
+        public var opened: Int
+        public var failed: Int
+        public var heldAtEnd: Int
+        public var events: Int
+        public var heartbeats: Int
+        public var published: Int
+        public var streamsWithGaps: Int
+        public var requests: Int
+        public var requestsPerSecond: Double
+        public var residentBytes: Int
+        public var baselineBytes: Int
+        public var maximumHeld: Int?
+        public var stoppedBecause: String?
+        public var latencyMicroseconds: [String: Percentiles]
+        public var errors: [String: Int]
+        public var limits: [String]
+        public var series: [LoadSecond]
+        public var failure: String?
     }
 
-    struct Percentiles: Codable {
-        var count: UInt64
-        var p50: UInt64
-        var p90: UInt64
-        var p99: UInt64
-        var p999: UInt64
-        var max: UInt64
+    public struct Percentiles: Codable, Equatable {
+        public var count: UInt64
+        public var p50: UInt64
+        public var p90: UInt64
+        public var p99: UInt64
+        public var p999: UInt64
+        public var max: UInt64
 
         init(_ histogram: Histogram<UInt64>) {
             count = histogram.totalCount
@@ -60,9 +60,13 @@ struct LoadReport {
         }
     }
 
-    init(command: Load, target: TargetURL, mode: Load.Mode, outcome: LoadOutcome) {
+    /// The report of `outcome`, a run of `plan` (whose connections are resolved).
+    public init(plan command: LoadPlan, outcome: LoadOutcome) {
+        let target = command.target
+        let mode = command.mode
         failure = outcome.failure
         let recorder = outcome.recorder
+        let counts = recorder.counts
         let histograms: [(String, Histogram<UInt64>)] = [
             ("connect", recorder.connect), ("first byte", recorder.firstByte),
             ("event", recorder.eventLatency), ("to last", recorder.timeToLast), (mode == .sse ? "publish" : "request", recorder.requestLatency),
@@ -85,16 +89,16 @@ struct LoadReport {
                 lines.append("  Stopped    " + (outcome.stoppedBecause ?? "-"))
             }
             lines.append(String(format: "  Streams    %8d opened  %8d held  %6d failed   ramp %.2f s (%.0f/s), ",
-                                recorder.connectionsOpened, outcome.held, recorder.connectionsFailed, outcome.rampSeconds,
-                                outcome.rampSeconds > 0 ? Double(recorder.connectionsOpened) / outcome.rampSeconds : 0) + spread)
+                                counts.opened, counts.open, counts.failed, outcome.rampSeconds,
+                                outcome.rampSeconds > 0 ? Double(counts.opened) / outcome.rampSeconds : 0) + spread)
             lines.append(String(format: "  Events     %8d published %7d received  %5d streams with gaps   %d heartbeats",
-                                recorder.published, recorder.events, outcome.gaps, recorder.heartbeats))
+                                counts.published, counts.events, counts.gaps, counts.heartbeats))
         case .http:
             lines.append("rill load http \(target): \(wanted) connections, \(command.duration)"
                          + (command.requestRate > 0 ? ", \(command.requestRate) requests/s (open loop)" : ""))
             lines.append(String(format: "  Requests   %8d in %.2f s   %.1f requests/s   %d connections opened, ",
-                                recorder.requests, outcome.holdSeconds, outcome.requestsPerSecond,
-                                recorder.connectionsOpened) + spread)
+                                counts.requests, outcome.holdSeconds, counts.requestsPerSecond,
+                                counts.opened) + spread)
         }
         lines.append("  Latency          p50        p90        p99      p99.9        max      count")
         for (name, histogram) in histograms where histogram.totalCount > 0 {
@@ -103,14 +107,14 @@ struct LoadReport {
                          + values.map { LoadReport.milliseconds($0).leftPadded(11) }.joined()
                          + String(histogram.totalCount).leftPadded(11))
         }
-        if outcome.residentBytes > 0 {
-            let growth = outcome.residentBytes - outcome.baselineBytes
+        if counts.residentBytes > 0 {
+            let growth = counts.residentBytes - counts.baselineBytes
             lines.append(String(format: "  Memory     %.1f MB resident in the load generator, %.0f B per connection over its %.1f MB baseline",
-                                Double(outcome.residentBytes) / 1e6, Double(growth) / Double(max(1, recorder.connectionsOpened)),
-                                Double(outcome.baselineBytes) / 1e6))
+                                Double(counts.residentBytes) / 1e6, Double(growth) / Double(max(1, counts.opened)),
+                                Double(counts.baselineBytes) / 1e6))
         }
-        lines.append("  Errors     " + (recorder.errors.isEmpty ? "none" : LoadReport.errorSummary(recorder.errors)))
-        let limits = LoadLimit.advice(for: recorder.errors)
+        lines.append("  Errors     " + (counts.errors.isEmpty ? "none" : LoadCounts.summary(counts.errors)))
+        let limits = LoadLimit.advice(for: counts.errors)
         for advice in limits { lines.append("  Limit      " + advice) }
         text = lines.joined(separator: "\n")
 
@@ -119,22 +123,18 @@ struct LoadReport {
             durationSeconds: command.duration.seconds, publishRate: command.publishRate,
             payloadBytes: command.payloadBytes.value, requestRate: command.requestRate, sourceAddresses: outcome.sources,
             workers: outcome.workers, rampSeconds: outcome.rampSeconds, holdSeconds: outcome.holdSeconds,
-            opened: recorder.connectionsOpened, failed: recorder.connectionsFailed, heldAtEnd: outcome.held,
-            events: recorder.events, heartbeats: recorder.heartbeats, published: recorder.published,
-            streamsWithGaps: outcome.gaps, requests: recorder.requests,
-            requestsPerSecond: outcome.requestsPerSecond,
-            residentBytes: outcome.residentBytes, baselineBytes: outcome.baselineBytes,
+            opened: counts.opened, failed: counts.failed, heldAtEnd: counts.open,
+            events: counts.events, heartbeats: counts.heartbeats, published: counts.published,
+            streamsWithGaps: counts.gaps, requests: counts.requests,
+            requestsPerSecond: counts.requestsPerSecond,
+            residentBytes: counts.residentBytes, baselineBytes: counts.baselineBytes,
             maximumHeld: outcome.maximum, stoppedBecause: outcome.stoppedBecause,
             latencyMicroseconds: Dictionary(uniqueKeysWithValues: histograms.filter { $0.1.totalCount > 0 }.map { ($0.0, Percentiles($0.1)) }),
-            errors: recorder.errors, limits: limits, series: outcome.series, failure: failure)
+            errors: Dictionary(uniqueKeysWithValues: counts.errors.map { ($0.key.description, $0.value) }), limits: limits, series: outcome.series, failure: failure)
     }
 
-    static func milliseconds(_ microseconds: UInt64) -> String {
+    public static func milliseconds(_ microseconds: UInt64) -> String {
         microseconds < 10_000 ? String(format: "%.2fms", Double(microseconds) / 1000) : String(format: "%.1fms", Double(microseconds) / 1000)
-    }
-
-    static func errorSummary(_ errors: [String: Int]) -> String {
-        errors.sorted { $0.value > $1.value }.map { "\($0.key): \($0.value)" }.joined(separator: ", ")
     }
 }
 
