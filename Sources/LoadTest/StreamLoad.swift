@@ -144,7 +144,7 @@ final class StreamLoad: ConnectionHandler {
         var parser = streams[index].parser!
         streams[index].parser = nil
         defer { streams[index].parser = parser }
-        parser.feed(bytes) { item in
+        parser.scan(bytes) { item in
             switch item {
             case .event(let event):
                 advance(index)
@@ -222,11 +222,11 @@ final class StreamLoad: ConnectionHandler {
 }
 
 /// The nanosecond stamp of a `t=<ns>` payload (anything may follow the digits).
-func timestamp(in data: [UInt8]) -> UInt64? {
+func timestamp(in data: UnsafeRawBufferPointer) -> UInt64? {
     guard data.count > 2, data[0] == UInt8(ascii: "t"), data[1] == UInt8(ascii: "=") else { return nil }
     var value: UInt64 = 0
     var digits = 0
-    for byte in data.dropFirst(2) {
+    for byte in UnsafeRawBufferPointer(rebasing: data[2...]) {
         guard byte >= 48 && byte <= 57 else { break }
         value = value &* 10 &+ UInt64(byte - 48)
         digits += 1
