@@ -39,12 +39,10 @@ final class StreamLoad: ConnectionHandler {
     private var rampBase = 0
     /// Events published so far, as last announced (streams opening now are not owed the earlier ones).
     var published = 0 {
-        didSet { publishedDidChange(from: oldValue) }
+        didSet { gaps.publish(published) }
     }
-    /// Open streams by their level (`baseline + events`: how far into the publications they are),
-    /// and how many of them are below `published`: gaps are counted as events arrive, not by a scan.
-    private var openAtLevel: [Int: Int] = [:]
-    private var behind = 0
+    /// Gaps counted as events arrive, not by a scan of every stream.
+    private var gaps = GapCounter()
 
     init(loop: EventLoop, target: TargetURL, sources: [SocketAddress], sourceOffset: Int = 0) {
         self.loop = loop
@@ -128,7 +126,7 @@ final class StreamLoad: ConnectionHandler {
             streams[index].lastHeard = now
             streams[index].baseline = published
             streaming += 1
-            openAtLevel[published, default: 0] += 1
+            gaps.opened(at: published)
             let rest = Array(streams[index].head[step.consumed...])
             streams[index].head = []
             streams[index].parser = EventStreamParser()
@@ -179,10 +177,7 @@ final class StreamLoad: ConnectionHandler {
         if streams[index].open {
             streams[index].open = false
             streaming -= 1
-            let level = streams[index].baseline + streams[index].events
-            openAtLevel[level, default: 0] -= 1
-            if openAtLevel[level] == 0 { openAtLevel[level] = nil }
-            if level < published { behind -= 1 }
+            gaps.closed(at: streams[index].baseline + streams[index].events)
         }
         if case .connectFailed = reason { recorder.counts.failed += 1 }
         if reason != .local && !streams[index].errorCounted { recorder.error(LoadErrorClass(reason)) }
@@ -198,26 +193,12 @@ final class StreamLoad: ConnectionHandler {
     }
 
     /// Open streams that got fewer events than were published since they opened.
-    var streamsWithGaps: Int { behind }
+    var streamsWithGaps: Int { gaps.behind }
 
     /// Stream `index` got an event: one level up.
     private func advance(_ index: Int) {
-        let level = streams[index].baseline + streams[index].events
+        if streams[index].open { gaps.advanced(from: streams[index].baseline + streams[index].events) }
         streams[index].events += 1
-        guard streams[index].open else { return }
-        openAtLevel[level, default: 0] -= 1
-        if openAtLevel[level] == 0 { openAtLevel[level] = nil }
-        openAtLevel[level + 1, default: 0] += 1
-        if level + 1 == published { behind -= 1 }
-    }
-
-    /// The open streams at levels between the old and the new `published` fall behind (or catch up).
-    private func publishedDidChange(from old: Int) {
-        if published >= old && published - old <= openAtLevel.count {
-            for level in old..<published { behind += openAtLevel[level] ?? 0 }
-        } else {
-            behind = openAtLevel.reduce(0) { $0 + ($1.key < published ? $1.value : 0) }
-        }
     }
 }
 

@@ -46,3 +46,53 @@ import Testing
         #expect(queue.isEmpty && queue.first == nil)
     }
 }
+
+@Suite struct GapCounterTests {
+    /// The counter agrees with a scan of every stream through opens, events, publications (one at a
+    /// time and in jumps) and closes.
+    @Test func agreesWithAScan() {
+        var counter = GapCounter()
+        var levels: [Int?] = []  // nil: closed
+        var generator = SplitMix(seed: 42)
+        var published = 0
+        func scan() -> Int { levels.reduce(0) { $0 + (($1 ?? .max) < published ? 1 : 0) } }
+        for _ in 0..<5_000 {
+            switch generator.next() % 10 {
+            case 0, 1:
+                levels.append(published)
+                counter.opened(at: published)
+            case 2, 3, 4, 5, 6:
+                let open = levels.indices.filter { levels[$0] != nil }
+                guard let pick = open.randomElement(using: &generator) else { continue }
+                counter.advanced(from: levels[pick]!)
+                levels[pick]! += 1
+            case 7:
+                let open = levels.indices.filter { levels[$0] != nil }
+                guard let pick = open.randomElement(using: &generator) else { continue }
+                counter.closed(at: levels[pick]!)
+                levels[pick] = nil
+            default:
+                published += generator.next() % 4 == 0 ? Int(generator.next() % 50) : 1
+                counter.publish(published)
+            }
+            #expect(counter.behind == scan())
+            if counter.behind != scan() { return }
+        }
+        counter.publish(0)
+        published = 0
+        #expect(counter.behind == 0, "a lower count recounts")
+    }
+}
+
+/// A seeded generator, so a failure repeats.
+struct SplitMix: RandomNumberGenerator {
+    var state: UInt64
+    init(seed: UInt64) { state = seed }
+    mutating func next() -> UInt64 {
+        state &+= 0x9E37_79B9_7F4A_7C15
+        var z = state
+        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
+        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
+        return z ^ (z >> 31)
+    }
+}
