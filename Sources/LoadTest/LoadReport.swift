@@ -61,9 +61,9 @@ public struct LoadReport {
     }
 
     /// The report of `outcome`, a run of `plan` (whose connections are resolved).
-    public init(plan command: LoadPlan, outcome: LoadOutcome) {
-        let target = command.target
-        let mode = command.mode
+    public init(plan: LoadPlan, outcome: LoadOutcome) {
+        let target = plan.target
+        let mode = plan.mode
         failure = outcome.failure
         let recorder = outcome.recorder
         let counts = recorder.counts
@@ -72,16 +72,16 @@ public struct LoadReport {
             ("event", recorder.eventLatency), ("to last", recorder.timeToLast), (mode == .sse ? "publish" : "request", recorder.requestLatency),
         ]
         var lines: [String] = []
-        let wanted = command.connectionCount
+        let wanted = plan.connectionCount
         let spread = "\(outcome.workers) \(outcome.workers == 1 ? "process" : "worker processes"), \(outcome.sources) source addresses"
         switch mode {
         case .sse:
             var title = "rill load sse \(target): "
-            title += command.findMax ? "find-max up to \(wanted) streams in steps of \(command.step.value)" : "\(wanted) streams"
-            if command.rate.value > 0 { title += " at \(command.rate.value)/s" }
-            if !command.findMax { title += ", held \(command.duration)" }
-            if command.publishRate > 0 && !command.findMax {
-                title += ", publishing \(command.publishRate)/s × \(command.payloadBytes.value) B"
+            title += plan.findMax ? "find-max up to \(wanted) streams in steps of \(plan.step.value)" : "\(wanted) streams"
+            if plan.rate.value > 0 { title += " at \(plan.rate.value)/s" }
+            if !plan.findMax { title += ", held \(plan.duration)" }
+            if plan.publishRate > 0 && !plan.findMax {
+                title += ", publishing \(plan.publishRate)/s × \(plan.payloadBytes.value) B"
             }
             lines.append(title)
             if let maximum = outcome.maximum {
@@ -94,8 +94,8 @@ public struct LoadReport {
             lines.append(String(format: "  Events     %8d published %7d received  %5d streams with gaps   %d heartbeats",
                                 counts.published, counts.events, counts.gaps, counts.heartbeats))
         case .http:
-            lines.append("rill load http \(target): \(wanted) connections, \(command.duration)"
-                         + (command.requestRate > 0 ? ", \(command.requestRate) requests/s (open loop)" : ""))
+            lines.append("rill load http \(target): \(wanted) connections, \(plan.duration)"
+                         + (plan.requestRate > 0 ? ", \(plan.requestRate) requests/s (open loop)" : ""))
             lines.append(String(format: "  Requests   %8d in %.2f s   %.1f requests/s   %d connections opened, ",
                                 counts.requests, outcome.holdSeconds, counts.requestsPerSecond,
                                 counts.opened) + spread)
@@ -119,9 +119,9 @@ public struct LoadReport {
         text = lines.joined(separator: "\n")
 
         json = Document(
-            mode: mode.rawValue, url: target.description, connections: wanted, rampRate: command.rate.value,
-            durationSeconds: command.duration.seconds, publishRate: command.publishRate,
-            payloadBytes: command.payloadBytes.value, requestRate: command.requestRate, sourceAddresses: outcome.sources,
+            mode: mode.rawValue, url: target.description, connections: wanted, rampRate: plan.rate.value,
+            durationSeconds: plan.duration.seconds, publishRate: plan.publishRate,
+            payloadBytes: plan.payloadBytes.value, requestRate: plan.requestRate, sourceAddresses: outcome.sources,
             workers: outcome.workers, rampSeconds: outcome.rampSeconds, holdSeconds: outcome.holdSeconds,
             opened: counts.opened, failed: counts.failed, heldAtEnd: counts.open,
             events: counts.events, heartbeats: counts.heartbeats, published: counts.published,
@@ -130,7 +130,7 @@ public struct LoadReport {
             residentBytes: counts.residentBytes, baselineBytes: counts.baselineBytes,
             maximumHeld: outcome.maximum, stoppedBecause: outcome.stoppedBecause,
             latencyMicroseconds: Dictionary(uniqueKeysWithValues: histograms.filter { $0.1.totalCount > 0 }.map { ($0.0, Percentiles($0.1)) }),
-            errors: Dictionary(uniqueKeysWithValues: counts.errors.map { ($0.key.description, $0.value) }), limits: limits, series: outcome.series, failure: failure)
+            errors: Dictionary(counts.errors.map { ($0.key.description, $0.value) }, uniquingKeysWith: +), limits: limits, series: outcome.series, failure: failure)
     }
 
     public static func milliseconds(_ microseconds: UInt64) -> String {

@@ -8,7 +8,7 @@ import Glibc
 /// and the per-second series, tells them to finish, and merges their results into the report.
 final class LoadRun {
     let loop: EventLoop
-    let command: LoadPlan
+    let plan: LoadPlan
     let target: TargetURL
     let mode: LoadPlan.Mode
     let sources: [SocketAddress]
@@ -22,7 +22,7 @@ final class LoadRun {
 
     init(loop: EventLoop, plan: LoadPlan, sources: [SocketAddress], workers: [LoadWorker], progress: @escaping (String) -> Void) {
         self.loop = loop
-        self.command = plan
+        self.plan = plan
         self.target = plan.target
         self.mode = plan.mode
         self.sources = sources
@@ -34,19 +34,19 @@ final class LoadRun {
         runStart = MonotonicClock.nanoseconds()
         var outcome: LoadOutcome
         switch mode {
-        case .sse: outcome = command.findMax ? findMaximum() : holdStreams()
+        case .sse: outcome = plan.findMax ? findMaximum() : holdStreams()
         case .http: outcome = runRequests()
         }
         outcome.series = series.seconds
         outcome.sources = sources.count
         outcome.workers = workers.count
-        return LoadReport(plan: command, outcome: outcome)
+        return LoadReport(plan: plan, outcome: outcome)
     }
 
     // MARK: - SSE: open, hold, drain
 
     private func holdStreams() -> LoadOutcome {
-        let wanted = command.connectionCount
+        let wanted = plan.connectionCount
         let rampStart = MonotonicClock.nanoseconds()
         grow(to: wanted)
         run("opening", timeout: rampBudget(wanted)) { $0.settled && $0.attempted >= wanted }
@@ -54,11 +54,11 @@ final class LoadRun {
         let openedAtHold = total.open
 
         let holdStart = MonotonicClock.nanoseconds()
-        if command.publishRate > 0 {
-            if command.publishAfter.seconds > 0 { run("holding", timeout: command.publishAfter.seconds) { _ in false } }
-            startPublisher(pace: .openLoop(command.publishRate), limit: command.publishCount.value > 0 ? command.publishCount.value : nil)
+        if plan.publishRate > 0 {
+            if plan.publishAfter.seconds > 0 { run("holding", timeout: plan.publishAfter.seconds) { _ in false } }
+            startPublisher(pace: .openLoop(plan.publishRate), limit: plan.publishCount.value > 0 ? plan.publishCount.value : nil)
         }
-        run("holding", timeout: command.duration.seconds - seconds(since: holdStart)) { _ in false }
+        run("holding", timeout: plan.duration.seconds - seconds(since: holdStart)) { _ in false }
         let holdSeconds = seconds(since: holdStart)
 
         var outcome = finish()
@@ -79,7 +79,7 @@ final class LoadRun {
     /// be open without an error, and a probe event published to the server must reach every one
     /// (skipped, with a note, if publishing is refused). The first step that fails ends the search.
     private func findMaximum() -> LoadOutcome {
-        var search = FindMaxSearch(ceiling: command.connectionCount, step: command.step.value)
+        var search = FindMaxSearch(ceiling: plan.connectionCount, step: plan.step.value)
         startPublisher(pace: .manual)
         var probing = true
         var notes: [String] = []
@@ -98,7 +98,7 @@ final class LoadRun {
                 }
                 if publisher.recorder.counts.errorCount > errorsBefore || publisher.recorder.counts.requests == before {
                     probing = false
-                    notes.append("probe events off: POST \(command.publishPath) failed ("
+                    notes.append("probe events off: POST \(plan.publishPath) failed ("
                                  + LoadCounts.summary(publisher.recorder.counts.errors) + "); only connections and heartbeats were checked")
                 } else {
                     announce(publisher.recorder.counts.requests)
@@ -125,12 +125,12 @@ final class LoadRun {
     // MARK: - HTTP
 
     private func runRequests() -> LoadOutcome {
-        grow(to: command.connectionCount, rate: command.requestRate)
-        run("running", timeout: command.duration.seconds) { _ in false }
+        grow(to: plan.connectionCount, rate: plan.requestRate)
+        run("running", timeout: plan.duration.seconds) { _ in false }
         var outcome = finish()
         outcome.holdSeconds = outcome.recorder.counts.activeSeconds
-        if !interrupted && outcome.recorder.counts.opened < command.connectionCount {
-            outcome.failure = "only \(outcome.recorder.counts.opened) of \(command.connectionCount) connections opened"
+        if !interrupted && outcome.recorder.counts.opened < plan.connectionCount {
+            outcome.failure = "only \(outcome.recorder.counts.opened) of \(plan.connectionCount) connections opened"
         }
         return outcome
     }
@@ -147,7 +147,7 @@ final class LoadRun {
     /// requests per second) is shared the same way.
     private func grow(to count: Int, rate: Double? = nil) {
         goal = count
-        let rate = rate ?? Double(command.rate.value)
+        let rate = rate ?? Double(plan.rate.value)
         for (index, worker) in workers.enumerated() {
             let share = count / workers.count + (index < count % workers.count ? 1 : 0)
             worker.send(.grow(connections: share, rate: rate / Double(workers.count), sourceOffset: index))
@@ -156,7 +156,7 @@ final class LoadRun {
 
     /// How long opening `count` streams may take: the ramp itself plus the connect timeout and some.
     private func rampBudget(_ count: Int) -> Double {
-        (command.rate.value > 0 ? Double(count) / Double(command.rate.value) : Double(count) / 5_000) + 30
+        (plan.rate.value > 0 ? Double(count) / Double(plan.rate.value) : Double(count) / 5_000) + 30
     }
 
     /// Runs the loop until `done` (given the workers' summed status), `timeout` seconds or an
@@ -177,9 +177,9 @@ final class LoadRun {
 
     /// Publishes `t=<CLOCK_REALTIME ns>` events (padded to --payload-bytes) over one connection.
     private func startPublisher(pace: RequestLoad.Pace, limit: Int? = nil) {
-        let publishTarget = TargetURL(target.with(target: command.publishPath))!
-        let payload = max(command.payloadBytes.value, 22)
-        let head = "POST \(command.publishPath) HTTP/1.1\r\nHost: \(target.hostHeader)\r\nContent-Length: \(payload)\r\n\r\n"
+        let publishTarget = TargetURL(target.with(target: plan.publishPath))!
+        let payload = max(plan.payloadBytes.value, 22)
+        let head = "POST \(plan.publishPath) HTTP/1.1\r\nHost: \(target.hostHeader)\r\nContent-Length: \(payload)\r\n\r\n"
         let publisher = RequestLoad(loop: loop, target: publishTarget, sources: [], connections: 1, pace: pace, limit: limit) {
             var data = Array("t=\(WallClock.nanoseconds()) ".utf8)
             if data.count < payload { data += [UInt8](repeating: UInt8(ascii: "x"), count: payload - data.count) }
@@ -217,14 +217,14 @@ final class LoadRun {
         outcome.recorder.counts.published = published
         if let publisher {
             outcome.recorder.requestLatency = publisher.recorder.requestLatency
-            for (kind, count) in publisher.recorder.counts.errors where !command.findMax {
+            for (kind, count) in publisher.recorder.counts.errors where !plan.findMax {
                 outcome.recorder.counts.errors[.publish(kind), default: 0] += count
             }
         }
         let counts = outcome.recorder.counts
         if interrupted { outcome.failure = "interrupted" }
         else if counts.gaps > 0 { outcome.failure = "\(counts.gaps) streams missed events (\(published) published)" }
-        else if counts.errorCount > 0 && !command.findMax {
+        else if counts.errorCount > 0 && !plan.findMax {
             outcome.failure = "errors: " + LoadCounts.summary(counts.errors)
         }
         return outcome
@@ -234,7 +234,7 @@ final class LoadRun {
 
     private func tick(_ phase: String, _ status: LoadCounts) {
         let published = publisher?.recorder.counts.requests ?? 0
-        if published != announced && mode == .sse && !command.findMax { announce(published) }
+        if published != announced && mode == .sse && !plan.findMax { announce(published) }
         series.record(second: Int(seconds(since: runStart)), status, published: published)
         let rate = series.seconds.last.map { mode == .sse ? "\($0.events) events/s" : "\($0.requests) req/s" } ?? "-"
         progress("\(phase): \(status.open)/\(goal) open, \(rate), \(status.errorCount) errors")
