@@ -21,7 +21,10 @@ final class RemoteWorkers: SupervisorDelegate {
         policy.grace = .seconds(2)
         supervisor = Supervisor(loop: loop, workers: count, policy: policy, delegate: self)
         workers = (0..<count).map { RemoteWorker(index: $0, supervisor: supervisor) }
-        if let failure = supervisor.start() { throw failure }
+        if let failure = supervisor.start() {
+            supervisor.stopAndWait()  // the ones already started
+            throw failure
+        }
     }
 
     func supervisor(_ supervisor: Supervisor, argumentsFor index: Int) -> [String] { arguments }
