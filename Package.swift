@@ -8,6 +8,8 @@ let package = Package(
         .library(name: "HTTP1", targets: ["HTTP1"]),
         .library(name: "SSE", targets: ["SSE"]),
         .library(name: "RillServer", targets: ["RillServer"]),
+        .library(name: "Workers", targets: ["Workers"]),
+        .library(name: "LoadTest", targets: ["LoadTest"]),
         .executable(name: "rill", targets: ["rill"]),
     ],
     dependencies: [
@@ -25,8 +27,19 @@ let package = Package(
         // Server-Sent Events: framing and the client parser (pure byte transforms), and the Hub that
         // fans events out to connections of a reactor.
         .target(name: "SSE", dependencies: ["Reactor"]),
+        // Copies of the executable over socket pairs: spawn, framed messages, supervision. libc + Reactor.
+        .target(name: "Workers", dependencies: ["Reactor"]),
         // `rill serve`: HTTP routes, the demo page, publishing and metrics over the hub. No Foundation.
-        .target(name: "RillServer", dependencies: ["Reactor", "HTTP1", "SSE"]),
+        .target(name: "RillServer", dependencies: ["Reactor", "HTTP1", "SSE", "Workers"]),
+        // The load generator's engine (`rill load`): pacing, SSE and HTTP clients, recorders, workers,
+        // reports. Foundation (JSON) and hdrhistogram-swift are fine here.
+        .target(
+            name: "LoadTest",
+            dependencies: [
+                "Reactor", "HTTP1", "SSE", "Workers",
+                .product(name: "Histogram", package: "hdrhistogram-swift"),
+            ]
+        ),
         .executableTarget(
             name: "rill",
             dependencies: [
@@ -34,14 +47,17 @@ let package = Package(
                 "RillServer",
                 "HTTP1",
                 "SSE",
+                "Workers",
+                "LoadTest",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
-                .product(name: "Histogram", package: "hdrhistogram-swift"),
             ]
         ),
         .testTarget(name: "ReactorTests", dependencies: ["Reactor", "CEpoll"]),
         .testTarget(name: "HTTP1Tests", dependencies: ["HTTP1"]),
         .testTarget(name: "SSETests", dependencies: ["SSE", "Reactor"]),
         .testTarget(name: "RillServerTests", dependencies: ["RillServer", "HTTP1"]),
+        .testTarget(name: "WorkersTests", dependencies: ["Workers", "Reactor"]),
+        .testTarget(name: "LoadTestTests", dependencies: ["LoadTest", "Reactor"]),
         // Real loopback sockets; some tests start the `rill` binary as a child process.
         .testTarget(name: "IntegrationTests", dependencies: ["Reactor", "CEpoll", "HTTP1", "SSE", "RillServer", "rill"]),
     ],

@@ -1,9 +1,11 @@
 import Reactor
 import SSE
+import Workers
 
-/// What `rill serve --workers` processes tell each other over their socket pairs. Binary and
-/// length-prefixed (events can be many per second): `u32 length | u8 kind | fields`, strings and
-/// data as `u32 length | bytes`, an absent optional as length 0xFFFF_FFFF.
+/// What `rill serve --workers` processes tell each other over their socket pairs. Each message is
+/// one `Frame` (Workers: `u32 length | u8 type | payload`), the frame type its kind; the payload is
+/// binary (events can be many per second): strings and data as `u32 length | bytes`, an absent
+/// optional as length 0xFFFF_FFFF.
 ///
 /// The supervisor is the sequencer: a worker forwards each publication (`publish`); the supervisor
 /// gives it its id and sends it to every worker in one order (`event`), so each worker frames it once
@@ -40,9 +42,19 @@ public enum RelayMessage: Equatable, Sendable {
 
     private enum Kind: UInt8 { case publish = 1, event, statistics, totals, start }
 
-    /// The message as it goes on the wire, length prefix included.
+    /// The message as it goes on the wire: one frame.
     public var encoded: [UInt8] {
-        var body: [UInt8] = []
+        switch self {
+        case .publish: return Frame.encode(type: Kind.publish.rawValue, encodeFields)
+        case .event: return Frame.encode(type: Kind.event.rawValue, encodeFields)
+        case .statistics: return Frame.encode(type: Kind.statistics.rawValue, encodeFields)
+        case .totals: return Frame.encode(type: Kind.totals.rawValue, encodeFields)
+        case .start: return Frame.encode(type: Kind.start.rawValue, encodeFields)
+        }
+    }
+
+    /// Appends the frame's payload (everything after the type byte).
+    private func encodeFields(_ body: inout [UInt8]) {
         func put(_ value: UInt32) { withUnsafeBytes(of: value.littleEndian) { body += $0 } }
         func put(_ value: UInt64) { withUnsafeBytes(of: value.littleEndian) { body += $0 } }
         func put(_ bytes: [UInt8]?) {
@@ -57,29 +69,23 @@ public enum RelayMessage: Equatable, Sendable {
         }
         switch self {
         case .publish(let token, let topic, let event), .event(let token, let topic, let event):
-            if case .publish = self { body.append(Kind.publish.rawValue) } else { body.append(Kind.event.rawValue) }
             put(token)
             put(Array(topic.utf8))
             put(event)
         case .statistics(let values):
-            body.append(Kind.statistics.rawValue)
             put(UInt32(values.count))
             for value in values { put(UInt64(bitPattern: Int64(value))) }
         case .totals(let values, let workers):
-            body.append(Kind.totals.rawValue)
             put(UInt32(workers))
             put(UInt32(values.count))
             for value in values { put(UInt64(bitPattern: Int64(value))) }
         case .start:
-            body.append(Kind.start.rawValue)
+            break
         }
-        var message: [UInt8] = []
-        withUnsafeBytes(of: UInt32(body.count).littleEndian) { message += $0 }
-        return message + body
     }
 
-    /// Decodes one message body (after its length prefix); nil if it is malformed.
-    init?(body: UnsafeRawBufferPointer) {
+    /// Decodes one frame's type and payload; nil if it is malformed.
+    public init?(type: UInt8, payload body: UnsafeRawBufferPointer) {
         var offset = 0
         func u32() -> UInt32? {
             guard offset + 4 <= body.count else { return nil }
@@ -108,8 +114,7 @@ public enum RelayMessage: Equatable, Sendable {
             for _ in 0..<count { values.append(Int(Int64(bitPattern: u64()!))) }
             return values
         }
-        guard !body.isEmpty, let kind = Kind(rawValue: body[0]) else { return nil }
-        offset = 1
+        guard let kind = Kind(rawValue: type) else { return nil }
         switch kind {
         case .publish, .event:
             guard let token = u64(), let topic = text(), let topic, let data = bytes(), let data,
@@ -130,9 +135,9 @@ public enum RelayMessage: Equatable, Sendable {
     }
 }
 
-/// Reassembles relay messages from a byte stream split anywhere.
+/// Reassembles relay messages from a byte stream split anywhere (frames, then their payloads).
 public struct RelayReader {
-    private var buffer: [UInt8] = []
+    private var decoder = FrameDecoder(maximumLength: RelayReader.maximumMessage)
     /// A message may not claim more than this (a corrupt prefix must not make us wait for gigabytes).
     public static let maximumMessage = 64 << 20
 
@@ -140,24 +145,15 @@ public struct RelayReader {
 
     /// Appends `bytes` and returns the complete messages; nil if the stream is corrupt.
     public mutating func receive(_ bytes: UnsafeRawBufferPointer) -> [RelayMessage]? {
-        buffer += bytes
         var messages: [RelayMessage] = []
-        var start = 0
-        let complete: Bool = buffer.withUnsafeBytes { all in
-            while all.count - start >= 4 {
-                let length = Int(UInt32(littleEndian: all.loadUnaligned(fromByteOffset: start, as: UInt32.self)))
-                guard length <= RelayReader.maximumMessage else { return false }
-                guard all.count - start - 4 >= length else { break }
-                guard let message = RelayMessage(body: UnsafeRawBufferPointer(rebasing: all[start + 4..<start + 4 + length])) else {
-                    return false
-                }
+        do {
+            try decoder.receive(bytes) { (type, payload) throws(FrameError) in
+                guard let message = RelayMessage(type: type, payload: payload) else { throw .malformed(type: type) }
                 messages.append(message)
-                start += 4 + length
             }
-            return true
+        } catch {
+            return nil
         }
-        guard complete else { return nil }
-        buffer.removeFirst(start)
         return messages
     }
 }

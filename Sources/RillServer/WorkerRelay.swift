@@ -4,7 +4,8 @@ import SSE
 import Glibc
 #endif
 
-/// A worker's link to its supervisor under `rill serve --workers` (see `RelayMessage`): publications
+/// A worker's link to its supervisor under `rill serve --workers` (see `RelayMessage`, carried in
+/// Workers frames over the socket pair the supervisor's `Supervisor` handed over as fd 0): publications
 /// go up to be sequenced, events come back down and are delivered by this worker's hub (framed once
 /// here for all its subscribers), metrics go up every second and the sums come back.
 ///

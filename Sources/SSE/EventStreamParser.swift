@@ -31,95 +31,214 @@ public struct ReceivedEvent: Equatable, Sendable {
 /// leading BOM is skipped, events dispatch only at a blank line, `id` with NUL is ignored, `retry`
 /// with anything but digits is ignored, unknown fields are ignored.
 ///
-/// State between events is a few small buffers, empty and unallocated while the stream is idle
-/// between events (capacity is dropped after each event unless `keepCapacity`).
+/// Lines are found a word (8 bytes) at a time. `scan` hands out views into the caller's bytes: an
+/// event whose lines arrived in one read, with one data line, is parsed without a copy or an
+/// allocation. Bytes are copied only for a line split across reads or several data lines, into
+/// buffers released after the event, so an idle stream holds only its last event ID.
 public struct EventStreamParser {
+    /// The start of a line split across reads.
     private var line: [UInt8] = []
+    /// The event's data once it is owned (several lines, or kept past a read).
     private var data: [UInt8] = []
+    private var dataState = Field.absent
     private var eventType: [UInt8] = []
-    private var sawData = false
+    private var typeState = Field.absent
     private var lastEventID: [UInt8] = []
     private var atStreamStart = true
     private var afterCR = false
-    /// Keep buffers' capacity between events (faster, more memory per idle stream).
-    public var keepCapacity = false
 
-    public init() {}
+    /// Where a field of the event being assembled is.
+    private enum Field {
+        case absent
+        /// In the bytes being scanned (valid until `scan` returns).
+        case borrowed(UnsafeRawBufferPointer)
+        /// In the parser's own buffer.
+        case owned
+    }
 
-    /// Parses the next bytes of the stream, calling `handle` for each complete item.
-    public mutating func feed(_ bytes: UnsafeRawBufferPointer, _ handle: (EventStreamItem) -> Void) {
-        var index = 0
-        if atStreamStart {
-            // The BOM may arrive split across reads: decide once three bytes (or a mismatch) are in.
-            line.append(contentsOf: bytes)
-            let bom: [UInt8] = [0xEF, 0xBB, 0xBF]
-            if line.count < 3 && Array(line) == Array(bom.prefix(line.count)) { return }
-            atStreamStart = false
-            let pending = line
-            line.removeAll()
-            let start = pending.starts(with: bom) ? 3 : 0
-            pending[start...].withUnsafeBytes { feed($0, handle) }
-            return
-        }
-        while index < bytes.count {
-            let byte = bytes[index]
-            index += 1
-            if afterCR {
-                afterCR = false
-                if byte == 10 { continue }  // the LF of a CRLF split across reads
-            }
-            if byte == 10 || byte == 13 {
-                afterCR = byte == 13
-                processLine(handle)
-                line.removeAll(keepingCapacity: keepCapacity)
-            } else {
-                line.append(byte)
+    /// An item of the stream, as views valid only during the `scan` callback.
+    public enum View {
+        case event(EventView)
+        /// The comment's text (after the colon and one space).
+        case comment(UnsafeRawBufferPointer)
+        case retry(Int)
+
+        /// The item, copied.
+        public var item: EventStreamItem {
+            switch self {
+            case .event(let event): return .event(event.received)
+            case .comment(let text): return .comment(Array(text))
+            case .retry(let milliseconds): return .retry(milliseconds)
             }
         }
     }
 
-    private mutating func processLine(_ handle: (EventStreamItem) -> Void) {
+    /// An event's fields, as views valid only during the `scan` callback.
+    public struct EventView {
+        /// The data lines joined with LF.
+        public let data: UnsafeRawBufferPointer
+        /// The `event:` type; empty for "message".
+        public let type: UnsafeRawBufferPointer
+        /// The last event ID in force.
+        public let lastEventID: UnsafeRawBufferPointer
+
+        public var typeName: String { type.isEmpty ? "message" : String(decoding: type, as: UTF8.self) }
+
+        /// The event, copied.
+        public var received: ReceivedEvent {
+            ReceivedEvent(type: typeName, data: Array(data), lastEventID: String(decoding: lastEventID, as: UTF8.self))
+        }
+    }
+
+    public init() {}
+
+    /// Parses the next bytes of the stream, calling `handle` for each complete item (copied).
+    public mutating func feed(_ bytes: UnsafeRawBufferPointer, _ handle: (EventStreamItem) -> Void) {
+        scan(bytes) { handle($0.item) }
+    }
+
+    /// Parses the next bytes of the stream, calling `handle` with a view of each complete item.
+    public mutating func scan(_ bytes: UnsafeRawBufferPointer, _ handle: (View) -> Void) {
+        if atStreamStart {
+            // The BOM may arrive split across reads: decide once three bytes (or a mismatch) are in.
+            line.append(contentsOf: bytes)
+            let bom: [UInt8] = [0xEF, 0xBB, 0xBF]
+            if line.count < 3 && line.elementsEqual(bom.prefix(line.count)) { return }
+            atStreamStart = false
+            let pending = line
+            line = []
+            let start = pending.starts(with: bom) ? 3 : 0
+            pending.withUnsafeBytes { scan(UnsafeRawBufferPointer(rebasing: $0[start...]), handle) }
+            return
+        }
+        var index = 0
+        if afterCR && !bytes.isEmpty {
+            afterCR = false
+            if bytes[0] == 10 { index = 1 }  // the LF of a CRLF split across reads
+        }
+        while index < bytes.count {
+            guard let end = EventStreamParser.lineEnd(in: bytes, from: index) else {
+                line.append(contentsOf: UnsafeRawBufferPointer(rebasing: bytes[index...]))
+                break
+            }
+            if line.isEmpty {
+                process(UnsafeRawBufferPointer(rebasing: bytes[index..<end]), borrowed: true, handle)
+            } else {
+                line.append(contentsOf: UnsafeRawBufferPointer(rebasing: bytes[index..<end]))
+                let whole = line
+                line = []
+                whole.withUnsafeBytes { process($0, borrowed: false, handle) }
+            }
+            index = end + 1
+            if bytes[end] == 13 {
+                if index == bytes.count { afterCR = true }
+                else if bytes[index] == 10 { index += 1 }
+            }
+        }
+        // Fields still pointing into `bytes` are copied before the caller reuses them.
+        if case .borrowed(let value) = dataState { data = Array(value); dataState = .owned }
+        if case .borrowed(let value) = typeState { eventType = Array(value); typeState = .owned }
+    }
+
+    /// The offset of the first CR or LF at or after `start`, a word at a time.
+    static func lineEnd(in bytes: UnsafeRawBufferPointer, from start: Int) -> Int? {
+        guard let base = bytes.baseAddress else { return nil }
+        let ones: UInt64 = 0x0101_0101_0101_0101
+        let highs: UInt64 = 0x8080_8080_8080_8080
+        var index = start
+        while index + 8 <= bytes.count {
+            let word = UInt64(littleEndian: base.loadUnaligned(fromByteOffset: index, as: UInt64.self))
+            // A byte equal to LF (CR) is a zero byte of word ^ 0x0A… (0x0D…); the lowest flagged byte
+            // of the classic has-zero test is exact.
+            let lf = word ^ (ones &* 10)
+            let cr = word ^ (ones &* 13)
+            let found = ((lf &- ones) & ~lf | (cr &- ones) & ~cr) & highs
+            if found != 0 { return index + found.trailingZeroBitCount / 8 }
+            index += 8
+        }
+        while index < bytes.count {
+            let byte = bytes[index]
+            if byte == 10 || byte == 13 { return index }
+            index += 1
+        }
+        return nil
+    }
+
+    private static func isField(_ field: UnsafeRawBufferPointer, _ name: StaticString) -> Bool {
+        field.count == name.utf8CodeUnitCount
+            && field.elementsEqual(UnsafeBufferPointer(start: name.utf8Start, count: name.utf8CodeUnitCount))
+    }
+
+    /// One line without its end; `borrowed`: the line lies in the caller's bytes (it may be kept
+    /// by reference until the scan returns).
+    private mutating func process(_ line: UnsafeRawBufferPointer, borrowed: Bool, _ handle: (View) -> Void) {
         if line.isEmpty {
             dispatch(handle)
             return
         }
         if line[0] == UInt8(ascii: ":") {
-            var text = Array(line.dropFirst())
-            if text.first == 32 { text.removeFirst() }
+            var text = UnsafeRawBufferPointer(rebasing: line[1...])
+            if text.first == 32 { text = UnsafeRawBufferPointer(rebasing: text[1...]) }
             handle(.comment(text))
             return
         }
         let colon = line.firstIndex(of: UInt8(ascii: ":"))
-        let field = colon.map { line[..<$0] } ?? line[...]
-        var value = colon.map { line[($0 + 1)...] } ?? []
-        if value.first == 32 { value = value.dropFirst() }
-        switch String(decoding: field, as: UTF8.self) {
-        case "event":
-            eventType = Array(value)
-        case "data":
-            data.append(contentsOf: value)
-            data.append(10)
-            sawData = true
-        case "id":
-            if !value.contains(0) { lastEventID = Array(value) }
-        case "retry":
-            if !value.isEmpty, value.allSatisfy({ $0 >= 48 && $0 <= 57 }), value.count <= 15 {
+        let field = UnsafeRawBufferPointer(rebasing: line[..<(colon ?? line.count)])
+        var value = colon.map { UnsafeRawBufferPointer(rebasing: line[($0 + 1)...]) } ?? UnsafeRawBufferPointer(start: nil, count: 0)
+        if value.first == 32 { value = UnsafeRawBufferPointer(rebasing: value[1...]) }
+        if EventStreamParser.isField(field, "data") {
+            switch dataState {
+            case .absent:
+                if borrowed { dataState = .borrowed(value) } else { data = Array(value); dataState = .owned }
+            case .borrowed(let first):
+                data = Array(first)
+                data.append(10)
+                data.append(contentsOf: value)
+                dataState = .owned
+            case .owned:
+                data.append(10)
+                data.append(contentsOf: value)
+            }
+        } else if EventStreamParser.isField(field, "event") {
+            if borrowed { typeState = .borrowed(value) } else { eventType = Array(value); typeState = .owned }
+        } else if EventStreamParser.isField(field, "id") {
+            if !value.contains(0) {
+                lastEventID.removeAll(keepingCapacity: true)
+                lastEventID.append(contentsOf: value)
+            }
+        } else if EventStreamParser.isField(field, "retry") {
+            if !value.isEmpty, value.count <= 15, value.allSatisfy({ $0 >= 48 && $0 <= 57 }) {
                 handle(.retry(value.reduce(0) { $0 * 10 + Int($1 - 48) }))
             }
-        default:
-            break
         }
     }
 
-    private mutating func dispatch(_ handle: (EventStreamItem) -> Void) {
+    private mutating func dispatch(_ handle: (View) -> Void) {
         defer {
-            data.removeAll(keepingCapacity: keepCapacity)
-            eventType.removeAll(keepingCapacity: keepCapacity)
-            sawData = false
+            data = []
+            dataState = .absent
+            eventType = []
+            typeState = .absent
         }
-        guard sawData else { return }
-        data.removeLast()  // the LF after the last data line
-        let type = eventType.isEmpty ? "message" : String(decoding: eventType, as: UTF8.self)
-        handle(.event(ReceivedEvent(type: type, data: data, lastEventID: String(decoding: lastEventID, as: UTF8.self))))
+        let dataState = self.dataState
+        guard case .absent = dataState else {
+            let typeState = self.typeState
+            lastEventID.withUnsafeBytes { id in
+                data.withUnsafeBytes { owned in
+                    eventType.withUnsafeBytes { ownedType in
+                        let data: UnsafeRawBufferPointer
+                        if case .borrowed(let value) = dataState { data = value } else { data = owned }
+                        let type: UnsafeRawBufferPointer
+                        switch typeState {
+                        case .borrowed(let value): type = value
+                        case .owned: type = ownedType
+                        case .absent: type = UnsafeRawBufferPointer(start: nil, count: 0)
+                        }
+                        handle(.event(EventView(data: data, type: type, lastEventID: id)))
+                    }
+                }
+            }
+            return
+        }
     }
 }

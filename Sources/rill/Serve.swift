@@ -183,7 +183,7 @@ struct Serve: ParsableCommand {
         stopOnInterrupt(loop.remote)
         let supervisor = ServeSupervisor(loop: loop, command: self, workers: processes, port: port)
         if let failure = supervisor.start() {
-            supervisor.stop(grace: .seconds(1))
+            supervisor.stop()
             throw ValidationError("rill serve: \(failure)")
         }
         let perWorker = Int(clamping: limits.soft) - ServerConfiguration.reservedDescriptors

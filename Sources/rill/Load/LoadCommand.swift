@@ -1,5 +1,6 @@
 import ArgumentParser
 import Foundation
+import LoadTest
 import Reactor
 
 /// `rill load URL`: holds many SSE streams, or drives keep-alive HTTP requests, from one reactor,
@@ -15,7 +16,7 @@ struct Load: ParsableCommand {
             """
     )
 
-    enum Mode: String, ExpressibleByArgument, CaseIterable { case sse, http }
+    typealias Mode = LoadPlan.Mode
 
     @Argument(help: "Target: http://HOST:PORT/PATH (numeric IPv4 or localhost).")
     var url: String
@@ -80,89 +81,52 @@ struct Load: ParsableCommand {
     @Option(name: .customLong("worker-channel"), help: .hidden)
     var workerChannel: Int32?
 
-    /// Open files each process keeps for itself: stdio, epoll, eventfd, the publisher, channels.
-    static let reservedFiles = 32
-
     func validate() throws {
         guard TargetURL(url) != nil else { throw ValidationError("URL must look like http://127.0.0.1:8080/sse, got \(url)") }
         if let source, SourceRange(source) == nil { throw ValidationError("--source must be A.B.C.D, A.B.C.D-A.B.C.E or none") }
         if let connections, connections.value < 1 { throw ValidationError("--connections must be at least 1") }
-        if let fdLimit, fdLimit <= Load.reservedFiles { throw ValidationError("--fd-limit must be above \(Load.reservedFiles)") }
+        if let fdLimit, fdLimit <= LoadSession.reservedFiles { throw ValidationError("--fd-limit must be above \(LoadSession.reservedFiles)") }
     }
 
-    /// --connections, or its default.
-    var connectionCount: Int { connections?.value ?? 100 }
-
-    /// The HTTP mode's request, the same bytes every time.
-    func httpRequest(_ target: TargetURL) -> [UInt8] {
-        var head = "\(method) \(target.target) HTTP/1.1\r\nHost: \(target.hostHeader)\r\n"
-        if let body { head += "Content-Length: \(body.utf8.count)\r\n" }
-        return Array((head + "\r\n" + (body ?? "")).utf8)
+    /// The flags as a plan for the engine.
+    var plan: LoadPlan {
+        var plan = LoadPlan(target: TargetURL(url)!, mode: mode)
+        plan.connections = connections?.value
+        plan.rate = rate
+        plan.duration = duration
+        plan.publishRate = publishRate
+        plan.publishCount = publishCount
+        plan.publishAfter = publishAfter
+        plan.payloadBytes = payloadBytes
+        plan.publishPath = publishPath
+        plan.heartbeatInterval = heartbeatInterval
+        plan.requestRate = requestRate
+        plan.method = method
+        plan.body = body
+        plan.sources = source.flatMap { SourceRange($0) }
+        switch workers {
+        case .auto: plan.workers = nil
+        case .count(let count): plan.workers = count
+        }
+        plan.fdLimit = fdLimit
+        plan.findMax = findMax
+        plan.step = step
+        return plan
     }
 
     func run() throws {
-        let target = TargetURL(url)!
-        let mode = self.mode ?? (target.target.hasPrefix("/sse") ? .sse : .http)
-        let limits = fdLimit.map { ResourceLimits.setOpenFilesSoftLimit(UInt64($0)) } ?? ResourceLimits.raiseOpenFilesToHardLimit()
-        let perProcess = Int(limits.soft) - Load.reservedFiles
-        var command = self
-        if findMax && connections == nil {
-            let processes: Int
-            switch workers {
-            case .auto: processes = 1
-            case .count(let count): processes = count
-            }
-            command.connections = CountArgument(perProcess * processes)
-        }
-        let wanted = command.connectionCount
-        let sources = source.flatMap { SourceRange($0)?.addresses }
-            ?? (target.isLoopback ? SourceRange.automatic(connections: wanted).addresses : [])
-
-        if let workerChannel {
-            signal(SIGINT, SIG_IGN)  // the coordinator decides when to stop, and asks for the result
-            let loop = try EventLoop()
-            let worker = LocalWorker(loop: loop, command: command, target: target, mode: mode, sources: sources)
-            try WorkerAgent(loop: loop, worker: worker).run(channel: workerChannel)
-            return
-        }
-
-        let processes: Int
-        switch workers {
-        case .auto:
-            processes = (wanted + perProcess - 1) / perProcess
-        case .count(let count):
-            processes = count
-            let each = (wanted + count - 1) / count
-            if each > perProcess {
-                throw ValidationError("\(wanted) connections over \(count) processes is \(each) each, but a process may open "
-                                      + "\(limits.soft) files (hard limit \(limits.hard), \(Load.reservedFiles) kept back): "
-                                      + "use --workers auto, or at least --workers \((wanted + perProcess - 1) / perProcess)")
-            }
-        }
-        let ports = LoadLimit.ephemeralPorts()
-        let perSource = (wanted + max(1, sources.count) - 1) / max(1, sources.count)
-        if perSource > ports {
-            throw ValidationError("\(wanted) connections from \(max(1, sources.count)) source address(es) need \(perSource) ports "
-                                  + "each, but the ephemeral range (net.ipv4.ip_local_port_range) has \(ports): "
-                                  + "spread them with --source 127.0.0.2-127.0.0.\(2 + wanted / (ports / 2))")
-        }
-
+        if let workerChannel { return try LoadSession.runWorker(plan, channel: workerChannel) }
         let loop = try EventLoop()
         stopOnInterrupt(loop.remote)
-        let workers: [LoadWorker]
-        var children: [RemoteWorker] = []
-        if processes == 1 {
-            workers = [LocalWorker(loop: loop, command: command, target: target, mode: mode, sources: sources)]
-        } else {
-            var arguments = Array(CommandLine.arguments.dropFirst())
-            if findMax && connections == nil { arguments += ["--connections", String(wanted)] }
-            for index in 0..<processes {
-                children.append(try RemoteWorker(loop: loop, index: index, arguments: arguments + ["--worker-channel", "0"]))
-            }
-            workers = children
+        let progress = ProgressLine()
+        let report: LoadReport
+        do {
+            report = try LoadSession.run(plan, loop: loop, workerArguments: Array(CommandLine.arguments.dropFirst()) + ["--worker-channel", "0"],
+                                         progress: progress.show)
+        } catch let error as LoadError {
+            throw ValidationError(error.description)
         }
-        let report = LoadRun(loop: loop, command: command, target: target, mode: mode, sources: sources, workers: workers).execute()
-        for child in children { _ = child.reap(force: child.result == nil) }
+        progress.finish()
         loop.closeAll()
         print(report.text)
         if let json {
@@ -178,3 +142,7 @@ struct Load: ParsableCommand {
         }
     }
 }
+
+extension CountArgument: ExpressibleByArgument {}
+extension DurationArgument: ExpressibleByArgument {}
+extension LoadPlan.Mode: ExpressibleByArgument {}

@@ -4,9 +4,9 @@ import Reactor
 /// process's (`RemoteWorker`). Commands return at once; `status` and `result` show their effect as
 /// the loop runs.
 protocol LoadWorker: AnyObject {
-    var status: WorkerStatus { get }
+    var status: LoadCounts { get }
     /// Set once the worker has finished (or died: then with an error recorded).
-    var result: WorkerResult? { get }
+    var result: LoadRecorder? { get }
     func send(_ command: WorkerCommand)
 }
 
@@ -14,9 +14,7 @@ protocol LoadWorker: AnyObject {
 /// the ramp, checks heartbeats each second and notices when a finish has drained.
 final class LocalWorker: LoadWorker {
     let loop: EventLoop
-    let command: Load
-    let target: TargetURL
-    let mode: Load.Mode
+    let plan: LoadPlan
     let sources: [SocketAddress]
     private var streams: StreamLoad?
     private var requests: RequestLoad?
@@ -26,13 +24,11 @@ final class LocalWorker: LoadWorker {
     private var housekeeping: TimerID?
     private var baselineBytes = 0
     private var residentBytes = 0
-    private(set) var result: WorkerResult?
+    private(set) var result: LoadRecorder?
 
-    init(loop: EventLoop, command: Load, target: TargetURL, mode: Load.Mode, sources: [SocketAddress]) {
+    init(loop: EventLoop, plan: LoadPlan, sources: [SocketAddress]) {
         self.loop = loop
-        self.command = command
-        self.target = target
-        self.mode = mode
+        self.plan = plan
         self.sources = sources
     }
 
@@ -41,15 +37,15 @@ final class LocalWorker: LoadWorker {
         case .grow(let connections, let rate, let sourceOffset):
             if baselineBytes == 0 { baselineBytes = ProcessMemory.residentBytes() }
             startHousekeeping()
-            switch mode {
+            switch plan.mode {
             case .sse:
-                if streams == nil { streams = StreamLoad(loop: loop, target: target, sources: sources, sourceOffset: sourceOffset) }
+                if streams == nil { streams = StreamLoad(loop: loop, target: plan.target, sources: sources, sourceOffset: sourceOffset) }
                 streams!.grow(to: connections, rate: rate)
             case .http:
                 guard requests == nil else { return }
-                requests = RequestLoad(loop: loop, target: target, sources: sources, sourceOffset: sourceOffset,
+                requests = RequestLoad(loop: loop, target: plan.target, sources: sources, sourceOffset: sourceOffset,
                                        connections: connections, pace: rate > 0 ? .openLoop(rate) : .closedLoop,
-                                       request: self.command.httpRequest(target))
+                                       request: plan.httpRequest)
                 requests!.start()
             }
         case .published(let count):
@@ -66,26 +62,20 @@ final class LocalWorker: LoadWorker {
         }
     }
 
-    var status: WorkerStatus {
-        var status = WorkerStatus(published: published)
+    var status: LoadCounts {
+        var status = LoadCounts()
         if let streams {
-            let recorder = streams.recorder
+            status = streams.recorder.counts
             status.attempted = streams.attempted
             status.open = streams.streaming
-            status.failed = recorder.connectionsFailed
-            status.errors = recorder.errors
-            status.events = recorder.events
-            status.heartbeats = recorder.heartbeats
-            status.gaps = published > 0 ? streams.streamsWithGaps : 0  // a scan of every stream
+            status.gaps = published > 0 ? streams.streamsWithGaps : 0
             status.settled = streams.settled
         } else if let requests {
-            let recorder = requests.recorder
+            status = requests.recorder.counts
             status.attempted = requests.clients.count
             status.open = requests.openConnections
-            status.failed = recorder.connectionsFailed
-            status.errors = recorder.errors
-            status.requests = recorder.requests
         }
+        status.published = published
         return status
     }
 
@@ -98,9 +88,9 @@ final class LocalWorker: LoadWorker {
         let now = MonotonicClock.nanoseconds()
         if let streams {
             streams.pump()
-            if command.heartbeatInterval > 0 && now - lastHeartbeatCheck > 1_000_000_000 {
+            if plan.heartbeatInterval > 0 && now - lastHeartbeatCheck > 1_000_000_000 {
                 lastHeartbeatCheck = now
-                streams.checkHeartbeats(limit: UInt64(2 * command.heartbeatInterval * 1e9))
+                streams.checkHeartbeats(limit: UInt64(2 * plan.heartbeatInterval * 1e9))
             }
         }
         guard let deadline = finishDeadline else { return }
@@ -109,18 +99,24 @@ final class LocalWorker: LoadWorker {
         finishDeadline = nil
         if let housekeeping { loop.cancel(housekeeping) }
         housekeeping = nil
-        var result = WorkerResult(recorder: LoadRecorder(), held: 0, gaps: 0, baselineBytes: baselineBytes,
-                                  residentBytes: residentBytes)
+        var result = LoadRecorder()
         if let streams {
-            result.recorder = streams.recorder
-            result.recorder.published = published
-            result.held = streams.streaming
-            result.gaps = streams.streamsWithGaps
+            result = streams.recorder
+            result.counts.attempted = streams.attempted
+            result.counts.open = streams.streaming
+            result.counts.gaps = streams.streamsWithGaps
         } else if let requests {
-            result.recorder = requests.recorder
-            result.held = requests.openConnections
-            result.activeSeconds = requests.activeSeconds
+            result = requests.recorder
+            result.counts.attempted = requests.clients.count
+            result.counts.open = requests.openConnections
+            result.counts.activeSeconds = requests.activeSeconds
+            if requests.activeSeconds > 0 {
+                result.counts.requestsPerSecond = Double(result.counts.requests) / requests.activeSeconds
+            }
         }
+        result.counts.published = published
+        result.counts.baselineBytes = baselineBytes
+        result.counts.residentBytes = residentBytes
         self.result = result
     }
 }

@@ -38,7 +38,11 @@ final class StreamLoad: ConnectionHandler {
     private var rampStart: UInt64 = 0
     private var rampBase = 0
     /// Events published so far, as last announced (streams opening now are not owed the earlier ones).
-    var published = 0
+    var published = 0 {
+        didSet { gaps.publish(published) }
+    }
+    /// Gaps counted as events arrive, not by a scan of every stream.
+    private var gaps = GapCounter()
 
     init(loop: EventLoop, target: TargetURL, sources: [SocketAddress], sourceOffset: Int = 0) {
         self.loop = loop
@@ -69,11 +73,7 @@ final class StreamLoad: ConnectionHandler {
     /// Opens the streams the rate allows by now.
     func pump() {
         guard attempted < goal else { return }
-        var allowed = goal
-        if rate > 0 {
-            let elapsed = Double(MonotonicClock.nanoseconds() - rampStart) / 1e9
-            allowed = min(goal, rampBase + Int(elapsed * rate) + 1)
-        }
+        let allowed = RampSchedule(start: rampStart, base: rampBase, goal: goal, rate: rate).allowed(now: MonotonicClock.nanoseconds())
         // Streams still waiting for their response head are capped: beyond what the server's accept
         // queue holds, SYNs are dropped and retried only after a second, which slows the ramp down.
         var batch = 0
@@ -103,7 +103,7 @@ final class StreamLoad: ConnectionHandler {
 
     func connection(_ connection: Connection, didRead bytes: UnsafeRawBufferPointer) {
         let index = Int(connection.userData)
-        recorder.bytesRead += bytes.count
+        recorder.counts.bytesRead += bytes.count
         let now = MonotonicClock.nanoseconds()
         if streams[index].parser != nil {
             feed(index, bytes, now: now)
@@ -114,11 +114,11 @@ final class StreamLoad: ConnectionHandler {
         let step = streams[index].head.withUnsafeBytes { parser.parse($0) }
         switch step.event {
         case .needMore:
-            if streams[index].head.count > 16 * 1024 { fail(connection, "malformed response") }
+            if streams[index].head.count > 16 * 1024 { fail(connection, .malformedResponse) }
         case .head:
             let status = parser.head.status
             guard status == 200 else {
-                fail(connection, "status \(status)")
+                fail(connection, .status(status))
                 return
             }
             recorder.firstByte.record((now - streams[index].started) / 1_000)
@@ -126,12 +126,13 @@ final class StreamLoad: ConnectionHandler {
             streams[index].lastHeard = now
             streams[index].baseline = published
             streaming += 1
+            gaps.opened(at: published)
             let rest = Array(streams[index].head[step.consumed...])
             streams[index].head = []
             streams[index].parser = EventStreamParser()
             rest.withUnsafeBytes { feed(index, $0, now: now) }
         default:
-            fail(connection, "malformed response")
+            fail(connection, .malformedResponse)
         }
     }
 
@@ -141,25 +142,25 @@ final class StreamLoad: ConnectionHandler {
         var parser = streams[index].parser!
         streams[index].parser = nil
         defer { streams[index].parser = parser }
-        parser.feed(bytes) { item in
+        parser.scan(bytes) { item in
             switch item {
             case .event(let event):
-                streams[index].events += 1
-                recorder.events += 1
+                advance(index)
+                recorder.counts.events += 1
                 if let stamp = timestamp(in: event.data) {
                     let wall = WallClock.nanoseconds()
                     recorder.delivered(stamp: stamp, latency: wall > stamp ? (wall - stamp) / 1_000 : 0)
                 }
             case .comment:
                 streams[index].heartbeats += 1
-                recorder.heartbeats += 1
+                recorder.counts.heartbeats += 1
             case .retry:
                 break
             }
         }
     }
 
-    private func fail(_ connection: Connection, _ kind: String) {
+    private func fail(_ connection: Connection, _ kind: LoadErrorClass) {
         recorder.error(kind)
         streams[Int(connection.userData)].errorCounted = true
         connection.close()
@@ -167,7 +168,7 @@ final class StreamLoad: ConnectionHandler {
 
     /// The server ended the stream (a clean FIN): that is an error for a stream meant to be held.
     func connectionDidReadEOF(_ connection: Connection) {
-        fail(connection, "closed by server")
+        fail(connection, .closedByServer)
     }
 
     func connectionDidClose(_ connection: Connection, reason: CloseReason) {
@@ -176,9 +177,10 @@ final class StreamLoad: ConnectionHandler {
         if streams[index].open {
             streams[index].open = false
             streaming -= 1
+            gaps.closed(at: streams[index].baseline + streams[index].events)
         }
-        if case .connectFailed = reason { recorder.connectionsFailed += 1 }
-        if reason != .local && !streams[index].errorCounted { recorder.error(errorClass(reason)) }
+        if case .connectFailed = reason { recorder.counts.failed += 1 }
+        if reason != .local && !streams[index].errorCounted { recorder.error(LoadErrorClass(reason)) }
     }
 
     /// Streams silent for longer than `limit` nanoseconds (heartbeats stopped); each counted once.
@@ -186,22 +188,26 @@ final class StreamLoad: ConnectionHandler {
         let now = MonotonicClock.nanoseconds()
         for index in streams.indices where streams[index].open && !streams[index].errorCounted && now - streams[index].lastHeard > limit {
             streams[index].errorCounted = true
-            recorder.error("heartbeats stopped (silent > 2 intervals)")
+            recorder.error(.heartbeatsStopped)
         }
     }
 
     /// Open streams that got fewer events than were published since they opened.
-    var streamsWithGaps: Int {
-        streams.reduce(0) { $0 + ($1.open && $1.events < published - $1.baseline ? 1 : 0) }
+    var streamsWithGaps: Int { gaps.behind }
+
+    /// Stream `index` got an event: one level up.
+    private func advance(_ index: Int) {
+        if streams[index].open { gaps.advanced(from: streams[index].baseline + streams[index].events) }
+        streams[index].events += 1
     }
 }
 
 /// The nanosecond stamp of a `t=<ns>` payload (anything may follow the digits).
-func timestamp(in data: [UInt8]) -> UInt64? {
+func timestamp(in data: UnsafeRawBufferPointer) -> UInt64? {
     guard data.count > 2, data[0] == UInt8(ascii: "t"), data[1] == UInt8(ascii: "=") else { return nil }
     var value: UInt64 = 0
     var digits = 0
-    for byte in data.dropFirst(2) {
+    for byte in UnsafeRawBufferPointer(rebasing: data[2...]) {
         guard byte >= 48 && byte <= 57 else { break }
         value = value &* 10 &+ UInt64(byte - 48)
         digits += 1

@@ -21,6 +21,8 @@ final class RequestLoad: ConnectionHandler {
         var intended: UInt64 = 0
         var busy = false
         var status = 0
+        /// In `idle` (it may have gone busy or closed since: checked when it comes out).
+        var queuedIdle = false
     }
 
     let loop: EventLoop
@@ -42,7 +44,13 @@ final class RequestLoad: ConnectionHandler {
     /// Open loop: requests sent so far (request k is due at start + k / rate).
     private var sent = 0
     /// Manual: intended times of requests not yet sent.
-    private var queued: [UInt64] = []
+    private var queued = RingQueue<UInt64>()
+    /// Clients ready for a request (open loop and manual), so a dispatch costs what it sends.
+    private var idle = RingQueue<Int>()
+    private var schedule: OpenLoopSchedule?
+    /// Clients with a connection (open or opening), and with a request in flight.
+    private(set) var openConnections = 0
+    private(set) var inFlight = 0
     private var pacer: TimerID? = nil
 
     init(loop: EventLoop, target: TargetURL, sources: [SocketAddress], sourceOffset: Int = 0, connections: Int,
@@ -67,6 +75,7 @@ final class RequestLoad: ConnectionHandler {
     func start() {
         running = true
         startedAt = MonotonicClock.nanoseconds()
+        if case .openLoop(let rate) = pace { schedule = OpenLoopSchedule(start: startedAt, rate: rate, limit: limit) }
         for index in clients.indices { connect(index) }
         if case .openLoop = pace {
             pacer = loop.scheduleRepeating(every: .milliseconds(1)) { [unowned self] in self.dispatch() }
@@ -83,28 +92,44 @@ final class RequestLoad: ConnectionHandler {
 
     /// Manual pace: one more request, sent by the first idle client.
     func enqueue() {
-        queued.append(MonotonicClock.nanoseconds())
+        queued.push(MonotonicClock.nanoseconds())
         dispatch()
     }
 
-    var inFlight: Int { clients.reduce(0) { $0 + ($1.busy ? 1 : 0) } }
-    var openConnections: Int { clients.reduce(0) { $0 + ($1.connection?.isOpen == true ? 1 : 0) } }
-
     private func connect(_ index: Int) {
-        clients[index] = Client(started: MonotonicClock.nanoseconds())
+        let queuedIdle = clients[index].queuedIdle
+        clients[index] = Client(started: MonotonicClock.nanoseconds(), queuedIdle: queuedIdle)
         clients[index].connection = recorder.connect(loop, to: target, sources: sources, index: sourceOffset + index,
                                                      handler: self, userData: UInt64(index))
+        if clients[index].connection != nil { openConnections += 1 }
+    }
+
+    /// Client `index` is ready for the next request.
+    private func ready(_ index: Int) {
+        guard !clients[index].queuedIdle else { return }
+        clients[index].queuedIdle = true
+        idle.push(index)
+    }
+
+    /// The next ready client, if any.
+    private func nextIdle() -> Int? {
+        while let index = idle.pop() {
+            clients[index].queuedIdle = false
+            if !clients[index].busy, clients[index].connection?.isOpen == true { return index }
+        }
+        return nil
     }
 
     func connectionDidOpen(_ connection: Connection) {
         let index = Int(connection.userData)
         recorder.opened(startedAt: clients[index].started)
-        if case .closedLoop = pace { send(index, intended: MonotonicClock.nanoseconds()) } else { dispatch() }
+        if case .closedLoop = pace { send(index, intended: MonotonicClock.nanoseconds()) } else { ready(index); dispatch() }
     }
 
     private func send(_ index: Int, intended: UInt64) {
         guard running, let connection = clients[index].connection, connection.isOpen else { return }
         clients[index].busy = true
+        inFlight += 1
         clients[index].intended = intended
         connection.write(makeRequest())
     }
@@ -114,10 +139,8 @@ final class RequestLoad: ConnectionHandler {
         switch pace {
         case .closedLoop:
             return nil
-        case .openLoop(let rate):
-            if let limit, sent >= limit { return nil }
-            let intended = startedAt + UInt64(Double(sent) / rate * 1e9)
-            return intended <= now ? intended : nil
+        case .openLoop:
+            return schedule?.due(sent, now: now)
         case .manual:
             return queued.first
         }
@@ -127,19 +150,15 @@ final class RequestLoad: ConnectionHandler {
     private func dispatch() {
         guard running else { return }
         let now = MonotonicClock.nanoseconds()
-        var index = 0
-        while index < clients.count, let intended = nextDue(now: now) {
-            if !clients[index].busy, clients[index].connection?.isOpen == true {
-                send(index, intended: intended)
-                if case .manual = pace { queued.removeFirst() } else { sent += 1 }
-            }
-            index += 1
+        while let intended = nextDue(now: now), let index = nextIdle() {
+            send(index, intended: intended)
+            if case .manual = pace { _ = queued.pop() } else { sent += 1 }
         }
     }
 
     func connection(_ connection: Connection, didRead bytes: UnsafeRawBufferPointer) {
         let index = Int(connection.userData)
-        recorder.bytesRead += bytes.count
+        recorder.counts.bytesRead += bytes.count
         // Parsed straight from the read buffer; only a response split across reads is copied.
         var outcome: (consumed: Int, completed: Bool, malformed: Bool)
         if clients[index].buffer.isEmpty {
@@ -152,19 +171,20 @@ final class RequestLoad: ConnectionHandler {
         }
         let (completed, malformed) = (outcome.completed, outcome.malformed)
         if malformed {
-            recorder.error("malformed response")
+            recorder.error(.malformedResponse)
             connection.close()
             return
         }
         guard completed else { return }
         let now = MonotonicClock.nanoseconds()
         recorder.requestLatency.record((now - clients[index].intended) / 1_000)
-        recorder.requests += 1
+        recorder.counts.requests += 1
         let status = clients[index].status
-        if !(200..<300).contains(status) { recorder.error("status \(status)") }
+        if !(200..<300).contains(status) { recorder.error(.status(status)) }
         clients[index].busy = false
+        inFlight -= 1
         clients[index].status = 0
-        if case .closedLoop = pace { send(index, intended: now) } else { dispatch() }
+        if case .closedLoop = pace { send(index, intended: now) } else { ready(index); dispatch() }
     }
 
     /// Feeds `bytes` to client `index`'s parser up to the end of one response.
@@ -201,12 +221,14 @@ final class RequestLoad: ConnectionHandler {
     private func ended(_ connection: Connection, reason: CloseReason) {
         let index = Int(connection.userData)
         guard clients[index].connection == connection else { return }
-        if case .connectFailed = reason { recorder.connectionsFailed += 1 }
+        if case .connectFailed = reason { recorder.counts.failed += 1 }
         if reason != .local {
-            recorder.error(errorClass(reason))
-            if clients[index].busy { recorder.error("request lost with its connection") }
+            recorder.error(LoadErrorClass(reason))
+            if clients[index].busy { recorder.error(.requestLost) }
         }
         clients[index].connection = nil
+        openConnections -= 1
+        if clients[index].busy { inFlight -= 1 }
         clients[index].busy = false
         if running && reason != .local {
             // Keep the connection count: reconnect, but not in a tight loop against a dead server.

@@ -1,13 +1,13 @@
 import Reactor
 
 /// `http://HOST[:PORT]/path?query`, HOST numeric IPv4 or `localhost` (no name resolution here).
-struct TargetURL: CustomStringConvertible {
-    let address: SocketAddress
-    let hostHeader: String
+public struct TargetURL: CustomStringConvertible {
+    public let address: SocketAddress
+    public let hostHeader: String
     /// Path and query, as sent in the request line.
-    let target: String
+    public let target: String
 
-    init?(_ text: String) {
+    public init?(_ text: String) {
         guard text.hasPrefix("http://") else { return nil }
         let rest = text.dropFirst("http://".count)
         let authority = rest.prefix { $0 != "/" }
@@ -23,19 +23,19 @@ struct TargetURL: CustomStringConvertible {
     }
 
     /// Loopback targets get source addresses spread automatically.
-    var isLoopback: Bool { address.ip >> 24 == 127 }
+    public var isLoopback: Bool { address.ip >> 24 == 127 }
 
     /// The same server, another path (the publish endpoint beside a stream).
-    func with(target: String) -> String { "http://\(hostHeader)\(target)" }
+    public func with(target: String) -> String { "http://\(hostHeader)\(target)" }
 
-    var description: String { "http://\(hostHeader)\(target)" }
+    public var description: String { "http://\(hostHeader)\(target)" }
 }
 
 /// Source addresses to spread connections over: `127.0.0.2-127.0.0.20`, one address, or `none`.
-struct SourceRange {
-    let addresses: [SocketAddress]
+public struct SourceRange {
+    public let addresses: [SocketAddress]
 
-    init?(_ text: String) {
+    public init?(_ text: String) {
         if text == "none" {
             addresses = []
             return
@@ -49,7 +49,7 @@ struct SourceRange {
 
     /// For a loopback target: 127.0.0.2 upwards, one address per 20,000 connections and at least 8, so
     /// no source/destination pair runs short of ephemeral ports (~28k each) or meets TIME_WAIT leftovers.
-    static func automatic(connections: Int) -> SourceRange {
+    public static func automatic(connections: Int) -> SourceRange {
         let count = max(8, (connections + 19_999) / 20_000)
         return SourceRange("127.0.0.2-127.0.0.\(1 + count)")!
     }

@@ -1,0 +1,278 @@
+import Reactor
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// One run of `rill load`, as the coordinator sees it: it tells the workers (this process, or child
+/// processes) how many connections to open, publishes, watches their statuses for the progress line
+/// and the per-second series, tells them to finish, and merges their results into the report.
+final class LoadRun {
+    let loop: EventLoop
+    let plan: LoadPlan
+    let target: TargetURL
+    let mode: LoadPlan.Mode
+    let sources: [SocketAddress]
+    let workers: [LoadWorker]
+    private let progress: (String) -> Void
+    private var publisher: RequestLoad?
+    private var announced = 0
+    private var series = LoadSeries()
+    private var runStart: UInt64 = 0
+    private var goal = 0
+
+    init(loop: EventLoop, plan: LoadPlan, sources: [SocketAddress], workers: [LoadWorker], progress: @escaping (String) -> Void) {
+        self.loop = loop
+        self.plan = plan
+        self.target = plan.target
+        self.mode = plan.mode
+        self.sources = sources
+        self.workers = workers
+        self.progress = progress
+    }
+
+    func execute() -> LoadReport {
+        runStart = MonotonicClock.nanoseconds()
+        var outcome: LoadOutcome
+        switch mode {
+        case .sse: outcome = plan.findMax ? findMaximum() : holdStreams()
+        case .http: outcome = runRequests()
+        }
+        outcome.series = series.seconds
+        outcome.sources = sources.count
+        outcome.workers = workers.count
+        return LoadReport(plan: plan, outcome: outcome)
+    }
+
+    // MARK: - SSE: open, hold, drain
+
+    private func holdStreams() -> LoadOutcome {
+        let wanted = plan.connectionCount
+        let rampStart = MonotonicClock.nanoseconds()
+        grow(to: wanted)
+        run("opening", timeout: rampBudget(wanted)) { $0.settled && $0.attempted >= wanted }
+        let rampSeconds = seconds(since: rampStart)
+        let openedAtHold = total.open
+
+        let holdStart = MonotonicClock.nanoseconds()
+        if plan.publishRate > 0 {
+            if plan.publishAfter.seconds > 0 { run("holding", timeout: plan.publishAfter.seconds) { _ in false } }
+            startPublisher(pace: .openLoop(plan.publishRate), limit: plan.publishCount.value > 0 ? plan.publishCount.value : nil)
+        }
+        run("holding", timeout: plan.duration.seconds - seconds(since: holdStart)) { _ in false }
+        let holdSeconds = seconds(since: holdStart)
+
+        var outcome = finish()
+        outcome.rampSeconds = rampSeconds
+        outcome.holdSeconds = holdSeconds
+        // Streams that never opened or did not last say more than the errors behind them.
+        let held = outcome.recorder.counts.open
+        if !interrupted {
+            if openedAtHold < wanted { outcome.failure = "only \(openedAtHold) of \(wanted) streams opened" }
+            else if held < openedAtHold { outcome.failure = "\(openedAtHold - held) streams ended during the hold" }
+        }
+        return outcome
+    }
+
+    // MARK: - SSE: find the most streams held cleanly
+
+    /// Steps up by `--step` streams to the `--connections` ceiling. After each step every stream must
+    /// be open without an error, and a probe event published to the server must reach every one
+    /// (skipped, with a note, if publishing is refused). The first step that fails ends the search.
+    private func findMaximum() -> LoadOutcome {
+        var search = FindMaxSearch(ceiling: plan.connectionCount, step: plan.step.value)
+        startPublisher(pace: .manual)
+        var probing = true
+        var notes: [String] = []
+        let rampStart = MonotonicClock.nanoseconds()
+        while let level = search.nextLevel, !interrupted {
+            let budget = rampBudget(level - search.clean)
+            grow(to: level)
+            let settled = run("stepping to \(level)", timeout: budget) { $0.settled && $0.attempted >= level }
+            guard search.judge(level: level, settled: settled, status: total, budget: budget) else { break }
+            if probing, let publisher {
+                let before = publisher.recorder.counts.requests
+                let errorsBefore = publisher.recorder.counts.errorCount
+                publisher.enqueue()
+                run("probing \(level)", timeout: 5) { _ in
+                    publisher.recorder.counts.requests > before || publisher.recorder.counts.errorCount > errorsBefore
+                }
+                if publisher.recorder.counts.errorCount > errorsBefore || publisher.recorder.counts.requests == before {
+                    probing = false
+                    notes.append("probe events off: POST \(plan.publishPath) failed ("
+                                 + LoadCounts.summary(publisher.recorder.counts.errors) + "); only connections and heartbeats were checked")
+                } else {
+                    announce(publisher.recorder.counts.requests)
+                    let published = publisher.recorder.counts.requests
+                    let delivered = run("probing \(level)", timeout: 5) { _ in
+                        self.workers.allSatisfy { $0.status.published == published && $0.status.gaps == 0 }
+                    }
+                    guard search.probed(level: level, delivered: delivered, gaps: total.gaps) else { break }
+                }
+            }
+            search.passed(level)
+        }
+        let rampSeconds = seconds(since: rampStart)
+        var outcome = finish()
+        outcome.rampSeconds = rampSeconds
+        let conclusion = search.conclusion(interrupted: interrupted, notes: notes)
+        outcome.maximum = conclusion.maximum
+        outcome.stoppedBecause = conclusion.stoppedBecause
+        // A search that found its maximum met its target; errors past that point are its answer.
+        outcome.failure = conclusion.failure
+        return outcome
+    }
+
+    // MARK: - HTTP
+
+    private func runRequests() -> LoadOutcome {
+        grow(to: plan.connectionCount, rate: plan.requestRate)
+        run("running", timeout: plan.duration.seconds) { _ in false }
+        var outcome = finish()
+        outcome.holdSeconds = outcome.recorder.counts.activeSeconds
+        if !interrupted && outcome.recorder.counts.opened < plan.connectionCount {
+            outcome.failure = "only \(outcome.recorder.counts.opened) of \(plan.connectionCount) connections opened"
+        }
+        return outcome
+    }
+
+    // MARK: - Steps shared by every run
+
+    private var interrupted: Bool { loop.remote.isStopRequested }
+    private func seconds(since start: UInt64) -> Double { Double(MonotonicClock.nanoseconds() - start) / 1e9 }
+
+    /// The workers' statuses, summed.
+    private var total: LoadCounts { workers.reduce(into: LoadCounts()) { $0.merge($1.status) } }
+
+    /// Asks the workers for `count` connections in all, an even share each; `rate` (ramp or
+    /// requests per second) is shared the same way.
+    private func grow(to count: Int, rate: Double? = nil) {
+        goal = count
+        let rate = rate ?? Double(plan.rate.value)
+        for (index, worker) in workers.enumerated() {
+            let share = count / workers.count + (index < count % workers.count ? 1 : 0)
+            worker.send(.grow(connections: share, rate: rate / Double(workers.count), sourceOffset: index))
+        }
+    }
+
+    /// How long opening `count` streams may take: the ramp itself plus the connect timeout and some.
+    private func rampBudget(_ count: Int) -> Double {
+        (plan.rate.value > 0 ? Double(count) / Double(plan.rate.value) : Double(count) / 5_000) + 30
+    }
+
+    /// Runs the loop until `done` (given the workers' summed status), `timeout` seconds or an
+    /// interrupt; whether `done` came true. The status is summed once per turn of the loop: a local
+    /// worker's counts its streams.
+    @discardableResult
+    private func run(_ phase: String, timeout: Double, until done: (LoadCounts) -> Bool) -> Bool {
+        let start = MonotonicClock.nanoseconds()
+        var status = total
+        while !done(status) {
+            if interrupted || seconds(since: start) >= timeout { return false }
+            loop.runOnce(maximumWait: .milliseconds(20))
+            status = total
+            tick(phase, status)
+        }
+        return true
+    }
+
+    /// Publishes `t=<CLOCK_REALTIME ns>` events (padded to --payload-bytes) over one connection.
+    private func startPublisher(pace: RequestLoad.Pace, limit: Int? = nil) {
+        let publishTarget = TargetURL(target.with(target: plan.publishPath))!
+        let payload = max(plan.payloadBytes.value, 22)
+        let head = "POST \(plan.publishPath) HTTP/1.1\r\nHost: \(target.hostHeader)\r\nContent-Length: \(payload)\r\n\r\n"
+        let publisher = RequestLoad(loop: loop, target: publishTarget, sources: [], connections: 1, pace: pace, limit: limit) {
+            var data = Array("t=\(WallClock.nanoseconds()) ".utf8)
+            if data.count < payload { data += [UInt8](repeating: UInt8(ascii: "x"), count: payload - data.count) }
+            return Array(head.utf8) + data
+        }
+        publisher.start()
+        self.publisher = publisher
+    }
+
+    /// Tells the workers how many events have been published, so they can count gaps.
+    private func announce(_ published: Int) {
+        guard published != announced else { return }
+        announced = published
+        for worker in workers { worker.send(.published(published)) }
+    }
+
+    /// Stops publishing, lets the workers drain, and merges their results.
+    private func finish() -> LoadOutcome {
+        if let publisher {
+            publisher.stop()
+            run("draining", timeout: 2) { _ in publisher.inFlight == 0 }
+        }
+        let published = publisher?.recorder.counts.requests ?? 0
+        for worker in workers { worker.send(.finish(published: published)) }
+        run("draining", timeout: 15) { _ in self.workers.allSatisfy { $0.result != nil } }
+
+        var outcome = LoadOutcome()
+        for (index, worker) in workers.enumerated() {
+            guard let result = worker.result else {
+                outcome.recorder.error(.worker(index, "sent no result"))
+                continue
+            }
+            outcome.recorder.merge(result)
+        }
+        outcome.recorder.counts.published = published
+        if let publisher {
+            outcome.recorder.requestLatency = publisher.recorder.requestLatency
+            for (kind, count) in publisher.recorder.counts.errors where !plan.findMax {
+                outcome.recorder.counts.errors[.publish(kind), default: 0] += count
+            }
+        }
+        let counts = outcome.recorder.counts
+        if interrupted { outcome.failure = "interrupted" }
+        else if counts.gaps > 0 { outcome.failure = "\(counts.gaps) streams missed events (\(published) published)" }
+        else if counts.errorCount > 0 && !plan.findMax {
+            outcome.failure = "errors: " + LoadCounts.summary(counts.errors)
+        }
+        return outcome
+    }
+
+    // MARK: - Progress and the per-second series
+
+    private func tick(_ phase: String, _ status: LoadCounts) {
+        let published = publisher?.recorder.counts.requests ?? 0
+        if published != announced && mode == .sse && !plan.findMax { announce(published) }
+        series.record(second: Int(seconds(since: runStart)), status, published: published)
+        let rate = series.seconds.last.map { mode == .sse ? "\($0.events) events/s" : "\($0.requests) req/s" } ?? "-"
+        progress("\(phase): \(status.open)/\(goal) open, \(rate), \(status.errorCount) errors")
+    }
+}
+
+/// What a run produced, before it is formatted: the workers' recorders merged, and the run's own figures.
+public struct LoadOutcome {
+    public var recorder = LoadRecorder()
+    public var series: [LoadSecond] = []
+    public var rampSeconds = 0.0
+    public var holdSeconds = 0.0
+    public var sources = 0
+    public var workers = 1
+    /// --find-max: the most streams held cleanly, and why the search stopped.
+    public var maximum: Int? = nil
+    public var stoppedBecause: String? = nil
+    /// Why the run failed its targets, or nil.
+    public var failure: String? = nil
+
+    public init() {}
+}
+
+/// The per-second series: each new second, the totals' growth since the last one.
+struct LoadSeries {
+    private(set) var seconds: [LoadSecond] = []
+    private var lastSecond = 0
+    private var last = LoadCounts()
+    private var lastPublished = 0
+
+    /// Notes the summed `status` (and the publisher's count) at `second` since the start.
+    mutating func record(second: Int, _ status: LoadCounts, published: Int) {
+        guard second > lastSecond else { return }
+        seconds.append(LoadSecond(second: second, open: status.open, events: status.events - last.events,
+                                  requests: status.requests + published - last.requests - lastPublished,
+                                  errors: status.errorCount - last.errorCount))
+        last = status
+        lastPublished = published
+        lastSecond = second
+    }
+}

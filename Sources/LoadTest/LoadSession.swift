@@ -1,0 +1,106 @@
+import Reactor
+import Workers
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// Why a run cannot start as planned.
+public enum LoadError: Error, Equatable, CustomStringConvertible {
+    /// `--workers N` leaves more connections per process than its open-file limit allows.
+    case tooManyPerProcess(connections: Int, processes: Int, each: Int, softLimit: UInt64, hardLimit: UInt64, needed: Int)
+    /// More connections per source address than the ephemeral port range has.
+    case ephemeralPortsShort(connections: Int, sources: Int, perSource: Int, ports: Int)
+
+    public var description: String {
+        switch self {
+        case .tooManyPerProcess(let connections, let processes, let each, let soft, let hard, let needed):
+            return "\(connections) connections over \(processes) processes is \(each) each, but a process may open "
+                + "\(soft) files (hard limit \(hard), \(LoadSession.reservedFiles) kept back): "
+                + "use --workers auto, or at least --workers \(needed)"
+        case .ephemeralPortsShort(let connections, let sources, let perSource, let ports):
+            return "\(connections) connections from \(sources) source address(es) need \(perSource) ports "
+                + "each, but the ephemeral range (net.ipv4.ip_local_port_range) has \(ports): "
+                + "spread them with --source 127.0.0.2-127.0.0.\(2 + connections / (ports / 2))"
+        }
+    }
+}
+
+/// A whole `rill load` run: decides the processes and source addresses, starts the workers, runs
+/// the coordinator and returns the report. Also the worker process's side.
+public enum LoadSession {
+    /// Open files each process keeps for itself: stdio, epoll, eventfd, the publisher, channels.
+    public static let reservedFiles = 32
+
+    /// Applies the plan's open-file limit; connections one process may hold.
+    static func perProcess(_ plan: LoadPlan) -> (count: Int, soft: UInt64, hard: UInt64) {
+        let limits = plan.fdLimit.map { ResourceLimits.setOpenFilesSoftLimit(UInt64($0)) } ?? ResourceLimits.raiseOpenFilesToHardLimit()
+        return (Int(limits.soft) - reservedFiles, limits.soft, limits.hard)
+    }
+
+    /// The plan with its defaults resolved: a find-max ceiling from the limits, and source addresses.
+    static func resolved(_ plan: LoadPlan, perProcess: Int) -> (plan: LoadPlan, sources: [SocketAddress]) {
+        var plan = plan
+        if plan.findMax && plan.connections == nil { plan.connections = perProcess * (plan.workers ?? 1) }
+        let wanted = plan.connectionCount
+        let sources = plan.sources?.addresses
+            ?? (plan.target.isLoopback ? SourceRange.automatic(connections: wanted).addresses : [])
+        return (plan, sources)
+    }
+
+    /// How many processes the plan needs (1: this one), or why it cannot run.
+    public static func processes(connections wanted: Int, workers: Int?, perProcess: Int, softLimit: UInt64 = 0,
+                                 hardLimit: UInt64 = 0, sources: Int, ephemeralPorts ports: Int) throws(LoadError) -> Int {
+        let processes: Int
+        if let count = workers {
+            processes = count
+            let each = (wanted + count - 1) / count
+            if each > perProcess {
+                throw .tooManyPerProcess(connections: wanted, processes: count, each: each, softLimit: softLimit,
+                                         hardLimit: hardLimit, needed: (wanted + perProcess - 1) / perProcess)
+            }
+        } else {
+            processes = (wanted + perProcess - 1) / perProcess
+        }
+        let perSource = (wanted + max(1, sources) - 1) / max(1, sources)
+        if perSource > ports {
+            throw .ephemeralPortsShort(connections: wanted, sources: max(1, sources), perSource: perSource, ports: ports)
+        }
+        return processes
+    }
+
+    /// Runs the plan as the coordinator. `workerArguments` start a worker process (this program's
+    /// command line for a worker; `--connections N` is appended when find-max chose the ceiling);
+    /// `progress` gets a status line a few times a second; `loop` is stopped by interrupts.
+    public static func run(_ plan: LoadPlan, loop: EventLoop, workerArguments: [String],
+                           progress: @escaping (String) -> Void) throws -> LoadReport {
+        let limits = perProcess(plan)
+        let ceilingChosen = plan.findMax && plan.connections == nil
+        let (plan, sources) = resolved(plan, perProcess: limits.count)
+        let count = try processes(connections: plan.connectionCount, workers: plan.workers, perProcess: limits.count,
+                                  softLimit: limits.soft, hardLimit: limits.hard, sources: sources.count,
+                                  ephemeralPorts: LoadLimit.ephemeralPorts())
+        let workers: [LoadWorker]
+        var children: RemoteWorkers? = nil
+        if count == 1 {
+            workers = [LocalWorker(loop: loop, plan: plan, sources: sources)]
+        } else {
+            var arguments = workerArguments
+            if ceilingChosen { arguments += ["--connections", String(plan.connectionCount)] }
+            children = try RemoteWorkers(loop: loop, count: count, arguments: arguments)
+            workers = children!.workers
+        }
+        let report = LoadRun(loop: loop, plan: plan, sources: sources, workers: workers, progress: progress).execute()
+        children?.stop()
+        return report
+    }
+
+    /// Runs a worker process: obeys the coordinator on `channel` (its fd 0) until it has the result.
+    public static func runWorker(_ plan: LoadPlan, channel: Int32) throws {
+        signal(SIGINT, SIG_IGN)  // the coordinator decides when to stop, and asks for the result
+        let limits = perProcess(plan)
+        let (plan, sources) = resolved(plan, perProcess: limits.count)
+        let loop = try EventLoop()
+        let worker = LocalWorker(loop: loop, plan: plan, sources: sources)
+        try WorkerAgent(loop: loop, worker: worker).run(channel: channel)
+    }
+}

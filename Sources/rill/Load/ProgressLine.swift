@@ -1,0 +1,34 @@
+import Reactor
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// A progress display: one line redrawn a few times a second on a terminal, a plain line every
+/// 5 s otherwise (logs and CI).
+final class ProgressLine {
+    private let isTerminal = isatty(1) == 1
+    private var last: UInt64 = 0
+    private var drawn = false
+
+    func show(_ text: String) {
+        let now = MonotonicClock.nanoseconds()
+        let interval: UInt64 = isTerminal ? 250_000_000 : 5_000_000_000
+        guard now - last >= interval else { return }
+        if last == 0 && !isTerminal {
+            last = now  // the first plain line after 5 s, not at once
+            return
+        }
+        last = now
+        if isTerminal {
+            print("\r\u{1B}[K" + text, terminator: "")
+            drawn = true
+        } else {
+            print(text)
+        }
+        flushStandardOutput()
+    }
+
+    func finish() {
+        if drawn { print("\r\u{1B}[K", terminator: "") }
+    }
+}
