@@ -8,7 +8,7 @@ import NIOHTTP1
 import Glibc
 #endif
 
-/// One file of ../shared/corpus/http repeated back to back into about 1 MiB (pipelined requests).
+/// One file of Tests/Fixtures/http (the request corpus) repeated back to back into about 1 MiB (pipelined requests).
 struct Corpus {
     let name: String
     let buffer: [UInt8]
@@ -16,7 +16,7 @@ struct Corpus {
 
     init?(_ name: String) {
         let root = String(#filePath.split(separator: "/", omittingEmptySubsequences: false).dropLast(4).joined(separator: "/"))
-        guard let file = fopen(root + "/../shared/corpus/http/" + name, "rb") else { return nil }
+        guard let file = fopen(root + "/Tests/Fixtures/http/" + name, "rb") else { return nil }
         defer { fclose(file) }
         var one: [UInt8] = []
         var chunk = [UInt8](repeating: 0, count: 4096)
@@ -57,7 +57,7 @@ let benchmarks: @Sendable () -> Void = {
 
     for name in ["browser.txt", "sse.txt", "wrk.txt", "post-cl.txt", "post-chunked.txt"] {
         guard let corpus = Corpus(name) else {
-            print("skipping \(name): ../shared/corpus/http not found beside the checkout")
+            print("skipping \(name): Tests/Fixtures/http not found")
             continue
         }
 
