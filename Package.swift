@@ -4,9 +4,11 @@ import PackageDescription
 let package = Package(
     name: "Rill",
     products: [
+        .library(name: "RillBytes", targets: ["RillBytes"]),
         .library(name: "Reactor", targets: ["Reactor"]),
         .library(name: "HTTP1", targets: ["HTTP1"]),
         .library(name: "SSE", targets: ["SSE"]),
+        .library(name: "SSEHub", targets: ["SSEHub"]),
         .library(name: "RillServer", targets: ["RillServer"]),
         .executable(name: "rill", targets: ["rill"]),
     ],
@@ -18,15 +20,18 @@ let package = Package(
     targets: [
         // The thin C boundary: only what Swift cannot import well (macros, packed structs, flags).
         .target(name: "CEpoll"),
+        // Pure byte types shared by every layer (SharedBytes): the standard library only.
+        .target(name: "RillBytes"),
         // Single-threaded epoll reactor. libc + the standard library only.
-        .target(name: "Reactor", dependencies: ["CEpoll"]),
+        .target(name: "Reactor", dependencies: ["CEpoll", "RillBytes"]),
         // Incremental zero-copy HTTP/1.1 parsers: the standard library only (no Reactor, no Foundation).
         .target(name: "HTTP1"),
-        // Server-Sent Events: framing and the client parser (pure byte transforms), and the Hub that
-        // fans events out to connections of a reactor.
-        .target(name: "SSE", dependencies: ["Reactor"]),
+        // Server-Sent Events framing and the client parser: pure byte transforms, no reactor.
+        .target(name: "SSE", dependencies: ["RillBytes"]),
+        // The Hub that fans SSE events out to connections of a reactor (topics, history, heartbeats).
+        .target(name: "SSEHub", dependencies: ["Reactor", "SSE"]),
         // `rill serve`: HTTP routes, the demo page, publishing and metrics over the hub. No Foundation.
-        .target(name: "RillServer", dependencies: ["Reactor", "HTTP1", "SSE"]),
+        .target(name: "RillServer", dependencies: ["Reactor", "HTTP1", "SSE", "SSEHub"]),
         .executableTarget(
             name: "rill",
             dependencies: [
@@ -34,15 +39,16 @@ let package = Package(
                 "RillServer",
                 "HTTP1",
                 "SSE",
+                "SSEHub",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Histogram", package: "hdrhistogram-swift"),
             ]
         ),
         .testTarget(name: "ReactorTests", dependencies: ["Reactor", "CEpoll"]),
         .testTarget(name: "HTTP1Tests", dependencies: ["HTTP1"]),
-        .testTarget(name: "SSETests", dependencies: ["SSE", "Reactor"]),
+        .testTarget(name: "SSETests", dependencies: ["SSE", "SSEHub", "Reactor"]),
         // Real loopback sockets; some tests start the `rill` binary as a child process.
-        .testTarget(name: "IntegrationTests", dependencies: ["Reactor", "CEpoll", "HTTP1", "SSE", "RillServer", "rill"]),
+        .testTarget(name: "IntegrationTests", dependencies: ["Reactor", "CEpoll", "HTTP1", "SSE", "SSEHub", "RillServer", "rill"]),
     ],
     swiftLanguageModes: [.v6]
 )

@@ -1,5 +1,6 @@
 import Reactor
 import SSE
+import SSEHub
 import Testing
 #if canImport(Glibc)
 import Glibc

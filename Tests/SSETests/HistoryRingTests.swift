@@ -1,5 +1,5 @@
 import Reactor
-@testable import SSE
+@testable import SSEHub
 import Testing
 
 /// The per-topic history ring: bounds by count and bytes, order across wrap-around, lookups.

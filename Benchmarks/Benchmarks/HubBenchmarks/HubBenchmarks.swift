@@ -1,6 +1,6 @@
 import Benchmark
 import Reactor
-import SSE
+import SSEHub
 
 /// Server and clients on one loop over loopback: every accepted connection subscribes to the hub;
 /// the client ends count the bytes they read.

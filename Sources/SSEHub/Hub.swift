@@ -1,3 +1,4 @@
+@_exported import SSE
 import Reactor
 
 /// Fans Server-Sent Events out to the connections of one `EventLoop`: topics, a history ring per topic
