@@ -89,8 +89,6 @@ public final class EventLoop {
         readBuffer = .allocate(byteCount: configuration.readBufferSize, alignment: 16)
         iovecs = .allocate(capacity: WriteQueue.maximumIOVectors)
         events = cepoll_events_allocate(Int32(configuration.eventBatch))
-        // Virtual only: pages of the table become resident as fds are used.
-        slots.reserveCapacity(Int(ResourceLimits.openFiles().soft))
         ensureSlot(remote.wakeFD)
         slots[Int(remote.wakeFD)].kind = .wakeup
     }
@@ -234,9 +232,16 @@ public final class EventLoop {
 
     // MARK: - The fd table
 
-    /// Grows the table so that `fd` has a slot.
+    /// Grows the table so that `fd` has a slot: lazily, doubling up to the highest fd actually seen,
+    /// so that a huge RLIMIT_NOFILE (2^30 on some hosts) costs nothing until fds are used.
     func ensureSlot(_ fd: Int32) {
-        while slots.count <= Int(fd) { slots.append(FdSlot()) }
+        let needed = Int(fd) + 1
+        guard slots.count < needed else { return }
+        if slots.capacity < needed {
+            // 64 slots (3 KiB) to start: a loop always has its eventfd and a few sockets.
+            slots.reserveCapacity(max(needed, 2 * slots.capacity, 64))
+        }
+        slots.append(contentsOf: repeatElement(FdSlot(), count: needed - slots.count))
     }
 
     /// Whether `connection` still names the open connection on its fd.

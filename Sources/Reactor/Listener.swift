@@ -30,7 +30,6 @@ public final class Listener {
     public private(set) var acceptErrors = 0
     /// Times accepting paused because descriptors or kernel memory ran out.
     public private(set) var exhaustionPauses = 0
-    public var isPaused: Bool { resumeTimer != nil }
 
     unowned(unsafe) let loop: EventLoop
     let fd: Int32

@@ -61,3 +61,15 @@ import Glibc
         #expect(MemoryLayout<FdSlot>.stride <= 48, "FdSlot is \(MemoryLayout<FdSlot>.stride) bytes")
     }
 }
+
+@Suite struct FdTableTests {
+    /// The fd table grows with the fds used, not with RLIMIT_NOFILE (which may be 2^30).
+    @Test func growsLazily() throws {
+        let loop = try EventLoop()
+        #expect(loop.slots.capacity < 4096, "table reserved \(loop.slots.capacity) slots up front")
+        loop.ensureSlot(5_000)
+        #expect(loop.slots.count == 5_001)
+        #expect(loop.slots.capacity < 20_000)
+        #expect(loop.slots[5_000].kind == .free)
+    }
+}
