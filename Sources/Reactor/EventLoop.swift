@@ -58,6 +58,9 @@ public final class EventLoop {
     var wheel: TimerWheel<TimerTask>
     /// Current time in loop ticks (milliseconds since the loop was created), updated once per wake-up.
     public internal(set) var now: UInt64 = 0
+    /// Where time comes from (`.monotonic`, or a test's `.manual` clock).
+    public let clock: Clock
+    /// The clock's reading, in nanoseconds, when the loop was created: tick 0.
     let clockOrigin: UInt64
     let readBuffer: UnsafeMutableRawBufferPointer
     let iovecs: UnsafeMutableBufferPointer<iovec>
@@ -73,9 +76,12 @@ public final class EventLoop {
 
     /// Creates a loop (an epoll instance and an eventfd) on the calling thread. SIGPIPE is ignored
     /// process-wide from here on; writes also pass MSG_NOSIGNAL.
-    public init(configuration: Configuration = Configuration()) throws(SystemError) {
+    /// - Parameter clock: `.monotonic` (real time), or `.manual(clock)` for tests, whose time moves
+    ///   only through `advanceTime(by:)` (or `ManualClock.advance(by:)`).
+    public init(configuration: Configuration = Configuration(), clock: Clock = .monotonic) throws(SystemError) {
         cepoll_ignore_sigpipe()
         self.configuration = configuration
+        self.clock = clock
         let epoll = OwnedFD(try syscallChecked("epoll_create1") { epoll_create1(Int32(CEPOLL_CLOEXEC)) })
         let remote = try EventLoopRemote()
         try syscallChecked("epoll_ctl(eventfd)") {
@@ -84,7 +90,7 @@ public final class EventLoop {
         }
         self.remote = remote
         epollFD = epoll.release()
-        clockOrigin = MonotonicClock.nanoseconds()
+        clockOrigin = EventLoop.read(clock)
         wheel = TimerWheel(now: 0)
         readBuffer = .allocate(byteCount: configuration.readBufferSize, alignment: 16)
         iovecs = .allocate(capacity: WriteQueue.maximumIOVectors)
@@ -213,15 +219,27 @@ public final class EventLoop {
     }
 
     /// The epoll_wait timeout: 0 if work is waiting, else until the next timer tick, else forever.
+    /// On a manual clock a timer not yet due is never waited for: time moves only when a test says.
     private func waitTimeout() -> Int32 {
         if !deferredCloses.isEmpty || remote.hasPendingTasks { return 0 }
         guard let next = wheel.nextExpiry() else { return -1 }
         updateNow()
-        return next <= now ? 0 : Int32(clamping: next - now)
+        if next <= now { return 0 }
+        if case .manual = clock { return -1 }
+        return Int32(clamping: next - now)
     }
 
     func updateNow() {
-        now = (MonotonicClock.nanoseconds() - clockOrigin) / 1_000_000
+        now = (EventLoop.read(clock) - clockOrigin) / 1_000_000
+    }
+
+    /// The clock's reading in nanoseconds: a switch, no existential, no allocation.
+    @inline(__always)
+    private static func read(_ clock: Clock) -> UInt64 {
+        switch clock {
+        case .monotonic: MonotonicClock.nanoseconds()
+        case .manual(let manual): manual.nanoseconds
+        }
     }
 
     private func runTasks() {

@@ -16,16 +16,18 @@ public final class LoopThread: Sendable {
     /// Returns the thread and whatever `setup` returned (a listener's port, say).
     public static func start<Value: Sendable>(
         configuration: EventLoop.Configuration = .init(),
+        clock: EventLoop.Clock = .monotonic,
         setup: (EventLoop) throws -> Value
     ) throws -> (LoopThread, Value) {
-        let loop = try EventLoop(configuration: configuration)
+        let loop = try EventLoop(configuration: configuration, clock: clock)
         let value = try setup(loop)
         return (LoopThread(loop), value)
     }
 
     /// Starts a loop with nothing set up yet; use `remote.execute` to give it work.
-    public static func start(configuration: EventLoop.Configuration = .init()) throws -> LoopThread {
-        try start(configuration: configuration) { _ in () }.0
+    public static func start(configuration: EventLoop.Configuration = .init(),
+                             clock: EventLoop.Clock = .monotonic) throws -> LoopThread {
+        try start(configuration: configuration, clock: clock) { _ in () }.0
     }
 
     private final class Box {
