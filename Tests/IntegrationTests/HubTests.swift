@@ -40,7 +40,7 @@ private final class StreamClients: ConnectionHandler {
         parsers[connection.fd]!.feed(bytes) { item in
             switch item {
             case .event(let event): events[connection.fd, default: []].append(event)
-            case .comment: heartbeats[connection.fd, default: []].append(MonotonicClock.nanoseconds() / 1_000_000)
+            case .comment: heartbeats[connection.fd, default: []].append(loop?.now ?? 0)
             case .retry: break
             }
         }
@@ -51,13 +51,15 @@ private final class StreamClients: ConnectionHandler {
 /// A loop with a listener whose connections subscribe to a hub, and clients connected to it.
 private func hubScenario(
     clients count: Int, configuration: Hub.Configuration = Hub.Configuration(),
+    clock: EventLoop.Clock = .monotonic,
     _ body: (EventLoop, Hub, SubscribeOnAccept, StreamClients, SocketAddress) throws -> Void
 ) throws {
-    let loop = try EventLoop()
+    let loop = try EventLoop(clock: clock)
     let hub = Hub(loop: loop, configuration: configuration)
     let server = SubscribeOnAccept(hub: hub)
     let listener = try loop.listen(on: loopback, handler: server)
     let clients = StreamClients()
+    clients.loop = loop
     for _ in 0..<count { _ = try loop.connect(to: listener.address, handler: clients) }
     #expect(drive(loop) { hub.statistics.subscribers == count && clients.opened.count == count })
     try body(loop, hub, server, clients, listener.address)
@@ -132,22 +134,53 @@ extension Loopback {
             }
         }
 
-        /// Heartbeats arrive about once per interval per subscriber, spread over the interval rather
-        /// than in one burst; a subscriber that just got an event is skipped.
+        /// Heartbeats are spread over the interval slice by slice, on a manual clock: every step of
+        /// H / slices visits one slice, whose members (dealt round-robin at subscription) get one
+        /// heartbeat once they have been silent for an interval; a subscriber that just got an event
+        /// is skipped until it has been silent for an interval again.
         @Test func heartbeatsAreSpread() throws {
             var configuration = Hub.Configuration()
             configuration.heartbeat = .milliseconds(400)
             configuration.heartbeatSlices = 8
+            let step = Duration.milliseconds(50)
             try expectNoFDLeak {
-                try hubScenario(clients: 80, configuration: configuration) { loop, hub, _, clients, _ in
-                    let start = MonotonicClock.nanoseconds() / 1_000_000
-                    drive(loop, for: .milliseconds(1_500)) { false }
-                    let counts = clients.opened.map { clients.heartbeats[$0.fd]?.count ?? 0 }
-                    #expect(counts.allSatisfy { (2...5).contains($0) }, "heartbeats per client: \(counts)")
-                    // Spread: the first heartbeats of all clients fall into several distinct 50 ms windows.
-                    let firstWindows = Set(clients.opened.compactMap { clients.heartbeats[$0.fd]?.first }.map { ($0 - start) / 50 })
-                    #expect(firstWindows.count >= 5, "first heartbeats bunched into \(firstWindows.count) windows")
-                    #expect(hub.statistics.heartbeats == counts.reduce(0, +))
+                try hubScenario(clients: 80, configuration: configuration, clock: .manual(ManualClock())) { loop, hub, server, clients, _ in
+                    // Subscriber i is in slice i % 8 (in subscription order); find each one's client.
+                    var clientByPort: [UInt16: Int32] = [:]
+                    for client in clients.opened { clientByPort[try client.localAddress().port] = client.fd }
+                    let sliceClients: [[Int32]] = try (0..<8).map { slice in
+                        try server.servers.enumerated().filter { $0.offset % 8 == slice }
+                            .map { clientByPort[try $0.element.peerAddress().port]! }
+                    }
+                    var expected: [Int32: Int] = [:]
+                    /// Advances one step, lets the written heartbeats arrive, and compares per client.
+                    func stepAndCheck(_ number: Int, beating slice: Int?, sourceLocation: SourceLocation = #_sourceLocation) {
+                        let before = hub.statistics.heartbeats
+                        loop.advanceTime(by: step)
+                        if let slice { for fd in sliceClients[slice] { expected[fd, default: 0] += 1 } }
+                        #expect(hub.statistics.heartbeats - before == (slice == nil ? 0 : 10), "step \(number)",
+                                sourceLocation: sourceLocation)
+                        // Writes are synchronous: the hub has counted them; wait only for the bytes.
+                        #expect(drive(loop) { clients.heartbeats.values.reduce(0) { $0 + $1.count } == hub.statistics.heartbeats },
+                                sourceLocation: sourceLocation)
+                        let got = Dictionary(uniqueKeysWithValues: clients.opened.map { ($0.fd, clients.heartbeats[$0.fd]?.count ?? 0) })
+                        #expect(got == clients.opened.reduce(into: [:]) { $0[$1.fd] = expected[$1.fd, default: 0] },
+                                "step \(number)", sourceLocation: sourceLocation)
+                    }
+                    // Steps 1-7 (50-350 ms): everyone was written to (subscribed) at 0: too recent.
+                    for number in 1...7 { stepAndCheck(number, beating: nil) }
+                    // Steps 8-15 (400-750 ms): slice 0, 1, ..., 7 in turn, one heartbeat each.
+                    for number in 8...15 { stepAndCheck(number, beating: number % 8) }
+                    // An event at 750 ms to everyone: nobody needs a heartbeat until 1150 ms.
+                    try hub.publish(OutgoingEvent(data: "news"), topic: "default")
+                    #expect(drive(loop) { clients.events.values.reduce(0) { $0 + $1.count } == 80 })
+                    // Steps 16-22 (800-1100 ms): every slice is visited, but all were written to at 750.
+                    for number in 16...22 { stepAndCheck(number, beating: nil) }
+                    // Steps 23-30 (1150-1500 ms): slice 7, 0, 1, ..., 6: silent for 400 ms or more
+                    // (the threshold is the interval less half a slice: 375 ms).
+                    for number in 23...30 { stepAndCheck(number, beating: number % 8) }
+                    #expect(hub.statistics.heartbeats == 160)
+                    #expect(clients.heartbeats.values.allSatisfy { $0.count == 2 })
                 }
             }
         }
