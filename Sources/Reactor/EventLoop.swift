@@ -169,9 +169,9 @@ public final class EventLoop {
         runDeferredCloses()
     }
 
-    /// The open connection on `fd`, if there is one: lets a component that keeps compact per-fd
-    /// tables (4-byte fds rather than 16-byte handles) get the handle back.
-    public func connection(onFD fd: Int32) -> Connection? {
+    /// The open connection on `fd`, whoever owns it now. Internal: outside the reactor a connection is
+    /// named by its `id` (fd and generation), so that a table never reaches the fd's next owner.
+    func connection(onFD fd: Int32) -> Connection? {
         guard fd >= 0, Int(fd) < slots.count, slots[Int(fd)].kind == .connection else { return nil }
         return Connection(loop: self, fd: fd, generation: slots[Int(fd)].generation)
     }

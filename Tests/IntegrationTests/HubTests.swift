@@ -11,16 +11,21 @@ private final class SubscribeOnAccept: ConnectionHandler {
     let hub: Hub
     var topicsForNext: [String] = ["default"]
     var lastEventIDForNext: String?
+    var subscribeOnOpen = true
+    /// False plays a buggy server that forgets to unsubscribe.
+    var unsubscribeOnClose = true
     var servers: [Connection] = []
 
     init(hub: Hub) { self.hub = hub }
 
     func connectionDidOpen(_ connection: Connection) {
         servers.append(connection)
-        hub.subscribe(connection, topics: topicsForNext, lastEventID: lastEventIDForNext)
+        if subscribeOnOpen { hub.subscribe(connection, topics: topicsForNext, lastEventID: lastEventIDForNext) }
     }
     func connection(_ connection: Connection, didRead bytes: UnsafeRawBufferPointer) {}
-    func connectionDidClose(_ connection: Connection, reason: CloseReason) { hub.unsubscribe(connection) }
+    func connectionDidClose(_ connection: Connection, reason: CloseReason) {
+        if unsubscribeOnClose { hub.unsubscribe(connection) }
+    }
 }
 
 /// Client side: parses each connection's stream and records events and heartbeat times.
@@ -181,6 +186,41 @@ extension Loopback {
                     for number in 23...30 { stepAndCheck(number, beating: number % 8) }
                     #expect(hub.statistics.heartbeats == 160)
                     #expect(clients.heartbeats.values.allSatisfy { $0.count == 2 })
+                }
+            }
+        }
+
+        /// A subscriber whose connection closed without `unsubscribe` never reaches the next owner of
+        /// its fd: the hub names connections by identity (fd and generation), not by fd.
+        @Test func closedSubscriberNeverReachesTheFDsNextOwner() throws {
+            var configuration = Hub.Configuration()
+            configuration.heartbeat = .milliseconds(400)
+            try expectNoFDLeak {
+                try hubScenario(clients: 1, configuration: configuration, clock: .manual(ManualClock())) { loop, hub, server, clients, address in
+                    server.unsubscribeOnClose = false
+                    server.subscribeOnOpen = false
+                    // Connected in the kernel's backlog before the old fd is freed, so that its
+                    // socket does not take that fd; the loop's accept does.
+                    let newcomer = try BlockingClient(connectingTo: address)
+                    let old = server.servers[0]
+                    old.close()
+                    #expect(drive(loop) { server.servers.count == 2 })
+                    let next = server.servers[1]
+                    #expect(next.fd == old.fd, "the accepted socket did not reuse the fd")
+                    #expect(hub.isSubscribed(old))
+                    #expect(!hub.isSubscribed(next))
+                    #expect(try hub.publish(OutgoingEvent(data: "not for you"), topic: "default").subscribers == 0)
+                    loop.advanceTime(by: .seconds(1))  // heartbeat rounds pass over its slice too
+                    #expect(hub.statistics.heartbeats == 0)
+                    // The stale membership is gone once the hub came across it.
+                    #expect(hub.statistics.subscribers == 0)
+                    #expect(!hub.isSubscribed(old))
+                    // Everything the server wrote to the newcomer comes before this marker: nothing.
+                    next.write(Array("end".utf8))
+                    next.closeAfterFlush()
+                    #expect(drive(loop) { !next.isOpen })
+                    #expect(String(decoding: newcomer.receiveAll(), as: UTF8.self) == "end")
+                    #expect(drive(loop) { clients.closed == 1 })
                 }
             }
         }

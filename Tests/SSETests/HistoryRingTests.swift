@@ -39,3 +39,8 @@ struct HistoryRingTests {
         #expect(ring.count == 0)
     }
 }
+
+/// The hub's idle memory per subscriber: one membership in its flat table (plus two 4-byte fds).
+@Test func membershipIsSmall() {
+    #expect(MemoryLayout<Hub.Membership>.stride == 24, "Membership is \(MemoryLayout<Hub.Membership>.stride) bytes")
+}
