@@ -110,7 +110,8 @@ extension EventLoop {
         }
         if queue.byteCount > configuration.writeHighWatermark && !slots[index].flags.contains(.notWritable) {
             slots[index].flags.insert(.notWritable)
-            slots[index].handler?.connectionWritabilityDidChange(connection, isWritable: false)
+            // Not now: the caller may be looping over many connections (see ConnectionHandler).
+            deferredWritability.append((connection, false))
         }
         return true
     }
@@ -145,8 +146,8 @@ extension EventLoop {
 
         if slots[index].flags.contains(.notWritable) && queue.byteCount <= configuration.writeLowWatermark {
             slots[index].flags.remove(.notWritable)
-            slots[index].handler?.connectionWritabilityDidChange(connection, isWritable: true)
-            guard isCurrent(connection) else { return }
+            // Queued behind any earlier change of this connection, so the handler sees them in order.
+            deferredWritability.append((connection, true))
         }
         guard slots[index].queue?.isEmpty == true else { return }
         slots[index].queue = nil
@@ -214,11 +215,25 @@ extension EventLoop {
         deferredCloses.append((connection, reason))
     }
 
-    func runDeferredCloses() {
-        while let (connection, reason) = deferredCloses.popLast() {
-            close(connection, reason: reason)
+    /// The safe point: delivers the writability changes (in order) and runs the closes that were
+    /// deferred, until neither is left (a callback may cause more).
+    func runDeferred() {
+        while hasDeferredWork {
+            var next = 0
+            while next < deferredWritability.count {
+                let (connection, isWritable) = deferredWritability[next]
+                next += 1
+                guard isCurrent(connection) else { continue }
+                slots[Int(connection.fd)].handler?.connectionWritabilityDidChange(connection, isWritable: isWritable)
+            }
+            deferredWritability.removeAll(keepingCapacity: true)
+            while let (connection, reason) = deferredCloses.popLast() {
+                close(connection, reason: reason)
+            }
         }
     }
+
+    var hasDeferredWork: Bool { !deferredCloses.isEmpty || !deferredWritability.isEmpty }
 
     func closeReason(errno code: Int32) -> CloseReason {
         let error = SystemError(operation: "socket", errno: code)

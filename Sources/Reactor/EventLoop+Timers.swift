@@ -76,7 +76,7 @@ extension EventLoop {
         manual.advance(to: target)
         updateNow()
         fireTimers()
-        runDeferredCloses()
+        runDeferred()
     }
 
     func scheduleTask(after delay: Duration, _ task: TimerTask) -> TimerID {
@@ -109,7 +109,7 @@ extension EventLoop {
             case .connectTimeout(let connection): connectTimedOut(connection)
             case .resumeAccepting(let listener): listener.resumeAccepting()
             }
-            runDeferredCloses()
+            runDeferred()
         }
     }
 }

@@ -68,6 +68,8 @@ public final class EventLoop {
     /// Connections that failed under a write; closed at the next safe point so that a handler
     /// iterating its subscribers never sees a close callback in the middle of its own loop.
     var deferredCloses: [(Connection, CloseReason)] = []
+    /// Writability changes, delivered in order at the next safe point (never from inside `write`).
+    var deferredWritability: [(Connection, Bool)] = []
     /// The connection whose `connectionDidClose` is running, and its userData, which stays readable.
     var closingConnection: (Connection, UInt64)? = nil
     private var stopRequested = false
@@ -137,7 +139,7 @@ public final class EventLoop {
             statistics.events += Int(count)
             for index in 0..<Int(count) {
                 dispatch(mask: cepoll_event_mask(events, Int32(index)), token: cepoll_event_data(events, Int32(index)))
-                runDeferredCloses()
+                runDeferred()
             }
         } else if count < 0 && errno != EINTR {
             fatalError("epoll_wait: \(SystemError(operation: "epoll_wait", errno: errno))")
@@ -166,7 +168,7 @@ public final class EventLoop {
             case .free, .wakeup: break
             }
         }
-        runDeferredCloses()
+        runDeferred()
     }
 
     /// The open connection on `fd`, whoever owns it now. Internal: outside the reactor a connection is
@@ -188,7 +190,7 @@ public final class EventLoop {
         for fd in slots.indices where slots[fd].kind == .connection {
             body(Connection(loop: self, fd: Int32(fd), generation: slots[fd].generation))
         }
-        runDeferredCloses()
+        runDeferred()
     }
 
     /// How many connections (including connecting ones) are open.
@@ -221,7 +223,7 @@ public final class EventLoop {
     /// The epoll_wait timeout: 0 if work is waiting, else until the next timer tick, else forever.
     /// On a manual clock a timer not yet due is never waited for: time moves only when a test says.
     private func waitTimeout() -> Int32 {
-        if !deferredCloses.isEmpty || remote.hasPendingTasks { return 0 }
+        if hasDeferredWork || remote.hasPendingTasks { return 0 }
         guard let next = wheel.nextExpiry() else { return -1 }
         updateNow()
         if next <= now { return 0 }
@@ -245,7 +247,7 @@ public final class EventLoop {
     private func runTasks() {
         let ran = remote.drain(into: self, using: &spareTasks)
         statistics.tasksRun += ran
-        runDeferredCloses()
+        runDeferred()
     }
 
     // MARK: - The fd table

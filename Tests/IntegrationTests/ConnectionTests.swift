@@ -241,6 +241,46 @@ extension Loopback {
             }
         }
 
+        /// No callback runs inside a call the handler made: a write that crosses the high watermark
+        /// reports it after the write returns, at the loop's next safe point, in order with the
+        /// drain that follows.
+        @Test func writabilityIsReportedAfterTheWrite() throws {
+            try expectNoFDLeak {
+                let loop = try EventLoop()
+                let server = Recorder()
+                let listener = try loop.listen(on: loopback, handler: server)
+                let client = try BlockingClient(connectingTo: listener.address, receiveBuffer: 4096)
+                #expect(drive(loop) { server.opened.count == 1 })
+                let connection = server.opened[0]
+                try connection.setOption(level: SOL_SOCKET, name: SO_SNDBUF, value: 4096)
+                var insideWrites = false
+                var reentered = false
+                server.onWritability = { _, _ in if insideWrites { reentered = true } }
+                // 512 KiB written in one go, like a hub's round: far past the 256 KiB high watermark.
+                let chunk = [UInt8](repeating: 7, count: 64 * 1024)
+                insideWrites = true
+                for _ in 0..<8 { #expect(connection.write(chunk)) }
+                insideWrites = false
+                #expect(!connection.isWritable)
+                #expect(server.writability.isEmpty, "reported from inside write")
+                loop.runOnce(maximumWait: .zero)
+                #expect(server.writability == [false])
+                // The client drains; the loop flushes and reports writable again.
+                var drained = 0
+                var buffer = [UInt8](repeating: 0, count: 65_536)
+                #expect(drive(loop) {
+                    let count = buffer.withUnsafeMutableBytes { recv(client.fd, $0.baseAddress, $0.count, Int32(MSG_DONTWAIT)) }
+                    if count > 0 { drained += count }
+                    return server.writability.count == 2
+                })
+                #expect(server.writability == [false, true])
+                #expect(!reentered)
+                server.onWritability = nil
+                listener.close()
+                loop.closeAll()
+            }
+        }
+
         /// Writes to a closed handle are refused, and closing twice calls back once.
         @Test func staleHandles() throws {
             try expectNoFDLeak {

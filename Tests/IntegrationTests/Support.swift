@@ -117,6 +117,7 @@ final class Recorder: ConnectionHandler {
     var onOpen: ((Connection) -> Void)?
     var onRead: ((Connection, UnsafeRawBufferPointer) -> Void)?
     var onEOF: ((Connection) -> Void)?
+    var onWritability: ((Connection, Bool) -> Void)?
 
     func connectionDidOpen(_ connection: Connection) {
         opened.append(connection)
@@ -135,6 +136,7 @@ final class Recorder: ConnectionHandler {
 
     func connectionWritabilityDidChange(_ connection: Connection, isWritable: Bool) {
         writability.append(isWritable)
+        onWritability?(connection, isWritable)
     }
 
     func connectionDidClose(_ connection: Connection, reason: CloseReason) {
