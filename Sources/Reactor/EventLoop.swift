@@ -104,9 +104,9 @@ public final class EventLoop {
     deinit {
         // Whatever is still open goes without callbacks: handlers may already be gone.
         for fd in slots.indices where slots[fd].kind != .free && slots[fd].kind != .wakeup {
-            _ = Glibc.close(Int32(fd))
+            closeDescriptor(Int32(fd))
         }
-        _ = Glibc.close(epollFD)
+        closeDescriptor(epollFD)
         readBuffer.deallocate()
         iovecs.deallocate()
         free(events)
@@ -132,7 +132,17 @@ public final class EventLoop {
             let cap = Int32(clamping: maximumWait.millisecondsRoundedUp)
             timeout = timeout < 0 ? cap : min(timeout, cap)
         }
-        let count = epoll_wait(epollFD, events, Int32(configuration.eventBatch), timeout)
+        let count: Int32
+        do {
+            // EINTR counts as a wake-up with no events (not retried: timers may be due by now).
+            count = try syscallChecked("epoll_wait") {
+                let result = epoll_wait(epollFD, events, Int32(configuration.eventBatch), timeout)
+                return result < 0 && errno == EINTR ? 0 : result
+            }
+        } catch {
+            // EINVAL is all that is left: a bad epoll fd or batch size, i.e. a bug.
+            fatalError("\(error)")
+        }
         updateNow()
         statistics.wakeups += 1
         if count > 0 {
@@ -141,8 +151,6 @@ public final class EventLoop {
                 dispatch(mask: cepoll_event_mask(events, Int32(index)), token: cepoll_event_data(events, Int32(index)))
                 runDeferred()
             }
-        } else if count < 0 && errno != EINTR {
-            fatalError("epoll_wait: \(SystemError(operation: "epoll_wait", errno: errno))")
         }
         fireTimers()
         runTasks()
@@ -290,13 +298,14 @@ public final class EventLoop {
     }
 
     /// Makes the epoll interest of `fd` match `events` (one epoll_ctl, only if it changed).
-    func setInterest(_ fd: Int32, events: UInt32) {
+    /// Throws what the kernel refused (ENOMEM, ENOSPC); the interest is unchanged then.
+    func setInterest(_ fd: Int32, events: UInt32) throws(SystemError) {
         let index = Int(fd)
         var flags = slots[index].flags
         let current = (flags.contains(.registeredIn) ? CEPOLL_IN : 0) | (flags.contains(.registeredOut) ? CEPOLL_OUT : 0)
         guard current != events else { return }
-        let result = cepoll_ctl(epollFD, EPOLL_CTL_MOD, fd, events, FdSlot.token(fd: fd, generation: slots[index].generation))
-        precondition(result == 0, "epoll_ctl(mod) on fd \(fd): errno \(errno)")
+        let token = FdSlot.token(fd: fd, generation: slots[index].generation)
+        try syscallChecked("epoll_ctl(mod)") { cepoll_ctl(epollFD, EPOLL_CTL_MOD, fd, events, token) }
         flags.remove([.registeredIn, .registeredOut])
         if events & CEPOLL_IN != 0 { flags.insert(.registeredIn) }
         if events & CEPOLL_OUT != 0 { flags.insert(.registeredOut) }
@@ -312,6 +321,6 @@ public final class EventLoop {
         let generation = slots[index].generation &+ 1
         slots[index] = FdSlot()
         slots[index].generation = generation
-        _ = Glibc.close(fd)
+        closeDescriptor(fd)
     }
 }
