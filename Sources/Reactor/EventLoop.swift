@@ -75,6 +75,8 @@ public final class EventLoop {
     private var stopRequested = false
     private var spareTasks: [EventLoopRemote.Task] = []
     private var runningThread: pthread_t? = nil
+    /// Receives the signals read from the loop's signalfd (see `watchSignals`).
+    var signalHandler: ((Int32) -> Void)? = nil
 
     /// Creates a loop (an epoll instance and an eventfd) on the calling thread. SIGPIPE is ignored
     /// process-wide from here on; writes also pass MSG_NOSIGNAL.
@@ -173,7 +175,7 @@ public final class EventLoop {
             case .listener: listeners[Int32(fd)]?.close()
             case .connection, .connecting:
                 close(Connection(loop: self, fd: Int32(fd), generation: slots[fd].generation), reason: .local)
-            case .free, .wakeup: break
+            case .free, .wakeup, .signal: break
             }
         }
         runDeferred()
@@ -223,6 +225,8 @@ public final class EventLoop {
             listeners[fd]?.acceptReady()
         case .wakeup:
             remote.acknowledgeWakeup()
+        case .signal:
+            signalsReady(fd)
         case .free:
             statistics.staleEvents += 1
         }

@@ -149,6 +149,41 @@ extension Loopback {
             }
         }
 
+        /// Signals sent to the loop's thread reach the handler on that thread, through the signalfd.
+        @Test func signalsThroughASignalfd() throws {
+            final class Seen: @unchecked Sendable {
+                // @unchecked: written on the loop thread before each semaphore signal, read after the wait.
+                var signals: [Int32] = []
+                var offLoopThread = 0
+            }
+            try expectNoFDLeak {
+                let arrived = Semaphore()
+                let seen = Seen()
+                // Setup runs here: the signals are blocked in this thread, and in the loop thread it starts.
+                let (thread, _) = try LoopThread.start { loop in
+                    try loop.watchSignals([SIGUSR1, SIGUSR2]) { [unowned loop] signal in
+                        seen.signals.append(signal)
+                        if !loop.inLoopThread { seen.offLoopThread += 1 }
+                        arrived.signal()
+                    }
+                }
+                let loopThread = thread.remote.sync { _ in pthread_self() }
+                #expect(pthread_kill(loopThread, SIGUSR1) == 0)
+                #expect(arrived.wait())
+                #expect(pthread_kill(loopThread, SIGUSR2) == 0)
+                #expect(arrived.wait())
+                thread.stopAndJoin()
+                #expect(seen.signals == [SIGUSR1, SIGUSR2])
+                #expect(seen.offLoopThread == 0)
+                // Nothing is pending for this thread: unblocking delivers nothing.
+                var set = sigset_t()
+                sigemptyset(&set)
+                sigaddset(&set, SIGUSR1)
+                sigaddset(&set, SIGUSR2)
+                pthread_sigmask(SIG_UNBLOCK, &set, nil)
+            }
+        }
+
         /// Allocation-free handler timers carry their token, and fire in deadline order.
         @Test func handlerTimers() throws {
             final class Sink: TimerHandler {
