@@ -220,6 +220,11 @@ extension EventLoop {
     /// The safe point: delivers the writability changes (in order) and runs the closes that were
     /// deferred, until neither is left (a callback may cause more).
     func runDeferred() {
+        // A callback run from here may reach another safe point (forEachConnection, say): the
+        // outer call delivers what it adds, so nothing is delivered twice.
+        guard !runningDeferred else { return }
+        runningDeferred = true
+        defer { runningDeferred = false }
         while hasDeferredWork {
             var next = 0
             while next < deferredWritability.count {

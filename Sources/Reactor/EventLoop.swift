@@ -70,6 +70,7 @@ public final class EventLoop {
     var deferredCloses: [(Connection, CloseReason)] = []
     /// Writability changes, delivered in order at the next safe point (never from inside `write`).
     var deferredWritability: [(Connection, Bool)] = []
+    var runningDeferred = false
     /// The connection whose `connectionDidClose` is running, and its userData, which stays readable.
     var closingConnection: (Connection, UInt64)? = nil
     private var stopRequested = false
