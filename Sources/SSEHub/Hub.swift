@@ -13,8 +13,8 @@ import Reactor
 ///
 /// Heartbeats: the interval H is cut into slices (one per second of H by default, at most 64); subscribers are dealt round-robin
 /// into slices, and one repeating timer visits one slice every H / slices, writing the shared heartbeat
-/// comment to those members that were not written to in the last H (less half a slice, for timer
-/// jitter). So a round of heartbeats is spread evenly over H, an idle subscriber hears one every H,
+/// comment to those members that were not written to in the last H (less a small allowance for
+/// timer jitter: half a slice, at most an eighth of H). So a round of heartbeats is spread evenly over H, an idle subscriber hears one every H,
 /// and one that just got an event is skipped (its longest silence stays under 2H).
 public final class Hub {
     public struct Configuration: Sendable {
@@ -75,8 +75,10 @@ public final class Hub {
     private var sequence: UInt64 = 0
     private var heartbeatTimer: TimerID?
     /// Milliseconds without a write after which a member visited by its slice gets a heartbeat: the
-    /// interval less half a slice, because a slice recurs exactly every interval and timer jitter
-    /// would otherwise make a member skip a round and wait two intervals.
+    /// interval less an allowance, because a slice recurs exactly every interval and timer jitter
+    /// would otherwise make a member skip a round and wait two intervals. The allowance is half a
+    /// slice, but at most an eighth of the interval: with few slices half a slice is most of the
+    /// interval, and a stream that got an event that recently needs no heartbeat yet.
     private let heartbeatIdleThreshold: UInt32
     /// The heartbeat comment: one buffer, shared by every write.
     public static let heartbeatBytes = SharedBytes(EventEncoder.comment("heartbeat"))
@@ -87,7 +89,7 @@ public final class Hub {
         let perSecond = Int(configuration.heartbeat.components.seconds)
         slices = Array(repeating: [], count: max(1, configuration.heartbeatSlices ?? min(64, perSecond)))
         let milliseconds = UInt32(clamping: configuration.heartbeat.millisecondsRoundedUp)
-        heartbeatIdleThreshold = milliseconds - milliseconds / UInt32(2 * slices.count)
+        heartbeatIdleThreshold = milliseconds - min(milliseconds / UInt32(2 * slices.count), milliseconds / 8)
         let interval = configuration.heartbeat
         if interval > .zero {
             let step = max(interval / slices.count, .milliseconds(1))

@@ -190,6 +190,32 @@ extension Loopback {
             }
         }
 
+        /// With one slice (an interval under a second) a stream that gets an event every two thirds
+        /// of the interval never needs a heartbeat, while a quiet one gets one every interval.
+        @Test func busyStreamNeedsNoHeartbeat() throws {
+            var configuration = Hub.Configuration()
+            configuration.heartbeat = .milliseconds(300)
+            try expectNoFDLeak {
+                try hubScenario(clients: 0, configuration: configuration, clock: .manual(ManualClock())) { loop, hub, server, clients, address in
+                    server.topicsForNext = ["busy"]
+                    let busy = try loop.connect(to: address, handler: clients)
+                    #expect(drive(loop) { hub.statistics.subscribers == 1 })
+                    server.topicsForNext = ["quiet"]
+                    let quiet = try loop.connect(to: address, handler: clients)
+                    #expect(drive(loop) { hub.statistics.subscribers == 2 })
+                    for step in 1...30 {  // 3 s in 100 ms steps; an event every 200 ms on "busy"
+                        loop.advanceTime(by: .milliseconds(100))
+                        if step % 2 == 0 { try hub.publish(OutgoingEvent(data: "tick"), topic: "busy") }
+                    }
+                    #expect(drive(loop) {
+                        clients.events[busy.fd]?.count == 15 && clients.heartbeats[quiet.fd]?.count == hub.statistics.heartbeats
+                    })
+                    #expect(clients.heartbeats[busy.fd] == nil)
+                    #expect(hub.statistics.heartbeats == 10)
+                }
+            }
+        }
+
         /// A subscriber whose connection closed without `unsubscribe` never reaches the next owner of
         /// its fd: the hub names connections by identity (fd and generation), not by fd.
         @Test func closedSubscriberNeverReachesTheFDsNextOwner() throws {
