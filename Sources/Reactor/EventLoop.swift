@@ -9,6 +9,10 @@ import Glibc
 /// on that thread only, which is why `EventLoop` is not `Sendable`; `EventLoopRemote` is the one
 /// cross-thread entry point.
 ///
+/// Time is a parameter (`Clock`): real monotonic time, or a `ManualClock` that a test moves with
+/// `advanceTime(by:)`, so that every timer-driven behaviour is tested without sleeping. Signals can
+/// be events too (`watchSignals`). Callbacks never re-enter a handler's own call (see `ConnectionHandler`).
+///
 /// Readiness is level-triggered. With edge triggering every read must continue until EAGAIN (a
 /// second syscall per message) and a per-wake-up read bound needs a list of starved fds; with level
 /// triggering one `read` that returns less than the buffer means "drained for now", and anything
