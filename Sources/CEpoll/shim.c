@@ -54,6 +54,12 @@ int cepoll_block_signals(const int *signals, int count) {
     return pthread_sigmask(SIG_BLOCK, &set, NULL);
 }
 
+int cepoll_unblock_signals(const int *signals, int count) {
+    sigset_t set;
+    cepoll_fill_sigset(&set, signals, count);
+    return pthread_sigmask(SIG_UNBLOCK, &set, NULL);
+}
+
 int cepoll_signalfd(const int *signals, int count) {
     sigset_t set;
     cepoll_fill_sigset(&set, signals, count);

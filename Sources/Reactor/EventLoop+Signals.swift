@@ -15,6 +15,10 @@ extension EventLoop {
     /// the thread that creates them, so call this (or `blockSignals`) on the main thread before any
     /// other thread starts — `LoopThread.start` runs its setup on the calling thread, so a
     /// `watchSignals` there covers the loop thread it then creates.
+    ///
+    /// The mask is also inherited across `posix_spawn`/`exec`: a child process that does not watch
+    /// these signals itself must get them unblocked (`posix_spawnattr_setsigmask` with
+    /// `POSIX_SPAWN_SETSIGMASK`), or it will never see them.
     public func watchSignals(_ signals: [Int32], handler: @escaping (Int32) -> Void) throws(SystemError) {
         precondition(signalHandler == nil, "watchSignals is called once per loop")
         try EventLoop.blockSignals(signals)
@@ -29,6 +33,12 @@ extension EventLoop {
     public static func blockSignals(_ signals: [Int32]) throws(SystemError) {
         // pthread_sigmask returns its error instead of setting errno.
         let result = signals.withUnsafeBufferPointer { cepoll_block_signals($0.baseAddress, Int32($0.count)) }
+        if result != 0 { throw SystemError(operation: "pthread_sigmask", errno: result) }
+    }
+
+    /// Unblocks `signals` in the calling thread (pending ones are then delivered the ordinary way).
+    public static func unblockSignals(_ signals: [Int32]) throws(SystemError) {
+        let result = signals.withUnsafeBufferPointer { cepoll_unblock_signals($0.baseAddress, Int32($0.count)) }
         if result != 0 { throw SystemError(operation: "pthread_sigmask", errno: result) }
     }
 

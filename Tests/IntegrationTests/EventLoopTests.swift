@@ -176,11 +176,7 @@ extension Loopback {
                 #expect(seen.signals == [SIGUSR1, SIGUSR2])
                 #expect(seen.offLoopThread == 0)
                 // Nothing is pending for this thread: unblocking delivers nothing.
-                var set = sigset_t()
-                sigemptyset(&set)
-                sigaddset(&set, SIGUSR1)
-                sigaddset(&set, SIGUSR2)
-                pthread_sigmask(SIG_UNBLOCK, &set, nil)
+                try EventLoop.unblockSignals([SIGUSR1, SIGUSR2])
             }
         }
 

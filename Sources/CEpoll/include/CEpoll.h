@@ -54,6 +54,8 @@ void cepoll_ignore_sigpipe(void);
 /// <sys/signalfd.h> is not in Swift's Glibc module, and sigset_t is easier to fill in C.
 /// Blocks `signals` in the calling thread (pthread_sigmask SIG_BLOCK); returns 0 or an errno value.
 int cepoll_block_signals(const int *signals, int count);
+/// Unblocks `signals` in the calling thread; returns 0 or an errno value.
+int cepoll_unblock_signals(const int *signals, int count);
 /// A non-blocking, close-on-exec signalfd for `signals`; -1 with errno set on failure.
 int cepoll_signalfd(const int *signals, int count);
 
