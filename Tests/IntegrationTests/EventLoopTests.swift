@@ -221,7 +221,11 @@ extension Loopback {
                 // Both readable before the loop next waits: one epoll_wait returns both events.
                 first.send([1])
                 second.send([2])
-                usleep(20_000)
+                for connection in server.opened {
+                    // Wait (bounded) for the bytes to land, by readiness rather than by sleeping.
+                    var entry = pollfd(fd: connection.fd, events: Int16(POLLIN), revents: 0)
+                    #expect(poll(&entry, 1, 5_000) == 1)
+                }
                 let staleBefore = loop.statistics.staleEvents
                 loop.runOnce(maximumWait: .seconds(1))
                 #expect(reused != nil)

@@ -84,11 +84,14 @@ extension Loopback {
                         #expect(delivered == 1_000)
                     }
                     #expect(drive(loop) { clients.events.values.reduce(0) { $0 + $1.count } == 20_000 })
-                    drive(loop, for: .milliseconds(50)) { false }
+                    // A last event as a marker: whatever else was written comes before it.
+                    try hub.publish(OutgoingEvent(data: "end"), topic: "default")
+                    #expect(drive(loop) { clients.events.values.allSatisfy { $0.last?.dataString == "end" } })
+                    #expect(clients.events.count == 1_000)
                     for (_, received) in clients.events {
-                        #expect(received.map(\.dataString) == (1...20).map { "t=\($0)" })
+                        #expect(received.map(\.dataString) == (1...20).map { "t=\($0)" } + ["end"])
                     }
-                    #expect(hub.statistics.eventWrites == 20_000)
+                    #expect(hub.statistics.eventWrites == 21_000)
                 }
             }
         }
@@ -106,11 +109,13 @@ extension Loopback {
                     try hub.publish(OutgoingEvent(data: "for a", name: "x"), topic: "a")
                     try hub.publish(OutgoingEvent(data: "for b"), topic: "b")
                     try hub.publish(OutgoingEvent(data: "for c"), topic: "c")
-                    #expect(drive(loop) { clients.events[both.fd]?.count == 2 && clients.events[onlyA.fd]?.count == 1 })
-                    drive(loop, for: .milliseconds(50)) { false }
-                    #expect(clients.events[onlyA.fd]?.map(\.dataString) == ["for a"])
+                    // Markers last on both topics: whatever else was written comes before them.
+                    try hub.publish(OutgoingEvent(data: "end"), topic: "a")
+                    try hub.publish(OutgoingEvent(data: "end"), topic: "b")
+                    #expect(drive(loop) { clients.events[both.fd]?.count == 4 && clients.events[onlyA.fd]?.last?.dataString == "end" })
+                    #expect(clients.events[onlyA.fd]?.map(\.dataString) == ["for a", "end"])
                     #expect(clients.events[onlyA.fd]?.first?.type == "x")
-                    #expect(clients.events[both.fd]?.map(\.dataString) == ["for a", "for b"])
+                    #expect(clients.events[both.fd]?.map(\.dataString) == ["for a", "for b", "end", "end"])
                     #expect(hub.subscriberCount(topic: "b") == 1)
                 }
             }
