@@ -21,7 +21,7 @@ public final class LoopThread: Sendable {
     ) throws -> (LoopThread, Value) {
         let loop = try EventLoop(configuration: configuration, clock: clock)
         let value = try setup(loop)
-        return (LoopThread(loop), value)
+        return (try LoopThread(loop), value)
     }
 
     /// Starts a loop with nothing set up yet; use `remote.execute` to give it work.
@@ -35,7 +35,7 @@ public final class LoopThread: Sendable {
         init(_ loop: EventLoop) { self.loop = loop }
     }
 
-    private init(_ loop: EventLoop) {
+    private init(_ loop: EventLoop) throws(SystemError) {
         remote = loop.remote
         let box = Unmanaged.passRetained(Box(loop)).toOpaque()
         var thread = pthread_t()
@@ -45,7 +45,11 @@ public final class LoopThread: Sendable {
             loop.closeAll()
             return nil
         }, box)
-        precondition(result == 0, "pthread_create failed: \(result)")
+        guard result == 0 else {
+            // EAGAIN: out of threads or memory. The loop was not handed over: release it here.
+            Unmanaged<Box>.fromOpaque(box).release()
+            throw SystemError(operation: "pthread_create", errno: result)
+        }
         self.thread = thread
     }
 
