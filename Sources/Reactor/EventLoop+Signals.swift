@@ -7,7 +7,7 @@ import Glibc
 /// of an asynchronous handler that may touch nothing but `volatile sig_atomic_t`.
 extension EventLoop {
     /// Delivers `signals` (SIGINT, SIGTERM, SIGHUP, ...) to `handler` on the loop thread, from the
-    /// loop's dispatch. Once per loop.
+    /// loop's dispatch. Once per loop. The loop keeps `handler`: capture the loop in it `unowned`.
     ///
     /// The signals are blocked in the calling thread, and must be blocked in **every** thread of the
     /// process: the kernel hands a process-directed signal to any thread that does not block it, and
