@@ -30,7 +30,7 @@ let package = Package(
             dependencies: [
                 .product(name: "Benchmark", package: "package-benchmark"),
                 .product(name: "Reactor", package: rill),
-                .product(name: "SSE", package: rill),
+                .product(name: "SSEHub", package: rill),
             ],
             path: "Benchmarks/HubBenchmarks",
             plugins: [.plugin(name: "BenchmarkPlugin", package: "package-benchmark")]
@@ -40,7 +40,7 @@ let package = Package(
             name: "FanOut",
             dependencies: [
                 .product(name: "Reactor", package: rill),
-                .product(name: "SSE", package: rill),
+                .product(name: "SSEHub", package: rill),
             ],
             path: "FanOut"
         ),

@@ -9,7 +9,7 @@
 // subscriber on the same machine sees.
 import Foundation
 import Reactor
-import SSE
+import SSEHub
 
 struct Options {
     var subscribers = 10_000

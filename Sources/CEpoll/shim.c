@@ -2,10 +2,13 @@
 #include "CEpoll.h"
 
 #include <netinet/in.h>
+#include <pthread.h>
 #include <signal.h>
+#include <stddef.h>
 #include <stdlib.h>
 #include <sys/eventfd.h>
 #include <sys/resource.h>
+#include <sys/signalfd.h>
 #include <sys/socket.h>
 
 _Static_assert(CEPOLL_IN == EPOLLIN, "EPOLLIN");
@@ -21,6 +24,8 @@ _Static_assert(CEPOLL_EFD_NONBLOCK == EFD_NONBLOCK, "EFD_NONBLOCK");
 _Static_assert(CEPOLL_EFD_CLOEXEC == EFD_CLOEXEC, "EFD_CLOEXEC");
 _Static_assert(CEPOLL_MSG_NOSIGNAL == MSG_NOSIGNAL, "MSG_NOSIGNAL");
 _Static_assert(CEPOLL_SO_REUSEPORT == SO_REUSEPORT, "SO_REUSEPORT");
+_Static_assert(CEPOLL_SIGNALFD_RECORD == sizeof(struct signalfd_siginfo), "signalfd_siginfo size");
+_Static_assert(offsetof(struct signalfd_siginfo, ssi_signo) == 0, "ssi_signo first");
 #ifdef IP_BIND_ADDRESS_NO_PORT
 _Static_assert(CEPOLL_IP_BIND_ADDRESS_NO_PORT == IP_BIND_ADDRESS_NO_PORT, "IP_BIND_ADDRESS_NO_PORT");
 #endif
@@ -36,6 +41,29 @@ int cepoll_accept(int fd) {
 
 void cepoll_ignore_sigpipe(void) {
     signal(SIGPIPE, SIG_IGN);
+}
+
+static void cepoll_fill_sigset(sigset_t *set, const int *signals, int count) {
+    sigemptyset(set);
+    for (int index = 0; index < count; index++) sigaddset(set, signals[index]);
+}
+
+int cepoll_block_signals(const int *signals, int count) {
+    sigset_t set;
+    cepoll_fill_sigset(&set, signals, count);
+    return pthread_sigmask(SIG_BLOCK, &set, NULL);
+}
+
+int cepoll_unblock_signals(const int *signals, int count) {
+    sigset_t set;
+    cepoll_fill_sigset(&set, signals, count);
+    return pthread_sigmask(SIG_UNBLOCK, &set, NULL);
+}
+
+int cepoll_signalfd(const int *signals, int count) {
+    sigset_t set;
+    cepoll_fill_sigset(&set, signals, count);
+    return signalfd(-1, &set, SFD_NONBLOCK | SFD_CLOEXEC);
 }
 
 int cepoll_nofile_limits(uint64_t *soft, uint64_t *hard) {

@@ -30,6 +30,15 @@ public enum CloseReason: Equatable, Sendable, CustomStringConvertible {
 /// connection of a listener or connector: per-connection state, if any, belongs in the handler's own
 /// tables (indexed by `connection.fd`, or found through `connection.userData`), so that an idle
 /// connection costs the reactor one fd-table slot and nothing else.
+///
+/// **Re-entrancy: one rule.** No callback is invoked from inside a call the handler made on a
+/// connection (`write`, `shutdownWrite`, `pauseReading`, ...): callbacks run only from the loop's
+/// dispatch (readiness, timers, posted tasks) and its safe points between them. A write that crosses
+/// the high watermark, or fails, records the change; `connectionWritabilityDidChange` and the failed
+/// connection's `connectionDidClose` follow at the next safe point (right after the current event,
+/// timer or task). So a handler may loop over many connections writing to each, and its tables are
+/// never changed under it. The one exception is what the caller asks for: `close()` (and
+/// `closeAfterFlush()` with nothing queued) calls `connectionDidClose(.local)` before it returns.
 public protocol ConnectionHandler: AnyObject {
     /// An accepted connection, or an outgoing one whose connect completed.
     func connectionDidOpen(_ connection: Connection)
@@ -40,6 +49,7 @@ public protocol ConnectionHandler: AnyObject {
     /// override to keep writing on a half-closed connection.
     func connectionDidReadEOF(_ connection: Connection)
     /// Queued bytes crossed the high watermark (`false`) or fell back below the low one (`true`).
+    /// Delivered at the loop's next safe point, never from inside the `write` that crossed it.
     func connectionWritabilityDidChange(_ connection: Connection, isWritable: Bool)
     /// The connection is closed and its fd released; called exactly once. The handle is stale now,
     /// except that `userData` still reads its last value during this call.

@@ -17,7 +17,11 @@ extension EventLoop {
                         handler: any ConnectionHandler, userData: UInt64 = 0) throws(SystemError) -> Connection {
         let socket = try Socket.makeTCP()
         if let source {
-            try? Socket.setOption(socket.raw, Int32(IPPROTO_IP), CEPOLL_IP_BIND_ADDRESS_NO_PORT, 1, "IP_BIND_ADDRESS_NO_PORT")
+            do {
+                try Socket.setOption(socket.raw, Int32(IPPROTO_IP), CEPOLL_IP_BIND_ADDRESS_NO_PORT, 1, "IP_BIND_ADDRESS_NO_PORT")
+            } catch where error.errno == ENOPROTOOPT {
+                // A kernel before 4.2: bind picks the port now; connections still spread over sources.
+            }
             try Socket.bind(socket.raw, source)
         }
         if noDelay { try Socket.setOption(socket.raw, Int32(IPPROTO_TCP), TCP_NODELAY, 1, "TCP_NODELAY") }

@@ -11,7 +11,7 @@ extension EventLoop {
     func connectionReady(_ connection: Connection, mask: UInt32) {
         if mask & CEPOLL_ERR != 0 {
             let code = Socket.pendingError(connection.fd)
-            close(connection, reason: closeReason(errno: code == 0 ? ECONNRESET : code))
+            close(connection, reason: closeReason(SystemError(operation: "socket", errno: code == 0 ? ECONNRESET : code)))
             return
         }
         if mask & (CEPOLL_IN | CEPOLL_HUP) != 0 {
@@ -35,14 +35,24 @@ extension EventLoop {
                 if hangup { close(connection, reason: .eof) }
                 return
             }
-            let count = Glibc.read(fd, readBuffer.baseAddress, readBuffer.count)
+            let result: IOResult<Int>
+            do {
+                result = try syscall("read") { Glibc.read(fd, readBuffer.baseAddress, readBuffer.count) }
+            } catch {
+                close(connection, reason: closeReason(error))
+                return
+            }
+            guard case .done(let count) = result else {
+                if hangup { close(connection, reason: .eof) }
+                return
+            }
             if count > 0 {
                 statistics.bytesRead += count
                 slots[Int(fd)].handler?.connection(connection, didRead: UnsafeRawBufferPointer(rebasing: readBuffer[0..<count]))
                 guard isCurrent(connection) else { return }
                 reads += 1
                 if !hangup && (count < readBuffer.count || reads >= configuration.readsPerWakeup) { return }
-            } else if count == 0 {
+            } else {
                 if hangup {
                     close(connection, reason: .eof)
                 } else {
@@ -51,15 +61,6 @@ extension EventLoop {
                     // After the handler: the usual reaction is to close, which needs no epoll_ctl.
                     if isCurrent(connection) { refreshInterest(fd) }
                 }
-                return
-            } else {
-                let code = errno
-                if code == EINTR { continue }
-                if code == EAGAIN {
-                    if hangup { close(connection, reason: .eof) }
-                    return
-                }
-                close(connection, reason: closeReason(errno: code))
                 return
             }
         }
@@ -79,18 +80,14 @@ extension EventLoop {
 
         var written = 0
         if slots[index].queue == nil && slots[index].kind == .connection {
-            while true {
-                let result = send(fd, bytes.baseAddress, bytes.count, CEPOLL_MSG_NOSIGNAL)
-                if result >= 0 {
+            do {
+                if case .done(let result) = try syscall("send", { send(fd, bytes.baseAddress, bytes.count, CEPOLL_MSG_NOSIGNAL) }) {
                     written = result
                     statistics.bytesWritten += result
                     if result == bytes.count { return true }
-                    break
                 }
-                let code = errno
-                if code == EINTR { continue }
-                if code == EAGAIN { break }
-                fail(connection, reason: closeReason(errno: code))
+            } catch {
+                fail(connection, reason: closeReason(error))
                 return false
             }
         }
@@ -110,7 +107,8 @@ extension EventLoop {
         }
         if queue.byteCount > configuration.writeHighWatermark && !slots[index].flags.contains(.notWritable) {
             slots[index].flags.insert(.notWritable)
-            slots[index].handler?.connectionWritabilityDidChange(connection, isWritable: false)
+            // Not now: the caller may be looping over many connections (see ConnectionHandler).
+            deferredWritability.append((connection, false))
         }
         return true
     }
@@ -129,12 +127,12 @@ extension EventLoop {
             var message = msghdr()
             message.msg_iov = iovecs.baseAddress
             message.msg_iovlen = vectorCount
-            let result = sendmsg(fd, &message, CEPOLL_MSG_NOSIGNAL)
-            if result < 0 {
-                let code = errno
-                if code == EINTR { continue }
-                if code == EAGAIN { break }
-                close(connection, reason: closeReason(errno: code))
+            let result: Int
+            do {
+                guard case .done(let sent) = try syscall("sendmsg", { sendmsg(fd, &message, CEPOLL_MSG_NOSIGNAL) }) else { break }
+                result = sent
+            } catch {
+                close(connection, reason: closeReason(error))
                 return
             }
             statistics.bytesWritten += result
@@ -145,8 +143,8 @@ extension EventLoop {
 
         if slots[index].flags.contains(.notWritable) && queue.byteCount <= configuration.writeLowWatermark {
             slots[index].flags.remove(.notWritable)
-            slots[index].handler?.connectionWritabilityDidChange(connection, isWritable: true)
-            guard isCurrent(connection) else { return }
+            // Queued behind any earlier change of this connection, so the handler sees them in order.
+            deferredWritability.append((connection, true))
         }
         guard slots[index].queue?.isEmpty == true else { return }
         slots[index].queue = nil
@@ -204,7 +202,12 @@ extension EventLoop {
         let index = Int(connection.fd)
         slots[index].flags.remove(.shutdownPending)
         slots[index].flags.insert(.writeShutdown)
-        _ = Glibc.shutdown(connection.fd, Int32(SHUT_WR))
+        do {
+            try syscallChecked("shutdown") { Glibc.shutdown(connection.fd, Int32(SHUT_WR)) }
+        } catch {
+            // ENOTCONN: the peer is gone already. Deferred: this may run inside shutdownWrite().
+            fail(connection, reason: closeReason(error))
+        }
     }
 
     /// A failure found where a close callback would re-enter the caller (inside `write`): the
@@ -214,20 +217,40 @@ extension EventLoop {
         deferredCloses.append((connection, reason))
     }
 
-    func runDeferredCloses() {
-        while let (connection, reason) = deferredCloses.popLast() {
-            close(connection, reason: reason)
+    /// The safe point: delivers the writability changes (in order) and runs the closes that were
+    /// deferred, until neither is left (a callback may cause more).
+    func runDeferred() {
+        // A callback run from here may reach another safe point (forEachConnection, say): the
+        // outer call delivers what it adds, so nothing is delivered twice.
+        guard !runningDeferred else { return }
+        runningDeferred = true
+        defer { runningDeferred = false }
+        while hasDeferredWork {
+            var next = 0
+            while next < deferredWritability.count {
+                let (connection, isWritable) = deferredWritability[next]
+                next += 1
+                guard isCurrent(connection) else { continue }
+                slots[Int(connection.fd)].handler?.connectionWritabilityDidChange(connection, isWritable: isWritable)
+            }
+            deferredWritability.removeAll(keepingCapacity: true)
+            while let (connection, reason) = deferredCloses.popLast() {
+                close(connection, reason: reason)
+            }
         }
     }
 
-    func closeReason(errno code: Int32) -> CloseReason {
-        let error = SystemError(operation: "socket", errno: code)
-        return error.isReset ? .reset : .error(error)
+    var hasDeferredWork: Bool { !deferredCloses.isEmpty || !deferredWritability.isEmpty }
+
+    func closeReason(_ error: SystemError) -> CloseReason {
+        error.isReset ? .reset : .error(error)
     }
 
     // MARK: - Interest and small accessors
 
     /// EPOLLIN unless reading is closed or paused; EPOLLOUT while bytes are queued or connecting.
+    /// If the kernel refuses (ENOMEM, ENOSPC), the connection fails: it is closed with that error at
+    /// the next safe point, never a trap.
     func refreshInterest(_ fd: Int32) {
         let slot = slots[Int(fd)]
         var events: UInt32 = 0
@@ -237,7 +260,12 @@ extension EventLoop {
             events = CEPOLL_IN
         }
         if slot.queue != nil { events |= CEPOLL_OUT }
-        setInterest(fd, events: events)
+        do {
+            try setInterest(fd, events: events)
+        } catch {
+            let connection = Connection(loop: self, fd: fd, generation: slot.generation)
+            if !slot.flags.contains(.failed) { fail(connection, reason: .error(error)) }
+        }
     }
 
     func setReadPaused(_ connection: Connection, _ paused: Bool) {

@@ -57,6 +57,28 @@ extension EventLoop {
     /// How many timers are scheduled.
     public var scheduledTimers: Int { wheel.count }
 
+    /// Moves a manual clock forward by `delta` and fires, in deadline order, every timer that falls
+    /// due on the way (a repeating timer fires once per period passed, as it would in real time);
+    /// then runs the closes that the timers deferred. Loop thread only; traps on a monotonic loop.
+    /// From another thread: `remote.execute { loop in loop.advanceTime(by: ...) }`.
+    public func advanceTime(by delta: Duration) {
+        guard case .manual(let manual) = clock else {
+            preconditionFailure("advanceTime(by:) needs a loop on a manual clock")
+        }
+        let target = manual.nanoseconds &+ delta.nanosecondsRoundedUp
+        let targetTick = (target - clockOrigin) / 1_000_000
+        // Step through the expiries one by one, so that a timer sees `now` at its own deadline
+        // (nextExpiry may name an earlier tick where the wheel cascades; that step fires nothing).
+        while let next = wheel.nextExpiry(), next <= targetTick {
+            manual.advance(to: clockOrigin &+ next &* 1_000_000)
+            fireTimers()
+        }
+        manual.advance(to: target)
+        updateNow()
+        fireTimers()
+        runDeferred()
+    }
+
     func scheduleTask(after delay: Duration, _ task: TimerTask) -> TimerID {
         wheel.schedule(at: deadline(after: delay), task)
     }
@@ -87,7 +109,7 @@ extension EventLoop {
             case .connectTimeout(let connection): connectTimedOut(connection)
             case .resumeAccepting(let listener): listener.resumeAccepting()
             }
-            runDeferredCloses()
+            runDeferred()
         }
     }
 }

@@ -9,6 +9,10 @@ import Glibc
 /// on that thread only, which is why `EventLoop` is not `Sendable`; `EventLoopRemote` is the one
 /// cross-thread entry point.
 ///
+/// Time is a parameter (`Clock`): real monotonic time, or a `ManualClock` that a test moves with
+/// `advanceTime(by:)`, so that every timer-driven behaviour is tested without sleeping. Signals can
+/// be events too (`watchSignals`). Callbacks never re-enter a handler's own call (see `ConnectionHandler`).
+///
 /// Readiness is level-triggered. With edge triggering every read must continue until EAGAIN (a
 /// second syscall per message) and a per-wake-up read bound needs a list of starved fds; with level
 /// triggering one `read` that returns less than the buffer means "drained for now", and anything
@@ -58,6 +62,9 @@ public final class EventLoop {
     var wheel: TimerWheel<TimerTask>
     /// Current time in loop ticks (milliseconds since the loop was created), updated once per wake-up.
     public internal(set) var now: UInt64 = 0
+    /// Where time comes from (`.monotonic`, or a test's `.manual` clock).
+    public let clock: Clock
+    /// The clock's reading, in nanoseconds, when the loop was created: tick 0.
     let clockOrigin: UInt64
     let readBuffer: UnsafeMutableRawBufferPointer
     let iovecs: UnsafeMutableBufferPointer<iovec>
@@ -65,17 +72,25 @@ public final class EventLoop {
     /// Connections that failed under a write; closed at the next safe point so that a handler
     /// iterating its subscribers never sees a close callback in the middle of its own loop.
     var deferredCloses: [(Connection, CloseReason)] = []
+    /// Writability changes, delivered in order at the next safe point (never from inside `write`).
+    var deferredWritability: [(Connection, Bool)] = []
+    var runningDeferred = false
     /// The connection whose `connectionDidClose` is running, and its userData, which stays readable.
     var closingConnection: (Connection, UInt64)? = nil
     private var stopRequested = false
     private var spareTasks: [EventLoopRemote.Task] = []
     private var runningThread: pthread_t? = nil
+    /// Receives the signals read from the loop's signalfd (see `watchSignals`).
+    var signalHandler: ((Int32) -> Void)? = nil
 
     /// Creates a loop (an epoll instance and an eventfd) on the calling thread. SIGPIPE is ignored
     /// process-wide from here on; writes also pass MSG_NOSIGNAL.
-    public init(configuration: Configuration = Configuration()) throws(SystemError) {
+    /// - Parameter clock: `.monotonic` (real time), or `.manual(clock)` for tests, whose time moves
+    ///   only through `advanceTime(by:)` (or `ManualClock.advance(by:)`).
+    public init(configuration: Configuration = Configuration(), clock: Clock = .monotonic) throws(SystemError) {
         cepoll_ignore_sigpipe()
         self.configuration = configuration
+        self.clock = clock
         let epoll = OwnedFD(try syscallChecked("epoll_create1") { epoll_create1(Int32(CEPOLL_CLOEXEC)) })
         let remote = try EventLoopRemote()
         try syscallChecked("epoll_ctl(eventfd)") {
@@ -84,13 +99,11 @@ public final class EventLoop {
         }
         self.remote = remote
         epollFD = epoll.release()
-        clockOrigin = MonotonicClock.nanoseconds()
+        clockOrigin = EventLoop.read(clock)
         wheel = TimerWheel(now: 0)
         readBuffer = .allocate(byteCount: configuration.readBufferSize, alignment: 16)
         iovecs = .allocate(capacity: WriteQueue.maximumIOVectors)
         events = cepoll_events_allocate(Int32(configuration.eventBatch))
-        // Virtual only: pages of the table become resident as fds are used.
-        slots.reserveCapacity(Int(ResourceLimits.openFiles().soft))
         ensureSlot(remote.wakeFD)
         slots[Int(remote.wakeFD)].kind = .wakeup
     }
@@ -98,9 +111,9 @@ public final class EventLoop {
     deinit {
         // Whatever is still open goes without callbacks: handlers may already be gone.
         for fd in slots.indices where slots[fd].kind != .free && slots[fd].kind != .wakeup {
-            _ = Glibc.close(Int32(fd))
+            closeDescriptor(Int32(fd))
         }
-        _ = Glibc.close(epollFD)
+        closeDescriptor(epollFD)
         readBuffer.deallocate()
         iovecs.deallocate()
         free(events)
@@ -126,17 +139,25 @@ public final class EventLoop {
             let cap = Int32(clamping: maximumWait.millisecondsRoundedUp)
             timeout = timeout < 0 ? cap : min(timeout, cap)
         }
-        let count = epoll_wait(epollFD, events, Int32(configuration.eventBatch), timeout)
+        let count: Int32
+        do {
+            // EINTR counts as a wake-up with no events (not retried: timers may be due by now).
+            count = try syscallChecked("epoll_wait") {
+                let result = epoll_wait(epollFD, events, Int32(configuration.eventBatch), timeout)
+                return result < 0 && errno == EINTR ? 0 : result
+            }
+        } catch {
+            // EINVAL is all that is left: a bad epoll fd or batch size, i.e. a bug.
+            fatalError("\(error)")
+        }
         updateNow()
         statistics.wakeups += 1
         if count > 0 {
             statistics.events += Int(count)
             for index in 0..<Int(count) {
                 dispatch(mask: cepoll_event_mask(events, Int32(index)), token: cepoll_event_data(events, Int32(index)))
-                runDeferredCloses()
+                runDeferred()
             }
-        } else if count < 0 && errno != EINTR {
-            fatalError("epoll_wait: \(SystemError(operation: "epoll_wait", errno: errno))")
         }
         fireTimers()
         runTasks()
@@ -159,15 +180,15 @@ public final class EventLoop {
             case .listener: listeners[Int32(fd)]?.close()
             case .connection, .connecting:
                 close(Connection(loop: self, fd: Int32(fd), generation: slots[fd].generation), reason: .local)
-            case .free, .wakeup: break
+            case .free, .wakeup, .signal: break
             }
         }
-        runDeferredCloses()
+        runDeferred()
     }
 
-    /// The open connection on `fd`, if there is one: lets a component that keeps compact per-fd
-    /// tables (4-byte fds rather than 16-byte handles) get the handle back.
-    public func connection(onFD fd: Int32) -> Connection? {
+    /// The open connection on `fd`, whoever owns it now. Internal: outside the reactor a connection is
+    /// named by its `id` (fd and generation), so that a table never reaches the fd's next owner.
+    func connection(onFD fd: Int32) -> Connection? {
         guard fd >= 0, Int(fd) < slots.count, slots[Int(fd)].kind == .connection else { return nil }
         return Connection(loop: self, fd: fd, generation: slots[Int(fd)].generation)
     }
@@ -184,7 +205,7 @@ public final class EventLoop {
         for fd in slots.indices where slots[fd].kind == .connection {
             body(Connection(loop: self, fd: Int32(fd), generation: slots[fd].generation))
         }
-        runDeferredCloses()
+        runDeferred()
     }
 
     /// How many connections (including connecting ones) are open.
@@ -209,34 +230,55 @@ public final class EventLoop {
             listeners[fd]?.acceptReady()
         case .wakeup:
             remote.acknowledgeWakeup()
+        case .signal:
+            signalsReady(fd)
         case .free:
             statistics.staleEvents += 1
         }
     }
 
     /// The epoll_wait timeout: 0 if work is waiting, else until the next timer tick, else forever.
+    /// On a manual clock a timer not yet due is never waited for: time moves only when a test says.
     private func waitTimeout() -> Int32 {
-        if !deferredCloses.isEmpty || remote.hasPendingTasks { return 0 }
+        if hasDeferredWork || remote.hasPendingTasks { return 0 }
         guard let next = wheel.nextExpiry() else { return -1 }
         updateNow()
-        return next <= now ? 0 : Int32(clamping: next - now)
+        if next <= now { return 0 }
+        if case .manual = clock { return -1 }
+        return Int32(clamping: next - now)
     }
 
     func updateNow() {
-        now = (MonotonicClock.nanoseconds() - clockOrigin) / 1_000_000
+        now = (EventLoop.read(clock) - clockOrigin) / 1_000_000
+    }
+
+    /// The clock's reading in nanoseconds: a switch, no existential, no allocation.
+    @inline(__always)
+    private static func read(_ clock: Clock) -> UInt64 {
+        switch clock {
+        case .monotonic: MonotonicClock.nanoseconds()
+        case .manual(let manual): manual.nanoseconds
+        }
     }
 
     private func runTasks() {
         let ran = remote.drain(into: self, using: &spareTasks)
         statistics.tasksRun += ran
-        runDeferredCloses()
+        runDeferred()
     }
 
     // MARK: - The fd table
 
-    /// Grows the table so that `fd` has a slot.
+    /// Grows the table so that `fd` has a slot: lazily, doubling up to the highest fd actually seen,
+    /// so that a huge RLIMIT_NOFILE (2^30 on some hosts) costs nothing until fds are used.
     func ensureSlot(_ fd: Int32) {
-        while slots.count <= Int(fd) { slots.append(FdSlot()) }
+        let needed = Int(fd) + 1
+        guard slots.count < needed else { return }
+        if slots.capacity < needed {
+            // 64 slots (3 KiB) to start: a loop always has its eventfd and a few sockets.
+            slots.reserveCapacity(max(needed, 2 * slots.capacity, 64))
+        }
+        slots.append(contentsOf: repeatElement(FdSlot(), count: needed - slots.count))
     }
 
     /// Whether `connection` still names the open connection on its fd.
@@ -265,13 +307,14 @@ public final class EventLoop {
     }
 
     /// Makes the epoll interest of `fd` match `events` (one epoll_ctl, only if it changed).
-    func setInterest(_ fd: Int32, events: UInt32) {
+    /// Throws what the kernel refused (ENOMEM, ENOSPC); the interest is unchanged then.
+    func setInterest(_ fd: Int32, events: UInt32) throws(SystemError) {
         let index = Int(fd)
         var flags = slots[index].flags
         let current = (flags.contains(.registeredIn) ? CEPOLL_IN : 0) | (flags.contains(.registeredOut) ? CEPOLL_OUT : 0)
         guard current != events else { return }
-        let result = cepoll_ctl(epollFD, EPOLL_CTL_MOD, fd, events, FdSlot.token(fd: fd, generation: slots[index].generation))
-        precondition(result == 0, "epoll_ctl(mod) on fd \(fd): errno \(errno)")
+        let token = FdSlot.token(fd: fd, generation: slots[index].generation)
+        try syscallChecked("epoll_ctl(mod)") { cepoll_ctl(epollFD, EPOLL_CTL_MOD, fd, events, token) }
         flags.remove([.registeredIn, .registeredOut])
         if events & CEPOLL_IN != 0 { flags.insert(.registeredIn) }
         if events & CEPOLL_OUT != 0 { flags.insert(.registeredOut) }
@@ -287,6 +330,6 @@ public final class EventLoop {
         let generation = slots[index].generation &+ 1
         slots[index] = FdSlot()
         slots[index].generation = generation
-        _ = Glibc.close(fd)
+        closeDescriptor(fd)
     }
 }

@@ -21,7 +21,7 @@ public final class EventLoopRemote: Sendable {
         wakeFD = try syscallChecked("eventfd") { CEpoll.eventfd(0, Int32(CEPOLL_EFD_NONBLOCK | CEPOLL_EFD_CLOEXEC)) }
     }
 
-    deinit { _ = Glibc.close(wakeFD) }
+    deinit { closeDescriptor(wakeFD) }
 
     /// Runs `task` on the loop thread, soon. Tasks run in the order they were posted.
     public func execute(_ task: @escaping Task) {
@@ -42,13 +42,23 @@ public final class EventLoopRemote: Sendable {
     private func wake() {
         guard !wakePending.exchange(true, ordering: .acquiringAndReleasing) else { return }
         var one: UInt64 = 1
-        _ = Glibc.write(wakeFD, &one, 8)
+        do {
+            // EAGAIN (the counter is full) is a value: the loop has a wake-up pending anyway.
+            _ = try syscall("write(eventfd)") { Glibc.write(wakeFD, &one, 8) }
+        } catch {
+            fatalError("\(error)")  // an 8-byte write to an eventfd has no other failure
+        }
     }
 
     /// Loop thread: the eventfd was readable.
     func acknowledgeWakeup() {
         var value: UInt64 = 0
-        _ = Glibc.read(wakeFD, &value, 8)
+        do {
+            // EAGAIN: another reader (none, today) or a spurious report; nothing to acknowledge.
+            _ = try syscall("read(eventfd)") { Glibc.read(wakeFD, &value, 8) }
+        } catch {
+            fatalError("\(error)")  // an 8-byte read from an eventfd has no other failure
+        }
         // Cleared before the queue is drained, so a post racing with the drain wakes the loop again.
         wakePending.store(false, ordering: .releasing)
     }

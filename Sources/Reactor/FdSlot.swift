@@ -2,7 +2,7 @@
 /// knows about an open descriptor: 48 bytes (listeners, being few, live in a side table), and no allocation while a connection is idle.
 struct FdSlot {
     enum Kind: UInt8 {
-        case free, connecting, connection, listener, wakeup
+        case free, connecting, connection, listener, wakeup, signal
     }
 
     /// State bits of a connection slot.

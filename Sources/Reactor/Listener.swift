@@ -30,7 +30,6 @@ public final class Listener {
     public private(set) var acceptErrors = 0
     /// Times accepting paused because descriptors or kernel memory ran out.
     public private(set) var exhaustionPauses = 0
-    public var isPaused: Bool { resumeTimer != nil }
 
     unowned(unsafe) let loop: EventLoop
     let fd: Int32
@@ -67,9 +66,13 @@ public final class Listener {
             }
             guard case .done(let raw) = result else { return }
             let socket = OwnedFD(Int32(raw))
-            if noDelay { try? Socket.setOption(socket.raw, Int32(IPPROTO_TCP), TCP_NODELAY, 1, "TCP_NODELAY") }
-            guard let connection = try? loop.adopt(socket, kind: .connection, handler: handler, userData: 0) else {
-                acceptErrors += 1
+            let connection: Connection
+            do {
+                // Fails only if the client is gone already (reset before we got to it): drop it.
+                if noDelay { try Socket.setOption(socket.raw, Int32(IPPROTO_TCP), TCP_NODELAY, 1, "TCP_NODELAY") }
+                connection = try loop.adopt(socket, kind: .connection, handler: handler, userData: 0)
+            } catch {
+                acceptErrors += 1  // the socket, not handed over, is closed here
                 continue
             }
             accepted += 1
@@ -81,19 +84,38 @@ public final class Listener {
         switch error.errno {
         case EMFILE, ENFILE, ENOBUFS, ENOMEM:
             exhaustionPauses += 1
-            loop.setInterest(fd, events: 0)
-            resumeTimer = loop.scheduleTask(
-                after: Listener.pauseAfterExhaustion, TimerTask(action: .resumeAccepting(self), interval: 0))
+            // If even this epoll_ctl fails (ENOMEM), the paused flag (resumeTimer) still stops
+            // accepting; the listener may be reported again meanwhile, and returns at once.
+            setInterest(0)
+            pauseAccepting()
         default:
             // ECONNABORTED, EPROTO, EPERM (firewall), ...: this client is gone; the next may be fine.
             acceptErrors += 1
         }
     }
 
+    private func pauseAccepting() {
+        resumeTimer = loop.scheduleTask(
+            after: Listener.pauseAfterExhaustion, TimerTask(action: .resumeAccepting(self), interval: 0))
+    }
+
     func resumeAccepting() {
         resumeTimer = nil
         guard isOpen else { return }
-        loop.setInterest(fd, events: CEPOLL_IN)
+        // The kernel short of memory even for this: try again after another pause.
+        if !setInterest(CEPOLL_IN) { pauseAccepting() }
+    }
+
+    /// Sets the listening socket's epoll interest; false (counted) if the kernel refused.
+    @discardableResult
+    private func setInterest(_ events: UInt32) -> Bool {
+        do {
+            try loop.setInterest(fd, events: events)
+            return true
+        } catch {
+            acceptErrors += 1
+            return false
+        }
     }
 }
 

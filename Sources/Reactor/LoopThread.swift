@@ -16,16 +16,18 @@ public final class LoopThread: Sendable {
     /// Returns the thread and whatever `setup` returned (a listener's port, say).
     public static func start<Value: Sendable>(
         configuration: EventLoop.Configuration = .init(),
+        clock: EventLoop.Clock = .monotonic,
         setup: (EventLoop) throws -> Value
     ) throws -> (LoopThread, Value) {
-        let loop = try EventLoop(configuration: configuration)
+        let loop = try EventLoop(configuration: configuration, clock: clock)
         let value = try setup(loop)
-        return (LoopThread(loop), value)
+        return (try LoopThread(loop), value)
     }
 
     /// Starts a loop with nothing set up yet; use `remote.execute` to give it work.
-    public static func start(configuration: EventLoop.Configuration = .init()) throws -> LoopThread {
-        try start(configuration: configuration) { _ in () }.0
+    public static func start(configuration: EventLoop.Configuration = .init(),
+                             clock: EventLoop.Clock = .monotonic) throws -> LoopThread {
+        try start(configuration: configuration, clock: clock) { _ in () }.0
     }
 
     private final class Box {
@@ -33,7 +35,7 @@ public final class LoopThread: Sendable {
         init(_ loop: EventLoop) { self.loop = loop }
     }
 
-    private init(_ loop: EventLoop) {
+    private init(_ loop: EventLoop) throws(SystemError) {
         remote = loop.remote
         let box = Unmanaged.passRetained(Box(loop)).toOpaque()
         var thread = pthread_t()
@@ -43,7 +45,11 @@ public final class LoopThread: Sendable {
             loop.closeAll()
             return nil
         }, box)
-        precondition(result == 0, "pthread_create failed: \(result)")
+        guard result == 0 else {
+            // EAGAIN: out of threads or memory. The loop was not handed over: release it here.
+            Unmanaged<Box>.fromOpaque(box).release()
+            throw SystemError(operation: "pthread_create", errno: result)
+        }
         self.thread = thread
     }
 

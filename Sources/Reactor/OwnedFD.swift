@@ -21,6 +21,6 @@ struct OwnedFD: ~Copyable {
     }
 
     deinit {
-        _ = Glibc.close(raw)
+        closeDescriptor(raw)
     }
 }

@@ -6,7 +6,11 @@ public enum ResourceLimits {
     public static func openFiles() -> (soft: UInt64, hard: UInt64) {
         var soft: UInt64 = 0
         var hard: UInt64 = 0
-        guard cepoll_nofile_limits(&soft, &hard) == 0 else { return (1024, 1024) }
+        do {
+            try syscallChecked("getrlimit(RLIMIT_NOFILE)") { cepoll_nofile_limits(&soft, &hard) }
+        } catch {
+            return (1024, 1024)  // getrlimit has no failure for this resource; the Linux default
+        }
         return (soft, hard)
     }
 
@@ -15,7 +19,7 @@ public enum ResourceLimits {
     @discardableResult
     public static func raiseOpenFilesToHardLimit() -> (soft: UInt64, hard: UInt64) {
         let limits = openFiles()
-        if limits.soft < limits.hard { _ = cepoll_set_nofile_soft(limits.hard) }
+        if limits.soft < limits.hard { setSoftLimit(limits.hard) }
         return openFiles()
     }
 
@@ -23,7 +27,17 @@ public enum ResourceLimits {
     /// returns the limits in force afterwards.
     @discardableResult
     public static func setOpenFilesSoftLimit(_ soft: UInt64) -> (soft: UInt64, hard: UInt64) {
-        _ = cepoll_set_nofile_soft(min(soft, openFiles().hard))
+        setSoftLimit(min(soft, openFiles().hard))
         return openFiles()
+    }
+
+    /// setrlimit within the hard limit: a refusal leaves the limit as it was, which the callers
+    /// report by returning the limits in force.
+    private static func setSoftLimit(_ soft: UInt64) {
+        do {
+            try syscallChecked("setrlimit(RLIMIT_NOFILE)") { cepoll_set_nofile_soft(soft) }
+        } catch {
+            // Reported through the limits returned, as documented above.
+        }
     }
 }

@@ -82,8 +82,13 @@ enum Socket {
         return SocketAddress(storage)
     }
 
-    /// The pending error of a socket (SO_ERROR), 0 if none. Reading it clears it.
+    /// The pending error of a socket (SO_ERROR), 0 if none. Reading it clears it. If getsockopt
+    /// itself fails, its errno is the best account of what went wrong with the socket.
     static func pendingError(_ fd: Int32) -> Int32 {
-        (try? getOption(fd, SOL_SOCKET, SO_ERROR, "SO_ERROR")) ?? 0
+        do {
+            return try getOption(fd, SOL_SOCKET, SO_ERROR, "SO_ERROR")
+        } catch {
+            return error.errno
+        }
     }
 }

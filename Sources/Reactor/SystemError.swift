@@ -24,15 +24,39 @@ public struct SystemError: Error, Equatable, CustomStringConvertible, Sendable {
     public var isReset: Bool { errno == ECONNRESET || errno == EPIPE || errno == ECONNABORTED }
 }
 
-/// The outcome of a non-blocking call: done, or "would block".
-enum IOResult<Value> {
+/// The outcome of a call that may block: done, or "would block" (EAGAIN, or EINPROGRESS for connect).
+public enum IOResult<Value> {
     case done(Value)
     case wouldBlock
 }
 
-/// The one place for errno policy, as SwiftNIO's `syscall(blocking:)`: EINTR is retried, EAGAIN is a
-/// value, errnos that can only mean a bug in Rill (EBADF, EFAULT, EINVAL on an fd we own) trap.
-func syscall(_ operation: @autoclosure () -> String, _ body: () -> Int) throws(SystemError) -> IOResult<Int> {
+extension IOResult: Sendable where Value: Sendable {}
+extension IOResult: Equatable where Value: Equatable {}
+
+// MARK: - The one errno policy
+
+// Every system call in Reactor goes through one of these three functions, as every one in SwiftNIO
+// goes through `syscall(blocking:)`: EINTR is retried, EAGAIN is a value (where the call can block),
+// errnos that can only mean a bug in Rill (EBADF, EFAULT: an fd it does not own, a bad pointer) trap,
+// and everything else is thrown as a typed `SystemError` for the caller to handle.
+
+/// Errnos that can only mean a bug in the caller, never a condition of the system or the peer.
+@inline(__always)
+func isUnacceptableErrno(_ code: Int32) -> Bool {
+    code == EBADF || code == EFAULT
+}
+
+@inline(never)
+func unacceptableErrno(_ code: Int32, _ operation: String) -> Never {
+    fatalError("\(operation) failed with errno \(code) (\(SystemError(operation: operation, errno: code))): a bug in descriptor ownership")
+}
+
+/// For calls that may block (read, send, accept, connect, ...): `.wouldBlock` on EAGAIN/EWOULDBLOCK
+/// (and EINPROGRESS), EINTR retried, bug errnos trap, other failures thrown.
+@inline(__always)
+func syscall<Result: FixedWidthInteger>(
+    _ operation: @autoclosure () -> String, _ body: () -> Result
+) throws(SystemError) -> IOResult<Result> {
     while true {
         let result = body()
         if result >= 0 { return .done(result) }
@@ -40,27 +64,36 @@ func syscall(_ operation: @autoclosure () -> String, _ body: () -> Int) throws(S
         switch code {
         case EINTR:
             continue
-        case EAGAIN, EINPROGRESS:
+        case EAGAIN, EWOULDBLOCK, EINPROGRESS:
             return .wouldBlock
-        case EBADF, EFAULT:
-            fatalError("\(operation()) failed with errno \(code): a bug in Rill's fd ownership")
         default:
+            if isUnacceptableErrno(code) { unacceptableErrno(code, operation()) }
             throw SystemError(operation: operation(), errno: code)
         }
     }
 }
 
-/// For calls that never block: EINTR retried, every failure thrown.
+/// For calls that never block (socket, bind, epoll_ctl, fcntl, ...): EINTR retried, bug errnos
+/// trap, every other failure (EAGAIN included) thrown.
 @discardableResult
-func syscallChecked(_ operation: @autoclosure () -> String, _ body: () -> Int32) throws(SystemError) -> Int32 {
+@inline(__always)
+func syscallChecked<Result: FixedWidthInteger>(
+    _ operation: @autoclosure () -> String, _ body: () -> Result
+) throws(SystemError) -> Result {
     while true {
         let result = body()
         if result >= 0 { return result }
         let code = errno
         if code == EINTR { continue }
-        if code == EBADF || code == EFAULT {
-            fatalError("\(operation()) failed with errno \(code): a bug in Rill's fd ownership")
-        }
+        if isUnacceptableErrno(code) { unacceptableErrno(code, operation()) }
         throw SystemError(operation: operation(), errno: code)
     }
+}
+
+/// close(2): never retried (Linux frees the descriptor even when close reports EINTR or EIO, and a
+/// retry could close a descriptor another thread just opened); EBADF traps, as a double close is a bug.
+/// Other failures are ignored: the data path (write, fsync) is where they belong.
+@inline(__always)
+func closeDescriptor(_ fd: Int32) {
+    if Glibc.close(fd) != 0, errno == EBADF { unacceptableErrno(EBADF, "close(\(fd))") }
 }

@@ -1,6 +1,7 @@
 import HTTP1
 import Reactor
 import SSE
+import SSEHub
 
 /// The server behind `rill serve`: HTTP/1.1 on one reactor, Server-Sent Events through a `Hub`, a
 /// publish endpoint, metrics, a demo page and optional static files. Loop-confined.

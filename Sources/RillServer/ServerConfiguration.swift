@@ -1,6 +1,7 @@
 import HTTP1
 import Reactor
 import SSE
+import SSEHub
 
 /// Everything `rill serve` can be told. The defaults suit tens of thousands of idle subscribers.
 public struct ServerConfiguration: Sendable {

@@ -1,4 +1,4 @@
-import Reactor
+import RillBytes
 
 /// An event to send on a Server-Sent Events stream.
 public struct OutgoingEvent: Sendable, Equatable {

@@ -1,6 +1,7 @@
 import Reactor
 import RillServer
 import SSE
+import SSEHub
 import Workers
 #if canImport(Glibc)
 import Glibc

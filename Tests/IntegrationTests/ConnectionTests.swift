@@ -56,7 +56,10 @@ private final class StreamWriter: ConnectionHandler {
     var transitions: [Bool] = []
     /// How the first connection closed.
     var closeReason: CloseReason?
-    let closed = Flag()
+    /// Signalled on every close.
+    let closed = Semaphore()
+    /// Signalled when the queue first crosses the high watermark.
+    let blocked = Semaphore()
 
     init(total: Int, sendBuffer: Int32 = 4096) {
         self.total = total
@@ -85,25 +88,15 @@ private final class StreamWriter: ConnectionHandler {
     func connection(_ connection: Connection, didRead bytes: UnsafeRawBufferPointer) {}
 
     func connectionWritabilityDidChange(_ connection: Connection, isWritable: Bool) {
+        if !isWritable && !transitions.contains(false) { blocked.signal() }
         transitions.append(isWritable)
         if isWritable { pump(connection) }
     }
 
     func connectionDidClose(_ connection: Connection, reason: CloseReason) {
         if closeReason == nil { closeReason = reason }  // the first connection's
-        closed.value.store(true, ordering: .releasing)
+        closed.signal()
     }
-}
-
-/// Waits (polling) until `flag` is set or `limit` passes.
-private func wait(for flag: Flag, limit: Duration = .seconds(10)) -> Bool {
-    let clock = ContinuousClock()
-    let deadline = clock.now + limit
-    while !flag.value.load(ordering: .acquiring) {
-        if clock.now > deadline { return false }
-        usleep(2_000)
-    }
-    return true
 }
 
 extension Loopback {
@@ -138,18 +131,18 @@ extension Loopback {
                     try loop.listen(on: loopback, handler: writer).address
                 }
                 let client = try BlockingClient(connectingTo: address, receiveBuffer: 4096)
+                // Read nothing until the writer has queued past the high watermark: the reader is
+                // slow by construction, not by sleeping.
+                #expect(writer.blocked.wait())
                 var received = 0
                 var outOfOrder = 0
-                var reads = 0
                 while let chunk = client.receive(upTo: 3000) {
                     for byte in chunk {
                         if byte != patternByte(received) { outOfOrder += 1 }
                         received += 1
                     }
-                    reads += 1
-                    if reads % 64 == 0 { usleep(1_000) }  // slow
                 }
-                #expect(wait(for: writer.closed))
+                #expect(writer.closed.wait())
                 thread.stopAndJoin()
                 #expect(received == 4 << 20)
                 #expect(outOfOrder == 0)
@@ -172,7 +165,7 @@ extension Loopback {
                     _ = client.receive(upTo: 1000)
                     client.reset()
                 }
-                #expect(wait(for: writer.closed))
+                #expect(writer.closed.wait())
                 // Still serving.
                 let second = try BlockingClient(connectingTo: address)
                 #expect(second.receive(upTo: 10)?.isEmpty == false)
@@ -186,21 +179,21 @@ extension Loopback {
         @Test func halfClose() throws {
             try expectNoFDLeak {
                 let server = Recorder()
-                let closed = Flag()
+                let closed = Semaphore()
                 server.onRead = { connection, bytes in connection.write(bytes) }
                 server.onEOF = { connection in
                     connection.write(Array("bye".utf8))
                     connection.shutdownWrite()
                 }
                 final class CloseWatcher: ConnectionHandler {
-                    let inner: Recorder, closed: Flag
-                    init(_ inner: Recorder, _ closed: Flag) { self.inner = inner; self.closed = closed }
+                    let inner: Recorder, closed: Semaphore
+                    init(_ inner: Recorder, _ closed: Semaphore) { self.inner = inner; self.closed = closed }
                     func connectionDidOpen(_ c: Connection) { inner.connectionDidOpen(c) }
                     func connection(_ c: Connection, didRead b: UnsafeRawBufferPointer) { inner.connection(c, didRead: b) }
                     func connectionDidReadEOF(_ c: Connection) { inner.connectionDidReadEOF(c) }
                     func connectionDidClose(_ c: Connection, reason: CloseReason) {
                         inner.connectionDidClose(c, reason: reason)
-                        closed.value.store(true, ordering: .releasing)
+                        closed.signal()
                     }
                 }
                 let (thread, address) = try LoopThread.start { loop in
@@ -212,7 +205,7 @@ extension Loopback {
                     client.shutdownWrite()
                     #expect(String(decoding: client.receiveAll(), as: UTF8.self) == "hellobye")
                 }
-                #expect(wait(for: closed))
+                #expect(closed.wait())
                 thread.stopAndJoin()
                 server.onRead = nil
                 server.onEOF = nil
@@ -248,6 +241,46 @@ extension Loopback {
             }
         }
 
+        /// No callback runs inside a call the handler made: a write that crosses the high watermark
+        /// reports it after the write returns, at the loop's next safe point, in order with the
+        /// drain that follows.
+        @Test func writabilityIsReportedAfterTheWrite() throws {
+            try expectNoFDLeak {
+                let loop = try EventLoop()
+                let server = Recorder()
+                let listener = try loop.listen(on: loopback, handler: server)
+                let client = try BlockingClient(connectingTo: listener.address, receiveBuffer: 4096)
+                #expect(drive(loop) { server.opened.count == 1 })
+                let connection = server.opened[0]
+                try connection.setOption(level: SOL_SOCKET, name: SO_SNDBUF, value: 4096)
+                var insideWrites = false
+                var reentered = false
+                server.onWritability = { _, _ in if insideWrites { reentered = true } }
+                // 512 KiB written in one go, like a hub's round: far past the 256 KiB high watermark.
+                let chunk = [UInt8](repeating: 7, count: 64 * 1024)
+                insideWrites = true
+                for _ in 0..<8 { #expect(connection.write(chunk)) }
+                insideWrites = false
+                #expect(!connection.isWritable)
+                #expect(server.writability.isEmpty, "reported from inside write")
+                loop.runOnce(maximumWait: .zero)
+                #expect(server.writability == [false])
+                // The client drains; the loop flushes and reports writable again.
+                var drained = 0
+                var buffer = [UInt8](repeating: 0, count: 65_536)
+                #expect(drive(loop) {
+                    let count = buffer.withUnsafeMutableBytes { recv(client.fd, $0.baseAddress, $0.count, Int32(MSG_DONTWAIT)) }
+                    if count > 0 { drained += count }
+                    return server.writability.count == 2
+                })
+                #expect(server.writability == [false, true])
+                #expect(!reentered)
+                server.onWritability = nil
+                listener.close()
+                loop.closeAll()
+            }
+        }
+
         /// Writes to a closed handle are refused, and closing twice calls back once.
         @Test func staleHandles() throws {
             try expectNoFDLeak {
@@ -273,7 +306,8 @@ extension Loopback {
 /// Outgoing connections: from a chosen source address, with bytes queued before the connect
 /// completes, refused, and timed out.
 private func connectorScenario() throws {
-    let loop = try EventLoop()
+    // A manual clock: the connect timeout below fires when the test says, not after a real wait.
+    let loop = try EventLoop(clock: .manual(ManualClock()))
     let server = Recorder()
     let listener = try loop.listen(on: loopback, handler: server)
     let client = Recorder()
@@ -317,10 +351,15 @@ private func connectorScenario() throws {
     let silentAddress = SocketAddress(ip: 0x7F00_0001, port: UInt16(bigEndian: address.sin_port))
     let fillers = Recorder()
     for _ in 0..<4 { _ = try loop.connect(to: silentAddress, timeout: nil, handler: fillers) }
-    drive(loop, for: .milliseconds(200)) { false }
+    // A backlog of 0 holds one connection: once it is open the others' SYNs are being dropped.
+    #expect(drive(loop) { fillers.opened.count == 1 })
     let timedOut = Recorder()
     _ = try loop.connect(to: silentAddress, timeout: .milliseconds(300), handler: timedOut)
-    #expect(drive(loop, for: .seconds(5)) { timedOut.closes.count == 1 })
+    loop.runOnce(maximumWait: .milliseconds(1))
+    loop.advanceTime(by: .milliseconds(299))
+    #expect(timedOut.closes.isEmpty)
+    loop.advanceTime(by: .milliseconds(1))
+    #expect(timedOut.closes.count == 1)
     #expect(timedOut.closes.first?.1 == .connectFailed(SystemError(operation: "connect", errno: ETIMEDOUT)))
     #expect(timedOut.opened.isEmpty)
 

@@ -64,56 +64,137 @@ extension Loopback {
         @Test func stopFromAnotherThread() throws {
             try expectNoFDLeak {
                 let thread = try LoopThread.start()
-                let ran = Flag()
-                thread.remote.execute { _ in ran.value.store(true, ordering: .releasing) }
-                usleep(50_000)
+                let ran = Semaphore()
+                thread.remote.execute { _ in ran.signal() }
+                // The task ran: the loop is going back to (or already in) an epoll_wait without timeout.
+                #expect(ran.wait())
                 let clock = ContinuousClock()
                 let started = clock.now
                 thread.stopAndJoin()
                 #expect(clock.now - started < .seconds(2))
-                let didRun = ran.value.load(ordering: .acquiring)
-                #expect(didRun)
             }
         }
 
-        /// One-shot, repeating, cancelled and self-cancelling timers on a running loop.
+        /// One-shot, repeating, cancelled and self-cancelling timers, on a manual clock: each fires
+        /// at its deadline exactly, never before.
         @Test func timersOnTheLoop() throws {
             try expectNoFDLeak {
-                let loop = try EventLoop()
-                let clock = ContinuousClock()
-                let started = clock.now
-                var onceAt: Duration? = nil
-                var repeats = 0
+                let loop = try EventLoop(clock: .manual(ManualClock()))
+                var onceAt: UInt64? = nil
+                var repeatTimes: [UInt64] = []
                 var cancelledFired = false
-                loop.schedule(after: .milliseconds(30)) { onceAt = clock.now - started }
+                loop.schedule(after: .milliseconds(30)) { onceAt = loop.now }
                 let cancelled = loop.schedule(after: .milliseconds(10)) { cancelledFired = true }
                 loop.cancel(cancelled)
                 var repeating: TimerID? = nil
                 repeating = loop.scheduleRepeating(every: .milliseconds(5)) {
-                    repeats += 1
-                    if repeats == 5 { loop.cancel(repeating!) }
+                    repeatTimes.append(loop.now)
+                    if repeatTimes.count == 5 { loop.cancel(repeating!) }
                 }
-                #expect(drive(loop, for: .seconds(5)) { onceAt != nil && repeats >= 5 && loop.scheduledTimers == 0 })
-                #expect(onceAt! >= .milliseconds(30))
-                #expect(repeats == 5)
+                loop.advanceTime(by: .milliseconds(24))
+                #expect(repeatTimes == [5, 10, 15, 20])
+                loop.advanceTime(by: .milliseconds(5))
+                #expect(repeatTimes == [5, 10, 15, 20, 25])
+                #expect(onceAt == nil)
+                loop.advanceTime(by: .milliseconds(1))
+                #expect(onceAt == 30)
+                loop.advanceTime(by: .seconds(1))
+                #expect(repeatTimes.count == 5)
                 #expect(!cancelledFired)
                 #expect(!loop.isScheduled(repeating!))
+                #expect(loop.scheduledTimers == 0)
             }
         }
 
-        /// Allocation-free handler timers carry their token.
+        /// On a manual clock `runOnce` does not wait for a timer, and real time passing fires nothing.
+        @Test func manualClockStandsStill() throws {
+            try expectNoFDLeak {
+                let clock = ManualClock()
+                let loop = try EventLoop(clock: .manual(clock))
+                var fired = false
+                loop.schedule(after: .milliseconds(1)) { fired = true }
+                loop.runOnce(maximumWait: .milliseconds(20))
+                #expect(!fired)
+                #expect(loop.now == 0)
+                // Moving the clock itself is seen at the next wake-up.
+                clock.advance(by: .milliseconds(1))
+                loop.runOnce(maximumWait: .milliseconds(20))
+                #expect(fired)
+                #expect(loop.now == 1)
+            }
+        }
+
+        /// A test thread drives the timers of a loop running on its own thread.
+        @Test func advanceTimeFromAnotherThread() throws {
+            try expectNoFDLeak {
+                final class Counter: Sendable { let value = Atomic<Int>(0) }
+                let counter = Counter()
+                let fired = Flag()
+                let thread = try LoopThread.start(clock: .manual(ManualClock()))
+                let remote = thread.remote
+                func count() -> Int { counter.value.load(ordering: .acquiring) }
+                remote.sync { loop in
+                    loop.scheduleRepeating(every: .seconds(1)) { counter.value.add(1, ordering: .releasing) }
+                    loop.schedule(after: .seconds(10)) { fired.value.store(true, ordering: .releasing) }
+                }
+                remote.advanceTime(by: .milliseconds(999))
+                #expect(count() == 0)
+                remote.advanceTime(by: .milliseconds(1))
+                #expect(count() == 1)
+                remote.advanceTime(by: .seconds(9))
+                #expect(count() == 10)
+                let didFire = fired.value.load(ordering: .acquiring)
+                #expect(didFire)
+                thread.stopAndJoin()
+            }
+        }
+
+        /// Signals sent to the loop's thread reach the handler on that thread, through the signalfd.
+        @Test func signalsThroughASignalfd() throws {
+            final class Seen: @unchecked Sendable {
+                // @unchecked: written on the loop thread before each semaphore signal, read after the wait.
+                var signals: [Int32] = []
+                var offLoopThread = 0
+            }
+            try expectNoFDLeak {
+                let arrived = Semaphore()
+                let seen = Seen()
+                // Setup runs here: the signals are blocked in this thread, and in the loop thread it starts.
+                let (thread, _) = try LoopThread.start { loop in
+                    try loop.watchSignals([SIGUSR1, SIGUSR2]) { [unowned loop] signal in
+                        seen.signals.append(signal)
+                        if !loop.inLoopThread { seen.offLoopThread += 1 }
+                        arrived.signal()
+                    }
+                }
+                let loopThread = thread.remote.sync { _ in pthread_self() }
+                #expect(pthread_kill(loopThread, SIGUSR1) == 0)
+                #expect(arrived.wait())
+                #expect(pthread_kill(loopThread, SIGUSR2) == 0)
+                #expect(arrived.wait())
+                thread.stopAndJoin()
+                #expect(seen.signals == [SIGUSR1, SIGUSR2])
+                #expect(seen.offLoopThread == 0)
+                // Nothing is pending for this thread: unblocking delivers nothing.
+                try EventLoop.unblockSignals([SIGUSR1, SIGUSR2])
+            }
+        }
+
+        /// Allocation-free handler timers carry their token, and fire in deadline order.
         @Test func handlerTimers() throws {
             final class Sink: TimerHandler {
                 var tokens: [UInt64] = []
                 func timerFired(_ timer: TimerID, token: UInt64) { tokens.append(token) }
             }
             try expectNoFDLeak {
-                let loop = try EventLoop()
+                let loop = try EventLoop(clock: .manual(ManualClock()))
                 let sink = Sink()
                 for token in [3, 1, 2] as [UInt64] {
                     loop.schedule(after: .milliseconds(Int64(token) * 5), handler: sink, token: token)
                 }
-                #expect(drive(loop, for: .seconds(5)) { sink.tokens.count == 3 })
+                loop.advanceTime(by: .milliseconds(14))
+                #expect(sink.tokens == [1, 2])
+                loop.advanceTime(by: .milliseconds(1))
                 #expect(sink.tokens == [1, 2, 3])
             }
         }
@@ -140,7 +221,11 @@ extension Loopback {
                 // Both readable before the loop next waits: one epoll_wait returns both events.
                 first.send([1])
                 second.send([2])
-                usleep(20_000)
+                for connection in server.opened {
+                    // Wait (bounded) for the bytes to land, by readiness rather than by sleeping.
+                    var entry = pollfd(fd: connection.fd, events: Int16(POLLIN), revents: 0)
+                    #expect(poll(&entry, 1, 5_000) == 1)
+                }
                 let staleBefore = loop.statistics.staleEvents
                 loop.runOnce(maximumWait: .seconds(1))
                 #expect(reused != nil)

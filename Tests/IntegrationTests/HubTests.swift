@@ -1,5 +1,6 @@
 import Reactor
 import SSE
+import SSEHub
 import Testing
 #if canImport(Glibc)
 import Glibc
@@ -10,16 +11,21 @@ private final class SubscribeOnAccept: ConnectionHandler {
     let hub: Hub
     var topicsForNext: [String] = ["default"]
     var lastEventIDForNext: String?
+    var subscribeOnOpen = true
+    /// False plays a buggy server that forgets to unsubscribe.
+    var unsubscribeOnClose = true
     var servers: [Connection] = []
 
     init(hub: Hub) { self.hub = hub }
 
     func connectionDidOpen(_ connection: Connection) {
         servers.append(connection)
-        hub.subscribe(connection, topics: topicsForNext, lastEventID: lastEventIDForNext)
+        if subscribeOnOpen { hub.subscribe(connection, topics: topicsForNext, lastEventID: lastEventIDForNext) }
     }
     func connection(_ connection: Connection, didRead bytes: UnsafeRawBufferPointer) {}
-    func connectionDidClose(_ connection: Connection, reason: CloseReason) { hub.unsubscribe(connection) }
+    func connectionDidClose(_ connection: Connection, reason: CloseReason) {
+        if unsubscribeOnClose { hub.unsubscribe(connection) }
+    }
 }
 
 /// Client side: parses each connection's stream and records events and heartbeat times.
@@ -39,7 +45,7 @@ private final class StreamClients: ConnectionHandler {
         parsers[connection.fd]!.feed(bytes) { item in
             switch item {
             case .event(let event): events[connection.fd, default: []].append(event)
-            case .comment: heartbeats[connection.fd, default: []].append(MonotonicClock.nanoseconds() / 1_000_000)
+            case .comment: heartbeats[connection.fd, default: []].append(loop?.now ?? 0)
             case .retry: break
             }
         }
@@ -50,13 +56,15 @@ private final class StreamClients: ConnectionHandler {
 /// A loop with a listener whose connections subscribe to a hub, and clients connected to it.
 private func hubScenario(
     clients count: Int, configuration: Hub.Configuration = Hub.Configuration(),
+    clock: EventLoop.Clock = .monotonic,
     _ body: (EventLoop, Hub, SubscribeOnAccept, StreamClients, SocketAddress) throws -> Void
 ) throws {
-    let loop = try EventLoop()
+    let loop = try EventLoop(clock: clock)
     let hub = Hub(loop: loop, configuration: configuration)
     let server = SubscribeOnAccept(hub: hub)
     let listener = try loop.listen(on: loopback, handler: server)
     let clients = StreamClients()
+    clients.loop = loop
     for _ in 0..<count { _ = try loop.connect(to: listener.address, handler: clients) }
     #expect(drive(loop) { hub.statistics.subscribers == count && clients.opened.count == count })
     try body(loop, hub, server, clients, listener.address)
@@ -76,11 +84,14 @@ extension Loopback {
                         #expect(delivered == 1_000)
                     }
                     #expect(drive(loop) { clients.events.values.reduce(0) { $0 + $1.count } == 20_000 })
-                    drive(loop, for: .milliseconds(50)) { false }
+                    // A last event as a marker: whatever else was written comes before it.
+                    try hub.publish(OutgoingEvent(data: "end"), topic: "default")
+                    #expect(drive(loop) { clients.events.values.allSatisfy { $0.last?.dataString == "end" } })
+                    #expect(clients.events.count == 1_000)
                     for (_, received) in clients.events {
-                        #expect(received.map(\.dataString) == (1...20).map { "t=\($0)" })
+                        #expect(received.map(\.dataString) == (1...20).map { "t=\($0)" } + ["end"])
                     }
-                    #expect(hub.statistics.eventWrites == 20_000)
+                    #expect(hub.statistics.eventWrites == 21_000)
                 }
             }
         }
@@ -98,11 +109,13 @@ extension Loopback {
                     try hub.publish(OutgoingEvent(data: "for a", name: "x"), topic: "a")
                     try hub.publish(OutgoingEvent(data: "for b"), topic: "b")
                     try hub.publish(OutgoingEvent(data: "for c"), topic: "c")
-                    #expect(drive(loop) { clients.events[both.fd]?.count == 2 && clients.events[onlyA.fd]?.count == 1 })
-                    drive(loop, for: .milliseconds(50)) { false }
-                    #expect(clients.events[onlyA.fd]?.map(\.dataString) == ["for a"])
+                    // Markers last on both topics: whatever else was written comes before them.
+                    try hub.publish(OutgoingEvent(data: "end"), topic: "a")
+                    try hub.publish(OutgoingEvent(data: "end"), topic: "b")
+                    #expect(drive(loop) { clients.events[both.fd]?.count == 4 && clients.events[onlyA.fd]?.last?.dataString == "end" })
+                    #expect(clients.events[onlyA.fd]?.map(\.dataString) == ["for a", "end"])
                     #expect(clients.events[onlyA.fd]?.first?.type == "x")
-                    #expect(clients.events[both.fd]?.map(\.dataString) == ["for a", "for b"])
+                    #expect(clients.events[both.fd]?.map(\.dataString) == ["for a", "for b", "end", "end"])
                     #expect(hub.subscriberCount(topic: "b") == 1)
                 }
             }
@@ -131,22 +144,114 @@ extension Loopback {
             }
         }
 
-        /// Heartbeats arrive about once per interval per subscriber, spread over the interval rather
-        /// than in one burst; a subscriber that just got an event is skipped.
+        /// Heartbeats are spread over the interval slice by slice, on a manual clock: every step of
+        /// H / slices visits one slice, whose members (dealt round-robin at subscription) get one
+        /// heartbeat once they have been silent for an interval; a subscriber that just got an event
+        /// is skipped until it has been silent for an interval again.
         @Test func heartbeatsAreSpread() throws {
             var configuration = Hub.Configuration()
             configuration.heartbeat = .milliseconds(400)
             configuration.heartbeatSlices = 8
+            let step = Duration.milliseconds(50)
             try expectNoFDLeak {
-                try hubScenario(clients: 80, configuration: configuration) { loop, hub, _, clients, _ in
-                    let start = MonotonicClock.nanoseconds() / 1_000_000
-                    drive(loop, for: .milliseconds(1_500)) { false }
-                    let counts = clients.opened.map { clients.heartbeats[$0.fd]?.count ?? 0 }
-                    #expect(counts.allSatisfy { (2...5).contains($0) }, "heartbeats per client: \(counts)")
-                    // Spread: the first heartbeats of all clients fall into several distinct 50 ms windows.
-                    let firstWindows = Set(clients.opened.compactMap { clients.heartbeats[$0.fd]?.first }.map { ($0 - start) / 50 })
-                    #expect(firstWindows.count >= 5, "first heartbeats bunched into \(firstWindows.count) windows")
-                    #expect(hub.statistics.heartbeats == counts.reduce(0, +))
+                try hubScenario(clients: 80, configuration: configuration, clock: .manual(ManualClock())) { loop, hub, server, clients, _ in
+                    // Subscriber i is in slice i % 8 (in subscription order); find each one's client.
+                    var clientByPort: [UInt16: Int32] = [:]
+                    for client in clients.opened { clientByPort[try client.localAddress().port] = client.fd }
+                    let sliceClients: [[Int32]] = try (0..<8).map { slice in
+                        try server.servers.enumerated().filter { $0.offset % 8 == slice }
+                            .map { clientByPort[try $0.element.peerAddress().port]! }
+                    }
+                    var expected: [Int32: Int] = [:]
+                    /// Advances one step, lets the written heartbeats arrive, and compares per client.
+                    func stepAndCheck(_ number: Int, beating slice: Int?, sourceLocation: SourceLocation = #_sourceLocation) {
+                        let before = hub.statistics.heartbeats
+                        loop.advanceTime(by: step)
+                        if let slice { for fd in sliceClients[slice] { expected[fd, default: 0] += 1 } }
+                        #expect(hub.statistics.heartbeats - before == (slice == nil ? 0 : 10), "step \(number)",
+                                sourceLocation: sourceLocation)
+                        // Writes are synchronous: the hub has counted them; wait only for the bytes.
+                        #expect(drive(loop) { clients.heartbeats.values.reduce(0) { $0 + $1.count } == hub.statistics.heartbeats },
+                                sourceLocation: sourceLocation)
+                        let got = Dictionary(uniqueKeysWithValues: clients.opened.map { ($0.fd, clients.heartbeats[$0.fd]?.count ?? 0) })
+                        #expect(got == clients.opened.reduce(into: [:]) { $0[$1.fd] = expected[$1.fd, default: 0] },
+                                "step \(number)", sourceLocation: sourceLocation)
+                    }
+                    // Steps 1-7 (50-350 ms): everyone was written to (subscribed) at 0: too recent.
+                    for number in 1...7 { stepAndCheck(number, beating: nil) }
+                    // Steps 8-15 (400-750 ms): slice 0, 1, ..., 7 in turn, one heartbeat each.
+                    for number in 8...15 { stepAndCheck(number, beating: number % 8) }
+                    // An event at 750 ms to everyone: nobody needs a heartbeat until 1150 ms.
+                    try hub.publish(OutgoingEvent(data: "news"), topic: "default")
+                    #expect(drive(loop) { clients.events.values.reduce(0) { $0 + $1.count } == 80 })
+                    // Steps 16-22 (800-1100 ms): every slice is visited, but all were written to at 750.
+                    for number in 16...22 { stepAndCheck(number, beating: nil) }
+                    // Steps 23-30 (1150-1500 ms): slice 7, 0, 1, ..., 6: silent for 400 ms or more
+                    // (the threshold is the interval less half a slice: 375 ms).
+                    for number in 23...30 { stepAndCheck(number, beating: number % 8) }
+                    #expect(hub.statistics.heartbeats == 160)
+                    #expect(clients.heartbeats.values.allSatisfy { $0.count == 2 })
+                }
+            }
+        }
+
+        /// With one slice (an interval under a second) a stream that gets an event every two thirds
+        /// of the interval never needs a heartbeat, while a quiet one gets one every interval.
+        @Test func busyStreamNeedsNoHeartbeat() throws {
+            var configuration = Hub.Configuration()
+            configuration.heartbeat = .milliseconds(300)
+            try expectNoFDLeak {
+                try hubScenario(clients: 0, configuration: configuration, clock: .manual(ManualClock())) { loop, hub, server, clients, address in
+                    server.topicsForNext = ["busy"]
+                    let busy = try loop.connect(to: address, handler: clients)
+                    #expect(drive(loop) { hub.statistics.subscribers == 1 })
+                    server.topicsForNext = ["quiet"]
+                    let quiet = try loop.connect(to: address, handler: clients)
+                    #expect(drive(loop) { hub.statistics.subscribers == 2 })
+                    for step in 1...30 {  // 3 s in 100 ms steps; an event every 200 ms on "busy"
+                        loop.advanceTime(by: .milliseconds(100))
+                        if step % 2 == 0 { try hub.publish(OutgoingEvent(data: "tick"), topic: "busy") }
+                    }
+                    #expect(drive(loop) {
+                        clients.events[busy.fd]?.count == 15 && clients.heartbeats[quiet.fd]?.count == hub.statistics.heartbeats
+                    })
+                    #expect(clients.heartbeats[busy.fd] == nil)
+                    #expect(hub.statistics.heartbeats == 10)
+                }
+            }
+        }
+
+        /// A subscriber whose connection closed without `unsubscribe` never reaches the next owner of
+        /// its fd: the hub names connections by identity (fd and generation), not by fd.
+        @Test func closedSubscriberNeverReachesTheFDsNextOwner() throws {
+            var configuration = Hub.Configuration()
+            configuration.heartbeat = .milliseconds(400)
+            try expectNoFDLeak {
+                try hubScenario(clients: 1, configuration: configuration, clock: .manual(ManualClock())) { loop, hub, server, clients, address in
+                    server.unsubscribeOnClose = false
+                    server.subscribeOnOpen = false
+                    // Connected in the kernel's backlog before the old fd is freed, so that its
+                    // socket does not take that fd; the loop's accept does.
+                    let newcomer = try BlockingClient(connectingTo: address)
+                    let old = server.servers[0]
+                    old.close()
+                    #expect(drive(loop) { server.servers.count == 2 })
+                    let next = server.servers[1]
+                    #expect(next.fd == old.fd, "the accepted socket did not reuse the fd")
+                    #expect(hub.isSubscribed(old))
+                    #expect(!hub.isSubscribed(next))
+                    #expect(try hub.publish(OutgoingEvent(data: "not for you"), topic: "default").subscribers == 0)
+                    loop.advanceTime(by: .seconds(1))  // heartbeat rounds pass over its slice too
+                    #expect(hub.statistics.heartbeats == 0)
+                    // The stale membership is gone once the hub came across it.
+                    #expect(hub.statistics.subscribers == 0)
+                    #expect(!hub.isSubscribed(old))
+                    // Everything the server wrote to the newcomer comes before this marker: nothing.
+                    next.write(Array("end".utf8))
+                    next.closeAfterFlush()
+                    #expect(drive(loop) { !next.isOpen })
+                    #expect(String(decoding: newcomer.receiveAll(), as: UTF8.self) == "end")
+                    #expect(drive(loop) { clients.closed == 1 })
                 }
             }
         }

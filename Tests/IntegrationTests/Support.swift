@@ -117,6 +117,7 @@ final class Recorder: ConnectionHandler {
     var onOpen: ((Connection) -> Void)?
     var onRead: ((Connection, UnsafeRawBufferPointer) -> Void)?
     var onEOF: ((Connection) -> Void)?
+    var onWritability: ((Connection, Bool) -> Void)?
 
     func connectionDidOpen(_ connection: Connection) {
         opened.append(connection)
@@ -135,6 +136,7 @@ final class Recorder: ConnectionHandler {
 
     func connectionWritabilityDidChange(_ connection: Connection, isWritable: Bool) {
         writability.append(isWritable)
+        onWritability?(connection, isWritable)
     }
 
     func connectionDidClose(_ connection: Connection, reason: CloseReason) {
@@ -167,4 +169,58 @@ func freeLoopbackPort() throws -> UInt16 {
     let port = listener.address.port
     listener.close()
     return port
+}
+
+/// A counting semaphore (sem_t) for handshakes between a test and a loop thread: no polling, no sleeps.
+final class Semaphore: @unchecked Sendable {
+    // @unchecked: sem_t is made for sharing between threads; its address never changes.
+    private let semaphore = UnsafeMutablePointer<sem_t>.allocate(capacity: 1)
+
+    init() { sem_init(semaphore, 0, 0) }
+
+    deinit {
+        sem_destroy(semaphore)
+        semaphore.deallocate()
+    }
+
+    func signal() { sem_post(semaphore) }
+
+    /// Waits for one signal, at most `limit`; returns whether it came.
+    func wait(limit: Duration = .seconds(10)) -> Bool {
+        var deadline = timespec()
+        clock_gettime(CLOCK_REALTIME, &deadline)
+        let nanoseconds = Int(deadline.tv_nsec) + Int(limit.components.attoseconds / 1_000_000_000)
+        deadline.tv_sec += Int(limit.components.seconds) + nanoseconds / 1_000_000_000
+        deadline.tv_nsec = nanoseconds % 1_000_000_000
+        while sem_timedwait(semaphore, &deadline) != 0 {
+            if errno != EINTR { return false }
+        }
+        return true
+    }
+}
+
+/// A result handed from the loop thread to a waiting test thread.
+private final class ResultBox<Value>: @unchecked Sendable {
+    // @unchecked: written before a semaphore signal, read after the wait.
+    var value: Value?
+}
+
+extension EventLoopRemote {
+    /// Runs `body` on the loop thread and waits until it has run; returns its result.
+    func sync<Value: Sendable>(_ body: @escaping @Sendable (EventLoop) -> Value) -> Value {
+        let done = Semaphore()
+        let box = ResultBox<Value>()
+        execute { loop in
+            box.value = body(loop)
+            done.signal()
+        }
+        precondition(done.wait(limit: .seconds(60)), "the loop did not run the task")
+        return box.value!
+    }
+
+    /// Advances the loop's manual clock on the loop thread (firing the timers due), and returns
+    /// once that is done.
+    func advanceTime(by delta: Duration) {
+        sync { loop in loop.advanceTime(by: delta) }
+    }
 }

@@ -11,6 +11,19 @@ private func fire(_ wheel: inout TimerWheel<Int>, at now: UInt64) -> [Int] {
     return fired
 }
 
+/// A seeded generator, so a failure reproduces (SplitMix64).
+private struct SplitMix64: RandomNumberGenerator {
+    var state: UInt64
+    init(seed: UInt64) { state = seed }
+    mutating func next() -> UInt64 {
+        state &+= 0x9E37_79B9_7F4A_7C15
+        var z = state
+        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
+        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
+        return z ^ (z >> 31)
+    }
+}
+
 @Suite struct TimerWheelTests {
     /// Timers fire at the first tick at or after their deadline, never before, across all levels.
     @Test func firesAtDeadlineAcrossLevels() {
@@ -31,7 +44,7 @@ private func fire(_ wheel: inout TimerWheel<Int>, at now: UInt64) -> [Int] {
 
     /// Random deadlines fire in deadline order when time advances in random steps.
     @Test func firesInDeadlineOrderWithRandomSteps() {
-        var generator = SystemRandomNumberGenerator()
+        var generator = SplitMix64(seed: 0x5EED)
         var wheel = TimerWheel<Int>(now: 0)
         var deadlines: [UInt64] = []
         for index in 0..<5_000 {
@@ -57,7 +70,7 @@ private func fire(_ wheel: inout TimerWheel<Int>, at now: UInt64) -> [Int] {
 
     /// `nextExpiry` is never later than the earliest deadline, so a loop sleeping until it never misses one.
     @Test func nextExpiryIsNeverLate() {
-        var generator = SystemRandomNumberGenerator()
+        var generator = SplitMix64(seed: 0x5EED)
         var wheel = TimerWheel<Int>(now: 0)
         var pending: [UInt64] = []
         for index in 0..<2_000 {
@@ -164,5 +177,21 @@ private func fire(_ wheel: inout TimerWheel<Int>, at now: UInt64) -> [Int] {
         }
         #expect(fired == 1_000_000)
         #expect(now == 60_000)
+    }
+
+    /// On a loop's manual clock, one long `advanceTime` fires every timer at its own deadline (the
+    /// loop's `now` reads the deadline inside the callback), across all levels, in deadline order.
+    @Test func advanceTimeFiresEachAtItsDeadline() throws {
+        let loop = try EventLoop(clock: .manual(ManualClock()))
+        let delays: [Int64] = [1, 2, 255, 256, 257, 1000, 65_535, 65_536, 70_000, 16_777_216, 20_000_000]
+        var fired: [(UInt64, UInt64)] = []
+        for delay in delays.reversed() {
+            loop.schedule(after: .milliseconds(delay)) { fired.append((UInt64(delay), loop.now)) }
+        }
+        loop.advanceTime(by: .milliseconds(20_000_000))
+        #expect(fired.map(\.0) == delays.map(UInt64.init))
+        #expect(fired.allSatisfy { $0.0 == $0.1 }, "\(fired.filter { $0.0 != $0.1 })")
+        #expect(loop.now == 20_000_000)
+        #expect(loop.scheduledTimers == 0)
     }
 }

@@ -61,3 +61,48 @@ import Glibc
         #expect(MemoryLayout<FdSlot>.stride <= 48, "FdSlot is \(MemoryLayout<FdSlot>.stride) bytes")
     }
 }
+
+@Suite struct FdTableTests {
+    /// The fd table grows with the fds used, not with RLIMIT_NOFILE (which may be 2^30).
+    @Test func growsLazily() throws {
+        let loop = try EventLoop()
+        #expect(loop.slots.capacity < 4096, "table reserved \(loop.slots.capacity) slots up front")
+        loop.ensureSlot(5_000)
+        #expect(loop.slots.count == 5_001)
+        #expect(loop.slots.capacity < 20_000)
+        #expect(loop.slots[5_000].kind == .free)
+    }
+}
+
+@Suite struct FileDescriptorTests {
+    /// Open, write, status, read back and close a file; a missing file is a typed error.
+    @Test func fileRoundTrip() throws {
+        let path = "/tmp/rill-fd-test-\(getpid())"
+        defer { unlink(path) }
+        let fd = try FileDescriptor.open(path, flags: O_CREAT | O_RDWR | O_TRUNC, mode: 0o600)
+        let text = Array("hello, file".utf8)
+        #expect(try text.withUnsafeBytes { try FileDescriptor.write(fd, $0) } == .done(text.count))
+        #expect(try FileDescriptor.status(fd).st_size == text.count)
+        #expect(lseek(fd, 0, SEEK_SET) == 0)
+        var buffer = [UInt8](repeating: 0, count: 64)
+        #expect(try buffer.withUnsafeMutableBytes { try FileDescriptor.read(fd, into: $0) } == .done(text.count))
+        #expect(Array(buffer.prefix(text.count)) == text)
+        #expect(try buffer.withUnsafeMutableBytes { try FileDescriptor.read(fd, into: $0) } == .done(0))
+        FileDescriptor.close(fd)
+        #expect(throws: SystemError(operation: "open(\(path)-missing)", errno: ENOENT)) {
+            try FileDescriptor.open(path + "-missing", flags: O_RDONLY)
+        }
+    }
+
+    /// A non-blocking descriptor with nothing to read is `.wouldBlock`, not an error.
+    @Test func wouldBlockIsAValue() throws {
+        let (left, right) = try EventLoop.makeSocketPair()
+        defer {
+            FileDescriptor.close(left)
+            FileDescriptor.close(right)
+        }
+        #expect(fcntl(left, F_SETFL, fcntl(left, F_GETFL) | O_NONBLOCK) == 0)
+        var buffer = [UInt8](repeating: 0, count: 8)
+        #expect(try buffer.withUnsafeMutableBytes { try FileDescriptor.read(left, into: $0) } == .wouldBlock)
+    }
+}

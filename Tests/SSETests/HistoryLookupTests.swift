@@ -1,5 +1,5 @@
 import Reactor
-@testable import SSE
+@testable import SSEHub
 import Testing
 
 /// Last-Event-ID lookups in a history ring: generated ids by position, chosen ids by comparison.

@@ -1,5 +1,5 @@
 import Reactor
-@testable import SSE
+@testable import SSEHub
 import Testing
 
 /// The per-topic history ring: bounds by count and bytes, order across wrap-around, lookups.
@@ -38,4 +38,9 @@ struct HistoryRingTests {
         ring.append(entry(1), countLimit: 0, byteLimit: .max)
         #expect(ring.count == 0)
     }
+}
+
+/// The hub's idle memory per subscriber: one membership in its flat table (plus two 4-byte fds).
+@Test func membershipIsSmall() {
+    #expect(MemoryLayout<Hub.Membership>.stride == 24, "Membership is \(MemoryLayout<Hub.Membership>.stride) bytes")
 }

@@ -48,6 +48,17 @@ int cepoll_accept(int fd);
 /// SIG_IGN is a cast macro Swift cannot import.
 void cepoll_ignore_sigpipe(void);
 
+/// sizeof(struct signalfd_siginfo): one record read from a signalfd; ssi_signo is its first field.
+#define CEPOLL_SIGNALFD_RECORD 128
+
+/// <sys/signalfd.h> is not in Swift's Glibc module, and sigset_t is easier to fill in C.
+/// Blocks `signals` in the calling thread (pthread_sigmask SIG_BLOCK); returns 0 or an errno value.
+int cepoll_block_signals(const int *signals, int count);
+/// Unblocks `signals` in the calling thread; returns 0 or an errno value.
+int cepoll_unblock_signals(const int *signals, int count);
+/// A non-blocking, close-on-exec signalfd for `signals`; -1 with errno set on failure.
+int cepoll_signalfd(const int *signals, int count);
+
 /// RLIMIT_NOFILE is an enum member of an anonymous glibc type; these keep it out of Swift.
 int cepoll_nofile_limits(uint64_t *soft, uint64_t *hard);
 int cepoll_set_nofile_soft(uint64_t soft);

@@ -1,4 +1,4 @@
-import Reactor
+import RillBytes
 
 /// One event kept for replay.
 public struct HistoryEntry {

@@ -1,16 +1,20 @@
+@_exported import SSE
 import Reactor
 
 /// Fans Server-Sent Events out to the connections of one `EventLoop`: topics, a history ring per topic
 /// for Last-Event-ID replay, heartbeat comments, and a bound on what a slow subscriber may queue.
 /// Loop-confined.
 ///
-/// Memory per subscriber is one 20-byte `Membership` in a flat table indexed by fd, plus a 4-byte fd in
+/// Memory per subscriber is one 24-byte `Membership` in a flat table indexed by fd, plus a 4-byte fd in
 /// its topic's list and in its heartbeat slice: no object, no timer and no buffer per connection.
+/// A membership keeps its connection's generation too, so the hub names a connection by identity
+/// (`Connection.id`), never by a bare fd: a subscriber whose connection closed without `unsubscribe`
+/// never reaches the next owner of that fd; it is dropped when the hub next comes across it.
 ///
 /// Heartbeats: the interval H is cut into slices (one per second of H by default, at most 64); subscribers are dealt round-robin
 /// into slices, and one repeating timer visits one slice every H / slices, writing the shared heartbeat
-/// comment to those members that were not written to in the last H (less half a slice, for timer
-/// jitter). So a round of heartbeats is spread evenly over H, an idle subscriber hears one every H,
+/// comment to those members that were not written to in the last H (less a small allowance for
+/// timer jitter: half a slice, at most an eighth of H). So a round of heartbeats is spread evenly over H, an idle subscriber hears one every H,
 /// and one that just got an event is skipped (its longest silence stays under 2H).
 public final class Hub {
     public struct Configuration: Sendable {
@@ -51,6 +55,8 @@ public final class Hub {
         var indexInTopic: UInt32 = 0
         var indexInSlice: UInt32 = 0
         var lastWrite: UInt32 = 0      // loop ms, wrapping (intervals are far below 49 days)
+        /// The subscribed connection's generation: with the fd (the index), its `Connection.id`.
+        var generation: UInt32 = 0
         var slice: UInt16 = 0
     }
 
@@ -69,8 +75,10 @@ public final class Hub {
     private var sequence: UInt64 = 0
     private var heartbeatTimer: TimerID?
     /// Milliseconds without a write after which a member visited by its slice gets a heartbeat: the
-    /// interval less half a slice, because a slice recurs exactly every interval and timer jitter
-    /// would otherwise make a member skip a round and wait two intervals.
+    /// interval less an allowance, because a slice recurs exactly every interval and timer jitter
+    /// would otherwise make a member skip a round and wait two intervals. The allowance is half a
+    /// slice, but at most an eighth of the interval: with few slices half a slice is most of the
+    /// interval, and a stream that got an event that recently needs no heartbeat yet.
     private let heartbeatIdleThreshold: UInt32
     /// The heartbeat comment: one buffer, shared by every write.
     public static let heartbeatBytes = SharedBytes(EventEncoder.comment("heartbeat"))
@@ -81,7 +89,7 @@ public final class Hub {
         let perSecond = Int(configuration.heartbeat.components.seconds)
         slices = Array(repeating: [], count: max(1, configuration.heartbeatSlices ?? min(64, perSecond)))
         let milliseconds = UInt32(clamping: configuration.heartbeat.millisecondsRoundedUp)
-        heartbeatIdleThreshold = milliseconds - milliseconds / UInt32(2 * slices.count)
+        heartbeatIdleThreshold = milliseconds - min(milliseconds / UInt32(2 * slices.count), milliseconds / 8)
         let interval = configuration.heartbeat
         if interval > .zero {
             let step = max(interval / slices.count, .milliseconds(1))
@@ -100,8 +108,9 @@ public final class Hub {
     /// The caller has already written the response head, and calls `unsubscribe` when it closes.
     public func subscribe(_ connection: Connection, topics names: [String], lastEventID: String? = nil) {
         precondition(!names.isEmpty, "subscribe needs a topic")
-        unsubscribe(connection)
         let fd = connection.fd
+        // Whoever held this fd before (this connection, or a closed one never unsubscribed) goes.
+        if Int(fd) < members.count && members[Int(fd)].topic >= 0 { removeMember(fd) }
         while members.count <= Int(fd) { members.append(Membership()) }
         var ids: [Int32] = []
         for name in names {
@@ -123,16 +132,35 @@ public final class Hub {
         slices[nextSlice].append(fd)
         nextSlice = (nextSlice + 1) % slices.count
         membership.lastWrite = currentTime
+        membership.generation = UInt32(truncatingIfNeeded: connection.id >> 32)
         members[Int(fd)] = membership
         statistics.subscribers += 1
         statistics.subscriptionsTotal += 1
         if let lastEventID { replay(to: connection, topics: ids, after: lastEventID) }
     }
 
-    /// Removes a subscriber (on close); does nothing for an fd that is not one. O(1) per topic.
+    /// Removes a subscriber (on close); does nothing for a connection that is not one (including a
+    /// stale handle whose fd now belongs to another subscriber). O(1) per topic.
     public func unsubscribe(_ connection: Connection) {
-        let fd = connection.fd
-        guard Int(fd) < members.count, members[Int(fd)].topic >= 0 else { return }
+        guard isSubscribed(connection) else { return }
+        removeMember(connection.fd)
+    }
+
+    /// Whether `connection` is subscribed.
+    public func isSubscribed(_ connection: Connection) -> Bool {
+        let fd = Int(connection.fd)
+        return fd < members.count && members[fd].topic >= 0
+            && members[fd].generation == UInt32(truncatingIfNeeded: connection.id >> 32)
+    }
+
+    /// The open connection a membership names, or nil if it closed (its fd may have a new owner).
+    @inline(__always)
+    private func member(_ fd: Int32) -> Connection? {
+        loop.connection(id: UInt64(members[Int(fd)].generation) << 32 | UInt64(UInt32(bitPattern: fd)))
+    }
+
+    /// Removes the membership on `fd` from its topics and its slice.
+    private func removeMember(_ fd: Int32) {
         let membership = members[Int(fd)]
         removeFromTopic(membership.topic, at: membership.indexInTopic)
         if let extra = extraTopics.removeValue(forKey: fd) {
@@ -143,9 +171,9 @@ public final class Hub {
         statistics.subscribers -= 1
     }
 
-    /// Whether `connection` is subscribed.
-    public func isSubscribed(_ connection: Connection) -> Bool {
-        Int(connection.fd) < members.count && members[Int(connection.fd)].topic >= 0
+    /// Drops memberships whose connections closed without `unsubscribe` (found during a round).
+    private func removeStale(_ stale: [Int32]) {
+        for fd in stale where members[Int(fd)].topic >= 0 && member(fd) == nil { removeMember(fd) }
     }
 
     // MARK: - Publishing
@@ -167,9 +195,13 @@ public final class Hub {
         statistics.events += 1
         let now = currentTime
         var slow: [Connection] = []
+        var stale: [Int32] = []
         var delivered = 0
         for fd in topics[Int(topic)].subscribers {
-            guard let connection = loop.connection(onFD: fd) else { continue }
+            guard let connection = member(fd) else {
+                stale.append(fd)
+                continue
+            }
             if connection.write(bytes) {
                 delivered += 1
                 members[Int(fd)].lastWrite = now
@@ -182,6 +214,7 @@ public final class Hub {
             statistics.slowSubscribersDropped += 1
             connection.close()
         }
+        if !stale.isEmpty { removeStale(stale) }
         return (id, delivered)
     }
 
@@ -253,8 +286,12 @@ public final class Hub {
         let now = currentTime
         sliceCursor = (sliceCursor + 1) % slices.count
         var slow: [Connection] = []
+        var stale: [Int32] = []
         for fd in slices[sliceCursor] where now &- members[Int(fd)].lastWrite >= heartbeatIdleThreshold {
-            guard let connection = loop.connection(onFD: fd) else { continue }
+            guard let connection = member(fd) else {
+                stale.append(fd)
+                continue
+            }
             if connection.write(Hub.heartbeatBytes) {
                 statistics.heartbeats += 1
                 statistics.bytesQueuedOrWritten += Hub.heartbeatBytes.count
@@ -266,6 +303,7 @@ public final class Hub {
             statistics.slowSubscribersDropped += 1
             connection.close()
         }
+        if !stale.isEmpty { removeStale(stale) }
     }
 }
 
