@@ -72,7 +72,7 @@ let package = Package(
         .testTarget(name: "WorkersTests", dependencies: ["Workers", "Reactor"]),
         .testTarget(name: "LoadTestTests", dependencies: ["LoadTest", "Reactor"]),
         // Real loopback sockets; some tests start the `rill` binary as a child process.
-        .testTarget(name: "IntegrationTests", dependencies: ["Reactor", "CEpoll", "HTTP1", "SSE", "SSEHub", "RillServer", "rill"]),
+        .testTarget(name: "IntegrationTests", dependencies: ["Reactor", "CEpoll", "HTTP1", "SSE", "SSEHub", "RillServer", "Workers", "rill"]),
     ],
     swiftLanguageModes: [.v6]
 )

@@ -24,7 +24,7 @@ struct Echo: ParsableCommand {
         let limits = ResourceLimits.raiseOpenFilesToHardLimit()
         let loop = try EventLoop()
         let listener = try loop.listen(on: address, backlog: backlog, handler: EchoHandler())
-        stopOnInterrupt(loop.remote)
+        stopOnInterrupt(loop)
         print("rill echo listening on \(listener.address), open-file limit \(limits.soft) (about \(limits.soft - 16) connections)")
         flushStandardOutput()
         loop.run()

@@ -95,7 +95,7 @@ struct Serve: ParsableCommand {
 
         let loop = try EventLoop()
         let server = try SSEServer(loop: loop, configuration: configuration(address: address, limits: limits))
-        stopOnInterrupt(loop.remote)
+        stopOnInterrupt(loop)
         print("rill serve listening on http://\(server.listener.address)/ (demo page; streams at /sse), "
               + "open-file limit \(limits.soft), up to \(server.maximumConnections) connections; " + settings)
         flushStandardOutput()
@@ -165,7 +165,7 @@ struct Serve: ParsableCommand {
         let relay = try WorkerRelay(server: server, channel: channel, startup: startup)
         server.relay = relay
         relay.onSupervisorGone = { [unowned loop] in loop.stop() }
-        stopOnInterrupt(loop.remote)
+        stopOnInterrupt(loop)
         loop.run()
         _ = drain(server, loop: loop)
     }
@@ -180,7 +180,7 @@ struct Serve: ParsableCommand {
         }
         defer { if let reservation { close(reservation.fd) } }
         let loop = try EventLoop()
-        stopOnInterrupt(loop.remote)
+        stopOnInterrupt(loop)
         let supervisor = ServeSupervisor(loop: loop, command: self, workers: processes, port: port)
         if let failure = supervisor.start() {
             supervisor.stop()

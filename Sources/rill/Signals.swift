@@ -3,13 +3,16 @@ import Reactor
 import Glibc
 #endif
 
-/// The loop that SIGINT/SIGTERM stop. `EventLoopRemote.stop()` is an atomic store and an eventfd
-/// write, both async-signal-safe.
-nonisolated(unsafe) private var stopOnSignal: EventLoopRemote?
-
-/// Makes SIGINT and SIGTERM stop `remote`'s loop (set before the loop runs).
-func stopOnInterrupt(_ remote: EventLoopRemote) {
-    stopOnSignal = remote
-    signal(SIGINT) { _ in stopOnSignal?.stop() }
-    signal(SIGTERM) { _ in stopOnSignal?.stop() }
+/// Makes SIGINT and SIGTERM stop `loop`. The signals are blocked and read from a signalfd in the
+/// loop's epoll set, so the reaction is ordinary loop code: no handler runs inside an interrupted
+/// thread, and no global is touched from one. Call it on the main thread before the loop runs and
+/// before any other thread starts (a thread started earlier would still receive them the old way).
+func stopOnInterrupt(_ loop: EventLoop) {
+    do {
+        try loop.watchSignals([SIGINT, SIGTERM]) { [unowned loop] _ in loop.remote.stop() }
+    } catch {
+        let line = Array("rill: cannot watch SIGINT/SIGTERM: \(error)\n".utf8)
+        _ = line.withUnsafeBytes { try? FileDescriptor.write(2, $0) }
+        exit(1)
+    }
 }

@@ -178,20 +178,4 @@ private struct SplitMix64: RandomNumberGenerator {
         #expect(fired == 1_000_000)
         #expect(now == 60_000)
     }
-
-    /// On a loop's manual clock, one long `advanceTime` fires every timer at its own deadline (the
-    /// loop's `now` reads the deadline inside the callback), across all levels, in deadline order.
-    @Test func advanceTimeFiresEachAtItsDeadline() throws {
-        let loop = try EventLoop(clock: .manual(ManualClock()))
-        let delays: [Int64] = [1, 2, 255, 256, 257, 1000, 65_535, 65_536, 70_000, 16_777_216, 20_000_000]
-        var fired: [(UInt64, UInt64)] = []
-        for delay in delays.reversed() {
-            loop.schedule(after: .milliseconds(delay)) { fired.append((UInt64(delay), loop.now)) }
-        }
-        loop.advanceTime(by: .milliseconds(20_000_000))
-        #expect(fired.map(\.0) == delays.map(UInt64.init))
-        #expect(fired.allSatisfy { $0.0 == $0.1 }, "\(fired.filter { $0.0 != $0.1 })")
-        #expect(loop.now == 20_000_000)
-        #expect(loop.scheduledTimers == 0)
-    }
 }

@@ -117,7 +117,7 @@ struct Load: ParsableCommand {
     func run() throws {
         if let workerChannel { return try LoadSession.runWorker(plan, channel: workerChannel) }
         let loop = try EventLoop()
-        stopOnInterrupt(loop.remote)
+        stopOnInterrupt(loop)
         let progress = ProgressLine()
         let report: LoadReport
         do {
