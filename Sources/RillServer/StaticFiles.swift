@@ -1,3 +1,4 @@
+import Reactor
 #if canImport(Glibc)
 import Glibc
 #endif
@@ -23,22 +24,31 @@ struct StaticFiles {
     /// The file's bytes, read whole (the loop thread blocks for a local file read: fine for a demo's
     /// assets, not for large files, hence `maximumBytes`).
     func read(_ relativePath: String) -> Result<[UInt8], Failure> {
-        let fd = open(directory + "/" + relativePath, O_RDONLY | O_CLOEXEC | O_NOFOLLOW)
-        guard fd >= 0 else { return .failure(errno == EMFILE || errno == ENFILE ? .unavailable : .notFound) }
-        defer { close(fd) }
-        var info = stat()
-        guard fstat(fd, &info) == 0, info.st_mode & S_IFMT == S_IFREG else { return .failure(.notFound) }
-        guard Int(info.st_size) <= maximumBytes else { return .failure(.tooLarge) }
-        var bytes = [UInt8](repeating: 0, count: Int(info.st_size))
-        var offset = 0
-        while offset < bytes.count {
-            let count = bytes.withUnsafeMutableBytes { Glibc.read(fd, $0.baseAddress! + offset, $0.count - offset) }
-            if count < 0 && errno == EINTR { continue }
-            guard count > 0 else { break }
-            offset += count
+        let fd: Int32
+        do {
+            fd = try FileDescriptor.open(directory + "/" + relativePath, flags: O_RDONLY | O_NOFOLLOW)
+        } catch {
+            return .failure(error.errno == EMFILE || error.errno == ENFILE ? .unavailable : .notFound)
         }
-        if offset < bytes.count { bytes.removeLast(bytes.count - offset) }  // the file shrank meanwhile
-        return .success(bytes)
+        defer { FileDescriptor.close(fd) }
+        do {
+            let info = try FileDescriptor.status(fd)
+            guard info.st_mode & S_IFMT == S_IFREG else { return .failure(.notFound) }
+            guard Int(info.st_size) <= maximumBytes else { return .failure(.tooLarge) }
+            var bytes = [UInt8](repeating: 0, count: Int(info.st_size))
+            var offset = 0
+            while offset < bytes.count {
+                let result = try bytes.withUnsafeMutableBytes { buffer throws(SystemError) in
+                    try FileDescriptor.read(fd, into: UnsafeMutableRawBufferPointer(rebasing: buffer[offset...]))
+                }
+                guard case .done(let count) = result, count > 0 else { break }
+                offset += count
+            }
+            if offset < bytes.count { bytes.removeLast(bytes.count - offset) }  // the file shrank meanwhile
+            return .success(bytes)
+        } catch {
+            return .failure(.notFound)  // a read error (EIO, EISDIR) on a file we could open
+        }
     }
 
     /// A Content-Type from the file name's extension.
