@@ -171,14 +171,15 @@ struct Serve: ParsableCommand {
     }
 
     private func runSupervisor(address: SocketAddress, limits: (soft: UInt64, hard: UInt64), processes: Int) throws {
-        var reservation: PortReservation? = nil
-        var port = address.port
-        if port == 0 {
-            reservation = PortReservation(host: address)
-            guard let reservation else { throw ValidationError("could not find a free port on \(host)") }
-            port = reservation.port
+        // With --port 0 the port is chosen here and held (bound, not listening) while the workers run.
+        let reservation: ReservedPort?
+        do {
+            reservation = address.port == 0 ? try ReservedPort(address) : nil
+        } catch {
+            throw ValidationError("could not find a free port on \(host): \(error)")
         }
-        defer { if let reservation { close(reservation.fd) } }
+        let port = reservation?.port ?? address.port
+        defer { withExtendedLifetime(reservation) {} }
         let loop = try EventLoop()
         stopOnInterrupt(loop)
         let supervisor = ServeSupervisor(loop: loop, command: self, workers: processes, port: port)

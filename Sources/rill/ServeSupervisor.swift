@@ -155,35 +155,3 @@ final class ServeSupervisor: SupervisorDelegate {
     var restarts: Int { supervisor.supervision.restarts }
     var events: UInt64 { sequence }
 }
-
-/// A port for the workers to share when `--port 0` asked for any: bound (not listening, so it takes
-/// no connections) with SO_REUSEPORT for as long as the supervisor runs.
-struct PortReservation {
-    let fd: Int32
-    let port: UInt16
-
-    init?(host: SocketAddress) {
-        fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue) | Int32(SOCK_CLOEXEC.rawValue), 0)
-        guard fd >= 0 else { return nil }
-        var one: Int32 = 1
-        setsockopt(fd, SOL_SOCKET, SO_REUSEPORT, &one, socklen_t(MemoryLayout<Int32>.size))
-        setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, socklen_t(MemoryLayout<Int32>.size))
-        var address = sockaddr_in()
-        address.sin_family = sa_family_t(AF_INET)
-        address.sin_port = 0
-        address.sin_addr.s_addr = host.ip.bigEndian
-        let socket = fd
-        let bound = withUnsafePointer(to: &address) {
-            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(socket, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) }
-        }
-        var length = socklen_t(MemoryLayout<sockaddr_in>.size)
-        let named = withUnsafeMutablePointer(to: &address) {
-            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { getsockname(socket, $0, &length) }
-        }
-        guard bound == 0, named == 0 else {
-            close(fd)
-            return nil
-        }
-        port = UInt16(bigEndian: address.sin_port)
-    }
-}
