@@ -43,14 +43,23 @@ public struct SourceRange {
         let ends = text.split(separator: "-", maxSplits: 1).map(String.init)
         guard let first = SocketAddress(ends[0], port: 0) else { return nil }
         let last = ends.count == 2 ? SocketAddress(ends[1], port: 0) : first
-        guard let last, last.ip >= first.ip, last.ip - first.ip < 65_536 else { return nil }
+        guard let last, last.ip >= first.ip, last.ip - first.ip < SourceRange.maximumAddresses else { return nil }
         addresses = (first.ip...last.ip).map { SocketAddress(ip: $0, port: 0) }
     }
 
     /// For a loopback target: 127.0.0.2 upwards, one address per 20,000 connections and at least 8, so
     /// no source/destination pair runs short of ephemeral ports (~28k each) or meets TIME_WAIT leftovers.
-    public static func automatic(connections: Int) -> SourceRange {
-        let count = max(8, (connections + 19_999) / 20_000)
-        return SourceRange("127.0.0.2-127.0.0.\(1 + count)")!
+    /// Counted on from 127.0.0.2 as one number, so past 127.0.0.255 it goes on at 127.0.1.0 (all of
+    /// 127.0.0.0/8 is loopback); nil past what one range holds (65,536 addresses).
+    public static func automatic(connections: Int) -> SourceRange? {
+        let count = max(8, connections / 20_000 + (connections % 20_000 == 0 ? 0 : 1))
+        guard count <= maximumAddresses else { return nil }
+        let first: UInt32 = 0x7F00_0002
+        return SourceRange(addresses: (first..<first + UInt32(count)).map { SocketAddress(ip: $0, port: 0) })
     }
+
+    /// Addresses one range may hold.
+    public static let maximumAddresses = 65_536
+
+    private init(addresses: [SocketAddress]) { self.addresses = addresses }
 }
