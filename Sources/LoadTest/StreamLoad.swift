@@ -111,7 +111,12 @@ final class StreamLoad: ConnectionHandler {
         }
         streams[index].head += bytes
         var parser = ResponseParser()
-        let step = streams[index].head.withUnsafeBytes { parser.parse($0) }
+        var mediaType = ""
+        let step = streams[index].head.withUnsafeBytes { bytes in
+            let step = parser.parse(bytes)
+            if step.event == .head { mediaType = StreamLoad.mediaType(parser.head, in: bytes) }
+            return step
+        }
         switch step.event {
         case .needMore:
             if streams[index].head.count > 16 * 1024 { fail(connection, .malformedResponse) }
@@ -119,6 +124,10 @@ final class StreamLoad: ConnectionHandler {
             let status = parser.head.status
             guard status == 200 else {
                 fail(connection, .status(status))
+                return
+            }
+            guard mediaType == "text/event-stream" else {
+                fail(connection, .notEventStream(mediaType))
                 return
             }
             recorder.firstByte.record((now - streams[index].started) / 1_000)
@@ -134,6 +143,13 @@ final class StreamLoad: ConnectionHandler {
         default:
             fail(connection, .malformedResponse)
         }
+    }
+
+    /// The head's Content-Type without parameters, lowercased ("" when there is none).
+    static func mediaType(_ head: MessageHead, in bytes: UnsafeRawBufferPointer) -> String {
+        guard let field = head.headers.first(where: { bytes.string($0.name).lowercased() == "content-type" }) else { return "" }
+        let value = bytes.string(field.value)
+        return String(value.prefix { $0 != ";" }).trimmingSpaces.lowercased()
     }
 
     private func feed(_ index: Int, _ bytes: UnsafeRawBufferPointer, now: UInt64) {
@@ -213,4 +229,11 @@ func timestamp(in data: UnsafeRawBufferPointer) -> UInt64? {
         digits += 1
     }
     return digits > 0 ? value : nil
+}
+
+extension String {
+    /// Without leading and trailing spaces and tabs.
+    var trimmingSpaces: String {
+        String(drop { $0 == " " || $0 == "\t" }.reversed().drop { $0 == " " || $0 == "\t" }.reversed())
+    }
 }
