@@ -7,6 +7,8 @@ public struct LoadReport {
     public let json: Document
     /// Why the run failed its targets, or nil.
     public let failure: String?
+    /// The run was stopped by SIGINT/SIGTERM; the report is of what it did so far.
+    public let interrupted: Bool
 
     /// The `--json` file (Scripts/bench_connections.py reads its keys).
     public struct Document: Codable, Equatable {
@@ -65,6 +67,7 @@ public struct LoadReport {
         let target = plan.target
         let mode = plan.mode
         failure = outcome.failure
+        interrupted = outcome.interrupted
         let recorder = outcome.recorder
         let counts = recorder.counts
         let histograms: [(String, Histogram<UInt64>)] = [
@@ -107,14 +110,18 @@ public struct LoadReport {
                          + values.map { LoadReport.milliseconds($0).leftPadded(11) }.joined()
                          + String(histogram.totalCount).leftPadded(11))
         }
-        if counts.residentBytes > 0 {
+        if counts.residentBytes > 0 && counts.open > 0 {
             let growth = counts.residentBytes - counts.baselineBytes
             lines.append(String(format: "  Memory     %.1f MB resident in the load generator, %.0f B per connection over its %.1f MB baseline",
                                 Double(counts.residentBytes) / 1e6, Double(growth) / Double(max(1, counts.opened)),
                                 Double(counts.baselineBytes) / 1e6))
+        } else if counts.residentBytes > 0 {
+            // Nothing held at the end: growth over no connections means nothing.
+            lines.append(String(format: "  Memory     %.1f MB resident in the load generator", Double(counts.residentBytes) / 1e6))
         }
         lines.append("  Errors     " + (counts.errors.isEmpty ? "none" : LoadCounts.summary(counts.errors)))
-        let limits = LoadLimit.advice(for: counts.errors)
+        // Nothing listening is said by the failure line; "lower --rate" would mislead.
+        let limits = outcome.nothingListening ? [] : LoadLimit.advice(for: counts.errors)
         for advice in limits { lines.append("  Limit      " + advice) }
         text = lines.joined(separator: "\n")
 

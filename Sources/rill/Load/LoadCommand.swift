@@ -138,7 +138,8 @@ struct Load: ParsableCommand {
         if let failure = report.failure {
             print("rill load: FAILED: \(failure)")
             flushStandardOutput()
-            throw ExitCode(1)
+            // 128 + SIGINT, as a shell reports a command it interrupted.
+            throw ExitCode(report.interrupted ? 130 : 1)
         }
     }
 }
