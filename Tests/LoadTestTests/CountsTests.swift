@@ -149,3 +149,33 @@ import Glibc
         try MachineCapacity.current().check(connections: 10, loopback: true)
     }
 }
+
+/// Every bad URL says what is wrong with it.
+@Suite struct TargetURLTests {
+    @Test(arguments: [
+        ("https://127.0.0.1:8080/sse", TargetURLError.https),
+        ("http://[::1]:8080/sse", .ipv6Literal),
+        ("http://127.0.0.1:70000/", .portOutOfRange("70000")),
+        ("http://127.0.0.1:0/", .portOutOfRange("0")),
+        ("http://127.0.0.1:http/", .portNotANumber("http")),
+        ("ftp://127.0.0.1/", .unknownScheme("ftp")),
+        ("http://127.0.0.1:8080/a b", .spaceInPath),
+        ("http:///sse", .missingHost),
+        ("http://:8080/sse", .missingHost),
+        ("127.0.0.1:8080/sse", .noScheme),
+        ("http://example.com/", .hostNotNumeric("example.com")),
+    ])
+    func badURLsSayWhy(_ text: String, _ error: TargetURLError) {
+        #expect(throws: error) { try TargetURL(parsing: text) }
+    }
+
+    /// Good URLs keep their parts; a query straight after the authority gets its "/".
+    @Test func goodURLs() throws {
+        let url = try TargetURL(parsing: "http://localhost:8080/sse?topic=a")
+        #expect(url.address == SocketAddress("127.0.0.1", port: 8080) && url.hostHeader == "localhost:8080")
+        #expect(url.target == "/sse?topic=a")
+        #expect(try TargetURL(parsing: "http://127.0.0.1").target == "/")
+        #expect(try TargetURL(parsing: "http://127.0.0.1:9?x=1").target == "/?x=1")
+        #expect(TargetURLError.https.description == "https is not supported yet: use http://")
+    }
+}

@@ -82,7 +82,7 @@ struct Load: ParsableCommand {
     var workerChannel: Int32?
 
     func validate() throws {
-        guard TargetURL(url) != nil else { throw ValidationError("URL must look like http://127.0.0.1:8080/sse, got \(url)") }
+        do { _ = try TargetURL(parsing: url) } catch { throw ValidationError("URL '\(url)': \(error)") }
         if let source, SourceRange(source) == nil { throw ValidationError("--source must be A.B.C.D, A.B.C.D-A.B.C.E or none") }
         if let connections, connections.value < 1 { throw ValidationError("--connections must be at least 1") }
         if let fdLimit, fdLimit <= LoadSession.reservedFiles { throw ValidationError("--fd-limit must be above \(LoadSession.reservedFiles)") }
