@@ -12,6 +12,13 @@ public struct LoadReport {
 
     /// The `--json` file (Scripts/bench_connections.py reads its keys).
     public struct Document: Codable, Equatable {
+        /// The tool's version and command line (set by the CLI), when the run started and ended
+        /// (ISO-8601, UTC) and the machine's online cores.
+        public var version: String?
+        public var commandLine: [String]?
+        public var startedAt: String?
+        public var endedAt: String?
+        public var cores: Int?
         public var mode: String
         public var url: String
         public var connections: Int
@@ -126,6 +133,8 @@ public struct LoadReport {
         text = lines.joined(separator: "\n")
 
         json = Document(
+            version: nil, commandLine: nil, startedAt: outcome.startedAt.map(LoadReport.iso8601),
+            endedAt: outcome.endedAt.map(LoadReport.iso8601), cores: Int(sysconf(Int32(_SC_NPROCESSORS_ONLN))),
             mode: mode.rawValue, url: target.description, connections: wanted, rampRate: plan.rate.value,
             durationSeconds: plan.duration.seconds, publishRate: plan.publishRate,
             payloadBytes: plan.payloadBytes.value, requestRate: plan.requestRate, sourceAddresses: outcome.sources,
@@ -138,6 +147,13 @@ public struct LoadReport {
             maximumHeld: outcome.maximum, stoppedBecause: outcome.stoppedBecause,
             latencyMicroseconds: Dictionary(uniqueKeysWithValues: histograms.filter { $0.1.totalCount > 0 }.map { ($0.0, Percentiles($0.1)) }),
             errors: Dictionary(counts.errors.map { ($0.key.description, $0.value) }, uniquingKeysWith: +), limits: limits, series: outcome.series, failure: failure)
+    }
+
+    /// `2026-12-01T21:18:00.123Z` for a CLOCK_REALTIME time in nanoseconds.
+    static func iso8601(_ nanoseconds: UInt64) -> String {
+        let formatter = ISO8601DateFormatter()
+        formatter.formatOptions = [.withInternetDateTime, .withFractionalSeconds]
+        return formatter.string(from: Date(timeIntervalSince1970: Double(nanoseconds) / 1e9))
     }
 
     public static func milliseconds(_ microseconds: UInt64) -> String {

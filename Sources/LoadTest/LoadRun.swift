@@ -32,6 +32,7 @@ final class LoadRun {
 
     func execute() -> LoadReport {
         runStart = MonotonicClock.nanoseconds()
+        let startedAt = WallClock.nanoseconds()
         var outcome: LoadOutcome
         switch mode {
         case .sse: outcome = plan.findMax ? findMaximum() : holdStreams()
@@ -41,6 +42,8 @@ final class LoadRun {
         outcome.sources = sources.count
         outcome.workers = workers.count
         outcome.interrupted = interrupted
+        outcome.startedAt = startedAt
+        outcome.endedAt = WallClock.nanoseconds()
         return LoadReport(plan: plan, outcome: outcome)
     }
 
@@ -282,6 +285,9 @@ public struct LoadOutcome {
     public var interrupted = false
     /// Ended after the first round of refusals.
     public var nothingListening = false
+    /// CLOCK_REALTIME nanoseconds at the start and the end of the run.
+    public var startedAt: UInt64? = nil
+    public var endedAt: UInt64? = nil
 
     public init() {}
 }

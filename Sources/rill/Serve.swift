@@ -97,7 +97,7 @@ struct Serve: ParsableCommand {
         let server = try SSEServer(loop: loop, configuration: configuration(address: address, limits: limits))
         stopOnInterrupt(loop.remote)
         print("rill serve listening on http://\(server.listener.address)/ (demo page; streams at /sse), "
-              + "open-file limit \(limits.soft), up to \(server.maximumConnections) connections; " + settings)
+              + "version \(RillVersion.current), open-file limit \(limits.soft), up to \(server.maximumConnections) connections; " + settings)
         flushStandardOutput()
         loop.run()
         let streams = drain(server, loop: loop)
@@ -188,7 +188,7 @@ struct Serve: ParsableCommand {
         }
         let perWorker = Int(clamping: limits.soft) - ServerConfiguration.reservedDescriptors
         let each = maxConnections.map { min($0, perWorker) } ?? perWorker
-        print("rill serve listening on http://\(host):\(port)/ (demo page; streams at /sse), \(processes) workers "
+        print("rill serve listening on http://\(host):\(port)/ (demo page; streams at /sse), version \(RillVersion.current), \(processes) workers "
               + "(SO_REUSEPORT), open-file limit \(limits.soft) each, up to \(each * processes) connections "
               + "(\(each) per worker); " + settings)
         flushStandardOutput()

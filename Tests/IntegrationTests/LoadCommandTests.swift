@@ -1,4 +1,5 @@
 import Reactor
+import RillServer
 import Testing
 #if canImport(Glibc)
 import Glibc
@@ -29,6 +30,10 @@ extension Loopback {
             let document = try shell("cat '\(json)'").output
             #expect(document.contains("\"events\" : \(numbers[1])"))
             #expect(document.contains("\"streamsWithGaps\" : 0"))
+            #expect(document.contains("\"version\" : \"\(RillVersion.current)\""), "\(document)")
+            #expect(document.contains("\"startedAt\" : \"20") && document.contains("\"endedAt\" : \"20"), "\(document)")
+            #expect(document.contains("\"cores\" : \(sysconf(Int32(_SC_NPROCESSORS_ONLN)))"), "\(document)")
+            #expect(document.contains("\"commandLine\" : ["), "\(document)")
             serve.child.signal(SIGTERM)
             #expect(serve.child.waitForExit() == 0)
         }

@@ -2,6 +2,7 @@ import ArgumentParser
 import Foundation
 import LoadTest
 import Reactor
+import RillServer
 
 /// `rill load URL`: holds many SSE streams, or drives keep-alive HTTP requests, from one reactor,
 /// and reports latency percentiles, errors by class and a per-second series.
@@ -132,7 +133,10 @@ struct Load: ParsableCommand {
         if let json {
             let encoder = JSONEncoder()
             encoder.outputFormatting = [.prettyPrinted, .sortedKeys]
-            try encoder.encode(report.json).write(to: URL(fileURLWithPath: json))
+            var document = report.json
+            document.version = RillVersion.current
+            document.commandLine = CommandLine.arguments
+            try encoder.encode(document).write(to: URL(fileURLWithPath: json))
         }
         flushStandardOutput()
         if let failure = report.failure {
