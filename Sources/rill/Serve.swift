@@ -84,6 +84,10 @@ struct Serve: ParsableCommand {
             transform: Parse.workers)
     var workers = WorkersArgument.count(1)
 
+    @Option(name: .customLong("log-format"),
+            help: "Log lines on stderr (error counts, worker restarts): text (timestamp, level, message) or json (one object per line). (default: text)")
+    var logFormat = LogFormat.text
+
     @Option(name: .customLong("worker-channel"), help: .hidden)
     var workerChannel: Int32?
 
@@ -153,11 +157,12 @@ struct Serve: ParsableCommand {
         configuration.limits.body = maxBody
         configuration.headerTimeout = .seconds(headerTimeout)
         configuration.idleTimeout = .seconds(idleTimeout)
+        configuration.logFormat = logFormat
         if let maxConnections {
             if maxConnections > allowed && workerChannel == nil {
-                print("rill serve: --max-connections \(maxConnections) is more than this process's open-file limit allows "
-                      + "(\(limits.soft) files, hard limit \(limits.hard)): holding at most \(allowed). "
-                      + "Use --workers to hold more.")
+                LogLine(.warning, "rill serve: --max-connections \(maxConnections) is more than this process's open-file limit allows "
+                        + "(\(limits.soft) files, hard limit \(limits.hard)): holding at most \(allowed). Use --workers to hold more.",
+                        fields: [("maxConnections", .number(maxConnections)), ("holding", .number(allowed))]).write(logFormat)
             }
             configuration.maximumConnections = min(maxConnections, allowed)
         }
@@ -225,3 +230,5 @@ struct Serve: ParsableCommand {
         flushStandardOutput()
     }
 }
+
+extension LogFormat: ExpressibleByArgument {}

@@ -80,5 +80,32 @@ extension Loopback {
             let (started, _) = try shell("'\(rill)' load http://127.0.0.1:\(port)/sse --payload-bytes 64kB --publish-rate 1 -c 1 -d 0.1s")
             #expect(started.contains("publishing 1.0/s × 64000 B"), "\(started)")
         }
+    
+        /// Logs go to stderr with a timestamp and a level, as text or one JSON object per line; the
+        /// startup line stays on stdout as the first line.
+        @Test(arguments: ["text", "json"]) func logLinesHaveTimeAndLevel(_ format: String) throws {
+            let child = try ChildProcess(cleanShell: "exec '\(rill)' serve --port 0 --tick 0 --log-format \(format) 2>&1")
+            let banner = try #require(child.readLine())
+            #expect(banner.hasPrefix("rill serve listening on http://127.0.0.1:"), "\(banner)")
+            let endpoint = try #require(banner.split(separator: " ").first { $0.hasPrefix("http://127.0.0.1:") })
+            let port = try #require(UInt16(endpoint.dropFirst("http://127.0.0.1:".count).prefix { $0.isNumber }))
+            let client = try BlockingClient(connectingTo: SocketAddress(ip: 0x7F00_0001, port: port))
+            client.send(Array("BLAH\r\n\r\n".utf8))
+            #expect(String(decoding: client.receiveAll(), as: UTF8.self).hasPrefix("HTTP/1.1 400"))
+            child.signal(SIGTERM)  // the stop logs the run's error counts
+            var lines: [String] = []
+            while let line = child.readLine(timeout: .seconds(5)) { lines.append(line) }
+            #expect(child.waitForExit() == 0)
+            let log = try #require(lines.first { $0.contains("malformed requests answered 400") }, "\(lines)")
+            let stamp = #/^\{?("time":")?20\d\d-\d\d-\d\dT\d\d:\d\d:\d\d\.\d\d\dZ/#
+            #expect(log.firstMatch(of: stamp) != nil, "\(log)")
+            if format == "text" {
+                #expect(log.contains("Z warning rill serve: malformed requests answered 400: 1 in the last run (1 in all)"), "\(log)")
+            } else {
+                #expect(log.hasPrefix("{\"time\":\"") && log.hasSuffix("}"), "\(log)")
+                #expect(log.contains(#""level":"warning","message":"rill serve: malformed requests answered 400: 1 in the last run (1 in all)""#), "\(log)")
+                #expect(log.contains(#""count":1,"total":1"#), "\(log)")
+            }
+        }
     }
 }
