@@ -162,7 +162,8 @@ final class LoadRun {
         let rate = rate ?? Double(plan.rate.value)
         for (index, worker) in workers.enumerated() {
             let share = count / workers.count + (index < count % workers.count ? 1 : 0)
-            worker.send(.grow(connections: share, rate: rate / Double(workers.count), sourceOffset: index))
+            worker.send(.grow(connections: share, rate: rate / Double(workers.count), sourceOffset: index,
+                              pending: StreamLoad.pendingShare(workers: workers.count)))
         }
     }
 

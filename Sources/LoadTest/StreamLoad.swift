@@ -52,8 +52,14 @@ final class StreamLoad: ConnectionHandler {
         request = SharedBytes(Array("GET \(target.target) HTTP/1.1\r\nHost: \(target.hostHeader)\r\nAccept: text/event-stream\r\n\r\n".utf8))
     }
 
-    /// Streams opening at once (connect sent, response head not yet in).
-    static let maximumPending = 512
+    /// Streams opening at once (connect sent, response head not yet in), over all workers.
+    static let maximumPendingInAll = 512
+    /// This worker's share of them.
+    var maximumPending = StreamLoad.maximumPendingInAll
+
+    /// One worker's share of the pending streams: the cap holds for the whole run, so 50 workers
+    /// do not put 50 × 512 SYNs into one accept queue (most would be dropped and time out).
+    static func pendingShare(workers: Int) -> Int { max(8, maximumPendingInAll / max(1, workers)) }
 
     /// Opens streams until `count` have been started, `rate` per second (0: as fast as possible).
     func grow(to count: Int, rate: Double) {
@@ -77,7 +83,7 @@ final class StreamLoad: ConnectionHandler {
         // Streams still waiting for their response head are capped: beyond what the server's accept
         // queue holds, SYNs are dropped and retried only after a second, which slows the ramp down.
         var batch = 0
-        while attempted < allowed && batch < 256 && attempted - streaming - ended < StreamLoad.maximumPending {
+        while attempted < allowed && batch < 256 && attempted - streaming - ended < maximumPending {
             openOne()
             batch += 1
         }

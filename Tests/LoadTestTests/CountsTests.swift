@@ -127,6 +127,15 @@ import Glibc
         #expect(SourceRange.automatic(connections: 2_000_000_000) == nil)
     }
 
+    /// The 512 streams that may wait for their response head are shared by the workers (51
+    /// workers each with 512 overran the server's accept queue into connect timeouts).
+    @Test func pendingStreamsAreSharedByTheWorkers() {
+        #expect(StreamLoad.pendingShare(workers: 1) == 512)
+        #expect(StreamLoad.pendingShare(workers: 3) == 170)
+        #expect(StreamLoad.pendingShare(workers: 51) == 10)
+        #expect(StreamLoad.pendingShare(workers: 200) == 8)
+    }
+
     /// A run beyond the machine's memory or open-file limit is refused with the arithmetic and the fix.
     @Test func machineCapacityRefusesWithTheArithmetic() throws {
         let machine = MachineCapacity(availableBytes: 24_000_000_000, fileLimit: 2_466_126, filesInUse: 1_000)
