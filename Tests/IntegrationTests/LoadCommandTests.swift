@@ -136,6 +136,29 @@ extension Loopback {
             #expect(serve.child.waitForExit() == 0)
         }
 
+        /// A second SIGINT does not wait for the workers' results: it exits 130 at once, and the
+        /// worker processes, their coordinator gone, close their streams and exit.
+        @Test func secondInterruptExitsAtOnce() throws {
+            let serve = try ServeProcess("--tick 0 --heartbeat 0")
+            let load = try ChildProcess(cleanShell: "exec '\(rill)' load '\(serve.url)/sse' -c 200 -d 60s --fd-limit 120")
+            func subscribers() throws -> Int {
+                let metrics = try shell("curl -s '\(serve.url)/metrics'").output
+                let line = metrics.split(separator: "\n").first { $0.hasPrefix("rill_subscribers ") }
+                return line.flatMap { Int($0.split(separator: " ").last!) } ?? -1
+            }
+            let clock = ContinuousClock()
+            var deadline = clock.now + .seconds(30)
+            while try subscribers() < 200 && clock.now < deadline { usleep(50_000) }
+            load.signal(SIGINT)
+            load.signal(SIGINT)
+            #expect(load.waitForExit() == 130)
+            deadline = clock.now + .seconds(10)
+            while try subscribers() > 0 && clock.now < deadline { usleep(50_000) }
+            #expect(try subscribers() == 0, "the workers closed their streams")
+            serve.child.signal(SIGTERM)
+            #expect(serve.child.waitForExit() == 0)
+        }
+
         /// Server closes mid-hold: the streams that ended are counted by class and the run fails.
         @Test func streamsClosedByTheServerAreReported() throws {
             let serve = try ServeProcess("--tick 0 --heartbeat 0.5")

@@ -130,7 +130,7 @@ struct Load: ParsableCommand {
     func run() throws {
         if let workerChannel { return try LoadSession.runWorker(plan, channel: workerChannel) }
         let loop = try EventLoop()
-        stopOnInterrupt(loop.remote)
+        stopOnInterrupt(loop.remote, secondExits: true)
         let progress = ProgressLine()
         let report: LoadReport
         do {
