@@ -21,7 +21,7 @@ struct Load: ParsableCommand {
 
     typealias Mode = LoadPlan.Mode
 
-    @Argument(help: "Target: http://HOST:PORT/PATH (numeric IPv4 or localhost).")
+    @Argument(help: "Target: http://HOST:PORT/PATH (numeric IPv4 or localhost; https and IPv6 are not supported yet).")
     var url: String
 
     @Option(help: "sse: hold event streams; http: keep-alive requests. Default: sse for URLs whose path starts with /sse, else http.")
