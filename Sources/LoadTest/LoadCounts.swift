@@ -19,6 +19,9 @@ public indirect enum LoadErrorClass: Hashable, Codable, Sendable, CustomStringCo
     /// A response with a status other than 2xx (SSE: other than 200).
     case status(Int)
     case malformedResponse
+    /// SSE: a 200 whose Content-Type (its media type here; empty when there was none) is not
+    /// text/event-stream.
+    case notEventStream(String)
     /// An SSE stream silent for longer than two heartbeat intervals.
     case heartbeatsStopped
     /// A request in flight when its connection ended.
@@ -59,6 +62,8 @@ public indirect enum LoadErrorClass: Hashable, Codable, Sendable, CustomStringCo
         case .closedLocally: return "closed locally"
         case .status(let status): return "status \(status)"
         case .malformedResponse: return "malformed response"
+        case .notEventStream(let type):
+            return type.isEmpty ? "response has no Content-Type, not text/event-stream" : "response is \(type), not text/event-stream"
         case .heartbeatsStopped: return "heartbeats stopped (silent > 2 intervals)"
         case .requestLost: return "request lost with its connection"
         case .worker(let index, let why): return "worker \(index) \(why)"

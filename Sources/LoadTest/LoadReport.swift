@@ -7,9 +7,18 @@ public struct LoadReport {
     public let json: Document
     /// Why the run failed its targets, or nil.
     public let failure: String?
+    /// The run was stopped by SIGINT/SIGTERM; the report is of what it did so far.
+    public let interrupted: Bool
 
     /// The `--json` file (Scripts/bench_connections.py reads its keys).
     public struct Document: Codable, Equatable {
+        /// The tool's version and command line (set by the CLI), when the run started and ended
+        /// (ISO-8601, UTC) and the machine's online cores.
+        public var version: String?
+        public var commandLine: [String]?
+        public var startedAt: String?
+        public var endedAt: String?
+        public var cores: Int?
         public var mode: String
         public var url: String
         public var connections: Int
@@ -65,6 +74,7 @@ public struct LoadReport {
         let target = plan.target
         let mode = plan.mode
         failure = outcome.failure
+        interrupted = outcome.interrupted
         let recorder = outcome.recorder
         let counts = recorder.counts
         let histograms: [(String, Histogram<UInt64>)] = [
@@ -107,18 +117,24 @@ public struct LoadReport {
                          + values.map { LoadReport.milliseconds($0).leftPadded(11) }.joined()
                          + String(histogram.totalCount).leftPadded(11))
         }
-        if counts.residentBytes > 0 {
+        if counts.residentBytes > 0 && counts.open > 0 {
             let growth = counts.residentBytes - counts.baselineBytes
             lines.append(String(format: "  Memory     %.1f MB resident in the load generator, %.0f B per connection over its %.1f MB baseline",
                                 Double(counts.residentBytes) / 1e6, Double(growth) / Double(max(1, counts.opened)),
                                 Double(counts.baselineBytes) / 1e6))
+        } else if counts.residentBytes > 0 {
+            // Nothing held at the end: growth over no connections means nothing.
+            lines.append(String(format: "  Memory     %.1f MB resident in the load generator", Double(counts.residentBytes) / 1e6))
         }
         lines.append("  Errors     " + (counts.errors.isEmpty ? "none" : LoadCounts.summary(counts.errors)))
-        let limits = LoadLimit.advice(for: counts.errors)
+        // Nothing listening is said by the failure line; "lower --rate" would mislead.
+        let limits = outcome.nothingListening ? [] : LoadLimit.advice(for: counts.errors)
         for advice in limits { lines.append("  Limit      " + advice) }
         text = lines.joined(separator: "\n")
 
         json = Document(
+            version: nil, commandLine: nil, startedAt: outcome.startedAt.map(LoadReport.iso8601),
+            endedAt: outcome.endedAt.map(LoadReport.iso8601), cores: Int(sysconf(Int32(_SC_NPROCESSORS_ONLN))),
             mode: mode.rawValue, url: target.description, connections: wanted, rampRate: plan.rate.value,
             durationSeconds: plan.duration.seconds, publishRate: plan.publishRate,
             payloadBytes: plan.payloadBytes.value, requestRate: plan.requestRate, sourceAddresses: outcome.sources,
@@ -131,6 +147,13 @@ public struct LoadReport {
             maximumHeld: outcome.maximum, stoppedBecause: outcome.stoppedBecause,
             latencyMicroseconds: Dictionary(uniqueKeysWithValues: histograms.filter { $0.1.totalCount > 0 }.map { ($0.0, Percentiles($0.1)) }),
             errors: Dictionary(counts.errors.map { ($0.key.description, $0.value) }, uniquingKeysWith: +), limits: limits, series: outcome.series, failure: failure)
+    }
+
+    /// `2026-12-01T21:18:00.123Z` for a CLOCK_REALTIME time in nanoseconds.
+    static func iso8601(_ nanoseconds: UInt64) -> String {
+        let formatter = ISO8601DateFormatter()
+        formatter.formatOptions = [.withInternetDateTime, .withFractionalSeconds]
+        return formatter.string(from: Date(timeIntervalSince1970: Double(nanoseconds) / 1e9))
     }
 
     public static func milliseconds(_ microseconds: UInt64) -> String {

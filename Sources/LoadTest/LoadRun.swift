@@ -32,6 +32,7 @@ final class LoadRun {
 
     func execute() -> LoadReport {
         runStart = MonotonicClock.nanoseconds()
+        let startedAt = WallClock.nanoseconds()
         var outcome: LoadOutcome
         switch mode {
         case .sse: outcome = plan.findMax ? findMaximum() : holdStreams()
@@ -40,6 +41,9 @@ final class LoadRun {
         outcome.series = series.seconds
         outcome.sources = sources.count
         outcome.workers = workers.count
+        outcome.interrupted = interrupted
+        outcome.startedAt = startedAt
+        outcome.endedAt = WallClock.nanoseconds()
         return LoadReport(plan: plan, outcome: outcome)
     }
 
@@ -54,7 +58,7 @@ final class LoadRun {
         let openedAtHold = total.open
 
         let holdStart = MonotonicClock.nanoseconds()
-        if plan.publishRate > 0 {
+        if plan.publishRate > 0 && !stopping {
             if plan.publishAfter.seconds > 0 { run("holding", timeout: plan.publishAfter.seconds) { _ in false } }
             startPublisher(pace: .openLoop(plan.publishRate), limit: plan.publishCount.value > 0 ? plan.publishCount.value : nil)
         }
@@ -66,7 +70,7 @@ final class LoadRun {
         outcome.holdSeconds = holdSeconds
         // Streams that never opened or did not last say more than the errors behind them.
         let held = outcome.recorder.counts.open
-        if !interrupted {
+        if !stopping {
             if openedAtHold < wanted { outcome.failure = "only \(openedAtHold) of \(wanted) streams opened" }
             else if held < openedAtHold { outcome.failure = "\(openedAtHold - held) streams ended during the hold" }
         }
@@ -84,7 +88,7 @@ final class LoadRun {
         var probing = true
         var notes: [String] = []
         let rampStart = MonotonicClock.nanoseconds()
-        while let level = search.nextLevel, !interrupted {
+        while let level = search.nextLevel, !stopping {
             let budget = rampBudget(level - search.clean)
             grow(to: level)
             let settled = run("stepping to \(level)", timeout: budget) { $0.settled && $0.attempted >= level }
@@ -129,7 +133,7 @@ final class LoadRun {
         run("running", timeout: plan.duration.seconds) { _ in false }
         var outcome = finish()
         outcome.holdSeconds = outcome.recorder.counts.activeSeconds
-        if !interrupted && outcome.recorder.counts.opened < plan.connectionCount {
+        if !stopping && outcome.recorder.counts.opened < plan.connectionCount {
             outcome.failure = "only \(outcome.recorder.counts.opened) of \(plan.connectionCount) connections opened"
         }
         return outcome
@@ -137,7 +141,15 @@ final class LoadRun {
 
     // MARK: - Steps shared by every run
 
+    /// SIGINT or SIGTERM: the run stops where it is and reports what it did so far.
     private var interrupted: Bool { loop.remote.isStopRequested }
+    /// Every connection so far was refused and none opened: nobody is listening, so the run ends
+    /// after the first round instead of waiting out its duration.
+    private var nothingListening = false
+    private var stopping: Bool { interrupted || nothingListening }
+
+    /// Connections refused before any opened that mean nothing is listening (or all of them, if fewer).
+    static let refusalsMeaningNothingListens = 16
     private func seconds(since start: UInt64) -> Double { Double(MonotonicClock.nanoseconds() - start) / 1e9 }
 
     /// The workers' statuses, summed.
@@ -150,7 +162,8 @@ final class LoadRun {
         let rate = rate ?? Double(plan.rate.value)
         for (index, worker) in workers.enumerated() {
             let share = count / workers.count + (index < count % workers.count ? 1 : 0)
-            worker.send(.grow(connections: share, rate: rate / Double(workers.count), sourceOffset: index))
+            worker.send(.grow(connections: share, rate: rate / Double(workers.count), sourceOffset: index,
+                              pending: StreamLoad.pendingShare(workers: workers.count)))
         }
     }
 
@@ -159,20 +172,31 @@ final class LoadRun {
         (plan.rate.value > 0 ? Double(count) / Double(plan.rate.value) : Double(count) / 5_000) + 30
     }
 
-    /// Runs the loop until `done` (given the workers' summed status), `timeout` seconds or an
-    /// interrupt; whether `done` came true. The status is summed once per turn of the loop: a local
-    /// worker's counts its streams.
+    /// Runs the loop until `done` (given the workers' summed status), `timeout` seconds or the run
+    /// stopping (an interrupt, or nothing listening; not while `draining`, which collects the results
+    /// of a run that stopped); whether `done` came true. The status is summed once per turn of the
+    /// loop: a local worker's counts its streams.
     @discardableResult
-    private func run(_ phase: String, timeout: Double, until done: (LoadCounts) -> Bool) -> Bool {
+    private func run(_ phase: String, timeout: Double, draining: Bool = false, until done: (LoadCounts) -> Bool) -> Bool {
         let start = MonotonicClock.nanoseconds()
         var status = total
         while !done(status) {
-            if interrupted || seconds(since: start) >= timeout { return false }
+            if !draining && (stopping || refusedEverything(status)) { return false }
+            if seconds(since: start) >= timeout { return false }
             loop.runOnce(maximumWait: .milliseconds(20))
             status = total
             tick(phase, status)
         }
         return true
+    }
+
+    /// Notes (once) that every connection so far was refused and none opened.
+    private func refusedEverything(_ status: LoadCounts) -> Bool {
+        let refused = status.errors[.connectRefused, default: 0]
+        if status.opened == 0 && refused > 0 && refused >= min(goal, LoadRun.refusalsMeaningNothingListens) {
+            nothingListening = true
+        }
+        return nothingListening
     }
 
     /// Publishes `t=<CLOCK_REALTIME ns>` events (padded to --payload-bytes) over one connection.
@@ -200,11 +224,11 @@ final class LoadRun {
     private func finish() -> LoadOutcome {
         if let publisher {
             publisher.stop()
-            run("draining", timeout: 2) { _ in publisher.inFlight == 0 }
+            run("draining", timeout: 2, draining: true) { _ in publisher.inFlight == 0 }
         }
         let published = publisher?.recorder.counts.requests ?? 0
         for worker in workers { worker.send(.finish(published: published)) }
-        run("draining", timeout: 15) { _ in self.workers.allSatisfy { $0.result != nil } }
+        run("draining", timeout: 15, draining: true) { _ in self.workers.allSatisfy { $0.result != nil } }
 
         var outcome = LoadOutcome()
         for (index, worker) in workers.enumerated() {
@@ -223,6 +247,10 @@ final class LoadRun {
         }
         let counts = outcome.recorder.counts
         if interrupted { outcome.failure = "interrupted" }
+        else if nothingListening {
+            outcome.failure = "connection refused: is a server listening on \(target.address)?"
+            outcome.nothingListening = true
+        }
         else if counts.gaps > 0 { outcome.failure = "\(counts.gaps) streams missed events (\(published) published)" }
         else if counts.errorCount > 0 && !plan.findMax {
             outcome.failure = "errors: " + LoadCounts.summary(counts.errors)
@@ -254,6 +282,13 @@ public struct LoadOutcome {
     public var stoppedBecause: String? = nil
     /// Why the run failed its targets, or nil.
     public var failure: String? = nil
+    /// Stopped by SIGINT/SIGTERM: what it did so far.
+    public var interrupted = false
+    /// Ended after the first round of refusals.
+    public var nothingListening = false
+    /// CLOCK_REALTIME nanoseconds at the start and the end of the run.
+    public var startedAt: UInt64? = nil
+    public var endedAt: UInt64? = nil
 
     public init() {}
 }

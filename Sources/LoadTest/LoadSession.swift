@@ -10,6 +10,12 @@ public enum LoadError: Error, Equatable, CustomStringConvertible {
     case tooManyPerProcess(connections: Int, processes: Int, each: Int, softLimit: UInt64, hardLimit: UInt64, needed: Int)
     /// More connections per source address than the ephemeral port range has.
     case ephemeralPortsShort(connections: Int, sources: Int, perSource: Int, ports: Int)
+    /// The connections need more memory than MemAvailable (kernel and generator, per connection).
+    case notEnoughMemory(connections: Int, loopback: Bool, perConnection: Int, available: Int, fits: Int)
+    /// The connections need more open files than the system has left (fs.file-max).
+    case systemFileLimit(connections: Int, loopback: Bool, limit: Int, inUse: Int, fits: Int)
+    /// More source addresses than a range may hold.
+    case tooManySourceAddresses(connections: Int, addresses: Int)
 
     public var description: String {
         switch self {
@@ -21,6 +27,21 @@ public enum LoadError: Error, Equatable, CustomStringConvertible {
             return "\(connections) connections from \(sources) source address(es) need \(perSource) ports "
                 + "each, but the ephemeral range (net.ipv4.ip_local_port_range) has \(ports): "
                 + "spread them with --source 127.0.0.2-127.0.0.\(2 + connections / (ports / 2))"
+        case .notEnoughMemory(let connections, let loopback, let each, let available, let fits):
+            let kernel = loopback ? MachineCapacity.kernelBytesPerLoopbackPair : MachineCapacity.kernelBytesPerRemoteEnd
+            return "\(connections) connections need about \(gigabytes(connections &* each)) of memory here "
+                + "(\(kernel / 1000) KB of kernel memory per connection"
+                + (loopback ? ", both ends of a loopback connection being on this machine," : "")
+                + " + \(MachineCapacity.generatorBytesPerStream) B in the load generator, × \(connections)), "
+                + "but MemAvailable is \(gigabytes(available)): at most \(fits) fit; lower -c"
+                + (loopback ? ", or run rill load on another machine than the server" : "")
+        case .systemFileLimit(let connections, let loopback, let limit, let inUse, let fits):
+            return "\(connections) connections need \(loopback ? "\(2 * connections) open files (both ends on this machine)" : "\(connections) open files"), "
+                + "but the system allows \(limit) (fs.file-max) and \(inUse) are open: at most \(fits) fit; "
+                + "lower -c, or raise fs.file-max (sysctl -w fs.file-max=N)"
+        case .tooManySourceAddresses(let connections, let addresses):
+            return "\(connections) connections would need \(addresses) source addresses (20,000 each), more than one "
+                + "range holds (65,536): lower -c"
         }
     }
 }
@@ -38,13 +59,16 @@ public enum LoadSession {
     }
 
     /// The plan with its defaults resolved: a find-max ceiling from the limits, and source addresses.
-    static func resolved(_ plan: LoadPlan, perProcess: Int) -> (plan: LoadPlan, sources: [SocketAddress]) {
+    static func resolved(_ plan: LoadPlan, perProcess: Int) throws(LoadError) -> (plan: LoadPlan, sources: [SocketAddress]) {
         var plan = plan
         if plan.findMax && plan.connections == nil { plan.connections = perProcess * (plan.workers ?? 1) }
         let wanted = plan.connectionCount
-        let sources = plan.sources?.addresses
-            ?? (plan.target.isLoopback ? SourceRange.automatic(connections: wanted).addresses : [])
-        return (plan, sources)
+        if let sources = plan.sources { return (plan, sources.addresses) }
+        guard plan.target.isLoopback else { return (plan, []) }
+        guard let automatic = SourceRange.automatic(connections: wanted) else {
+            throw .tooManySourceAddresses(connections: wanted, addresses: wanted / 20_000 + 1)
+        }
+        return (plan, automatic.addresses)
     }
 
     /// How many processes the plan needs (1: this one), or why it cannot run.
@@ -74,8 +98,11 @@ public enum LoadSession {
     public static func run(_ plan: LoadPlan, loop: EventLoop, workerArguments: [String],
                            progress: @escaping (String) -> Void) throws -> LoadReport {
         let limits = perProcess(plan)
+        if !plan.findMax || plan.connections != nil {
+            try MachineCapacity.current().check(connections: plan.connectionCount, loopback: plan.target.isLoopback)
+        }
         let ceilingChosen = plan.findMax && plan.connections == nil
-        let (plan, sources) = resolved(plan, perProcess: limits.count)
+        let (plan, sources) = try resolved(plan, perProcess: limits.count)
         let count = try processes(connections: plan.connectionCount, workers: plan.workers, perProcess: limits.count,
                                   softLimit: limits.soft, hardLimit: limits.hard, sources: sources.count,
                                   ephemeralPorts: LoadLimit.ephemeralPorts())
@@ -98,7 +125,7 @@ public enum LoadSession {
     public static func runWorker(_ plan: LoadPlan, channel: Int32) throws {
         signal(SIGINT, SIG_IGN)  // the coordinator decides when to stop, and asks for the result
         let limits = perProcess(plan)
-        let (plan, sources) = resolved(plan, perProcess: limits.count)
+        let (plan, sources) = try resolved(plan, perProcess: limits.count)
         let loop = try EventLoop()
         let worker = LocalWorker(loop: loop, plan: plan, sources: sources)
         try WorkerAgent(loop: loop, worker: worker).run(channel: channel)

@@ -34,12 +34,13 @@ final class LocalWorker: LoadWorker {
 
     func send(_ command: WorkerCommand) {
         switch command {
-        case .grow(let connections, let rate, let sourceOffset):
+        case .grow(let connections, let rate, let sourceOffset, let pending):
             if baselineBytes == 0 { baselineBytes = ProcessMemory.residentBytes() }
             startHousekeeping()
             switch plan.mode {
             case .sse:
                 if streams == nil { streams = StreamLoad(loop: loop, target: plan.target, sources: sources, sourceOffset: sourceOffset) }
+                streams!.maximumPending = pending
                 streams!.grow(to: connections, rate: rate)
             case .http:
                 guard requests == nil else { return }

@@ -5,11 +5,11 @@ import Glibc
 /// Reads from /proc: small text files, each read whole in one `read`.
 enum ProcFile {
     /// The file's whitespace-separated fields, or nil if it cannot be read.
-    static func fields(_ path: String) -> [Substring]? {
+    static func fields(_ path: String, bytes: Int = 256) -> [Substring]? {
         let fd = open(path, O_RDONLY)
         guard fd >= 0 else { return nil }
         defer { close(fd) }
-        var buffer = [UInt8](repeating: 0, count: 256)
+        var buffer = [UInt8](repeating: 0, count: bytes)
         let count = read(fd, &buffer, buffer.count)
         guard count > 0 else { return nil }
         return String(decoding: buffer[0..<count], as: UTF8.self).split { $0 == " " || $0 == "\t" || $0 == "\n" }

@@ -52,8 +52,14 @@ final class StreamLoad: ConnectionHandler {
         request = SharedBytes(Array("GET \(target.target) HTTP/1.1\r\nHost: \(target.hostHeader)\r\nAccept: text/event-stream\r\n\r\n".utf8))
     }
 
-    /// Streams opening at once (connect sent, response head not yet in).
-    static let maximumPending = 512
+    /// Streams opening at once (connect sent, response head not yet in), over all workers.
+    static let maximumPendingInAll = 512
+    /// This worker's share of them.
+    var maximumPending = StreamLoad.maximumPendingInAll
+
+    /// One worker's share of the pending streams: the cap holds for the whole run, so 50 workers
+    /// do not put 50 × 512 SYNs into one accept queue (most would be dropped and time out).
+    static func pendingShare(workers: Int) -> Int { max(8, maximumPendingInAll / max(1, workers)) }
 
     /// Opens streams until `count` have been started, `rate` per second (0: as fast as possible).
     func grow(to count: Int, rate: Double) {
@@ -77,7 +83,7 @@ final class StreamLoad: ConnectionHandler {
         // Streams still waiting for their response head are capped: beyond what the server's accept
         // queue holds, SYNs are dropped and retried only after a second, which slows the ramp down.
         var batch = 0
-        while attempted < allowed && batch < 256 && attempted - streaming - ended < StreamLoad.maximumPending {
+        while attempted < allowed && batch < 256 && attempted - streaming - ended < maximumPending {
             openOne()
             batch += 1
         }
@@ -111,7 +117,12 @@ final class StreamLoad: ConnectionHandler {
         }
         streams[index].head += bytes
         var parser = ResponseParser()
-        let step = streams[index].head.withUnsafeBytes { parser.parse($0) }
+        var mediaType = ""
+        let step = streams[index].head.withUnsafeBytes { bytes in
+            let step = parser.parse(bytes)
+            if step.event == .head { mediaType = StreamLoad.mediaType(parser.head, in: bytes) }
+            return step
+        }
         switch step.event {
         case .needMore:
             if streams[index].head.count > 16 * 1024 { fail(connection, .malformedResponse) }
@@ -119,6 +130,10 @@ final class StreamLoad: ConnectionHandler {
             let status = parser.head.status
             guard status == 200 else {
                 fail(connection, .status(status))
+                return
+            }
+            guard mediaType == "text/event-stream" else {
+                fail(connection, .notEventStream(mediaType))
                 return
             }
             recorder.firstByte.record((now - streams[index].started) / 1_000)
@@ -134,6 +149,13 @@ final class StreamLoad: ConnectionHandler {
         default:
             fail(connection, .malformedResponse)
         }
+    }
+
+    /// The head's Content-Type without parameters, lowercased ("" when there is none).
+    static func mediaType(_ head: MessageHead, in bytes: UnsafeRawBufferPointer) -> String {
+        guard let field = head.headers.first(where: { bytes.string($0.name).lowercased() == "content-type" }) else { return "" }
+        let value = bytes.string(field.value)
+        return String(value.prefix { $0 != ";" }).trimmingSpaces.lowercased()
     }
 
     private func feed(_ index: Int, _ bytes: UnsafeRawBufferPointer, now: UInt64) {
@@ -213,4 +235,11 @@ func timestamp(in data: UnsafeRawBufferPointer) -> UInt64? {
         digits += 1
     }
     return digits > 0 ? value : nil
+}
+
+extension String {
+    /// Without leading and trailing spaces and tabs.
+    var trimmingSpaces: String {
+        String(drop { $0 == " " || $0 == "\t" }.reversed().drop { $0 == " " || $0 == "\t" }.reversed())
+    }
 }

@@ -6,8 +6,9 @@ import Workers
 enum WorkerCommand: Codable {
     /// sse: open streams until `connections` have been started, `rate` per second (0: at once);
     /// http: start `connections` clients at `rate` requests per second in total (0: closed loop).
-    /// `sourceOffset` keeps the round-robin over source addresses global across workers.
-    case grow(connections: Int, rate: Double, sourceOffset: Int)
+    /// `sourceOffset` keeps the round-robin over source addresses global across workers; `pending`
+    /// is this worker's share of the streams that may wait for their response head at once.
+    case grow(connections: Int, rate: Double, sourceOffset: Int, pending: Int)
     /// So many events have been published (gaps are counted against it).
     case published(Int)
     /// Stop, let the last `published` events arrive (at most 2 s), and send the result.

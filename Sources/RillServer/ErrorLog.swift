@@ -7,13 +7,15 @@ import Glibc
 struct ErrorLog {
     private var reported: [String: Int] = [:]
 
-    /// The lines to print for `counts` (class description, total so far), and remembers them.
-    mutating func lines(for counts: [(String, Int)], interval: String) -> [String] {
-        var lines: [String] = []
+    /// The lines to log for `counts` (class description, total so far), and remembers them.
+    mutating func lines(for counts: [(String, Int)], interval: String) -> [LogLine] {
+        var lines: [LogLine] = []
         for (label, total) in counts {
             let previous = reported[label, default: 0]
             guard total > previous else { continue }
-            lines.append("rill serve: \(label): \(total - previous) in the last \(interval) (\(total) in all)")
+            lines.append(LogLine(.warning, "rill serve: \(label): \(total - previous) in the last \(interval) (\(total) in all)",
+                                 fields: [("class", .text(label)), ("count", .number(total - previous)),
+                                          ("total", .number(total)), ("interval", .text(interval))]))
             reported[label] = total
         }
         return lines
@@ -42,10 +44,10 @@ extension SSEServer {
         return counts
     }
 
-    /// Writes to stderr one line per error class that grew since the last call (`interval` names
-    /// the period in the text).
+    /// Logs one line per error class that grew since the last call (`interval` names the period
+    /// in the text).
     public func logErrors(interval: String) {
-        for line in errorLog.lines(for: errorCounts, interval: interval) { writeStandardError(line) }
+        for line in errorLog.lines(for: errorCounts, interval: interval) { line.write(configuration.logFormat) }
     }
 }
 

@@ -42,6 +42,9 @@ extension SSEServer {
             samples.append(MetricSample(name: "rill_workers", type: "gauge", help: "Worker processes whose figures are summed here.",
                                         labels: "", value: totals.workers))
         }
+        // Not among the summed samples: it is 1 on every worker, and 1 in the sum.
+        samples.append(MetricSample(name: "rill_build_info", type: "gauge", help: "Always 1; the version is its label.",
+                                    labels: "version=\"\(RillVersion.current)\"", value: 1))
         return MetricsText.render(samples)
     }
 

@@ -41,6 +41,8 @@ public struct ServerConfiguration: Sendable {
     public var maximumStaticFileBytes = 16 << 20
     /// How often error counts are logged (one line per error class that occurred); nil: never.
     public var logInterval: Duration? = .seconds(10)
+    /// How log lines are written.
+    public var logFormat = LogFormat.text
 
     /// SO_REUSEPORT on the listener, so several worker processes share the address.
     public var reusePort = false

@@ -11,10 +11,12 @@ struct Echo: ParsableCommand {
     @Option(help: "Address to listen on (IPv4, numeric).")
     var host = "127.0.0.1"
 
-    @Option(help: "Port to listen on; 0 picks a free one (printed at start).")
+    @Option(parsing: .unconditional, help: "Port to listen on; 0 picks a free one (printed at start). (default: 7000)",
+            transform: Parse.port)
     var port: UInt16 = 7000
 
-    @Option(help: "Listen backlog (capped by net.core.somaxconn).")
+    @Option(parsing: .unconditional, help: "Listen backlog (capped by net.core.somaxconn). (default: 4096)",
+            transform: { Int32(try Parse.count($0, minimum: 1, meaning: " (capped by net.core.somaxconn)")) })
     var backlog: Int32 = 4096
 
     func run() throws {

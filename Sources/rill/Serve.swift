@@ -6,42 +6,53 @@ import SSE
 import Glibc
 #endif
 
-/// `rill serve`: the SSE server (demo page, streams, publishing, metrics) on one reactor thread.
+/// `rill serve`: the SSE server (demo page, streams, publishing, metrics): one event-loop thread, or
+/// `--workers N` processes with one each.
 struct Serve: ParsableCommand {
     static let configuration = CommandConfiguration(
-        abstract: "Run the Server-Sent Events server on one event-loop thread.",
+        abstract: "Run the Server-Sent Events server: one event-loop thread, or --workers processes with one each.",
         discussion: """
             Routes: GET / (demo page), GET /sse?topic=A&topic=B[&lastEventId=ID] (event stream; the \
             Last-Event-ID header works too), POST /publish?topic=T&event=NAME&id=ID (body = data; 204), \
             GET /metrics (Prometheus text), GET /static/PATH (with --static).
             Prints one line when listening; error counts are logged per class every 10 s; SIGINT or \
             SIGTERM closes every stream and exits 0.
+            Durations are seconds (1.5) or take a unit (500ms, 30s, 2m, 1h), at most a week. Sizes are \
+            bytes or take a unit: 64k, 1M (powers of 1024; also KiB, MiB), 64kB, 1MB (powers of 1000).
             """
     )
 
     @Option(help: "Address to listen on (numeric IPv4).")
     var host = "127.0.0.1"
 
-    @Option(help: "Port to listen on; 0 picks a free one (printed at start).")
+    @Option(parsing: .unconditional, help: "Port to listen on; 0 picks a free one (printed at start). (default: 8080)",
+            transform: Parse.port)
     var port: UInt16 = 8080
 
-    @Option(help: "Seconds between heartbeat comments on an otherwise silent stream; 0 turns them off.")
+    @Option(parsing: .unconditional,
+            help: "Seconds between heartbeat comments on an otherwise silent stream; 0 turns them off. (default: 15)",
+            transform: { try Parse.seconds($0, zero: "off") })
     var heartbeat: Double = 15
 
-    @Option(help: "Events kept per topic for Last-Event-ID replay.")
+    @Option(parsing: .unconditional, help: "Events kept per topic for Last-Event-ID replay. (default: 1000)",
+            transform: { try Parse.count($0, minimum: 0) })
     var history = 1000
 
-    @Option(name: .customLong("history-bytes"), help: "Bytes of events kept per topic for replay.")
+    @Option(name: .customLong("history-bytes"), parsing: .unconditional, help: "Bytes of events kept per topic for replay. (default: 1M, i.e. 1 MiB)",
+            transform: Parse.bytes)
     var historyBytes = 1 << 20
 
-    @Option(name: .customLong("max-connections"),
-            help: "Connections held at once; past it clients get 503 with Retry-After. Default: what the open-file limit allows.")
+    @Option(name: .customLong("max-connections"), parsing: .unconditional,
+            help: "Connections held at once; past it clients get 503 with Retry-After. Default: what the open-file limit allows.",
+            transform: { try Parse.count($0, minimum: 1) })
     var maxConnections: Int?
 
-    @Option(help: "Seconds between server-time events on topic 'time' (the demo page shows them); 0 turns them off.")
+    @Option(parsing: .unconditional,
+            help: "Seconds between server-time events on topic 'time' (the demo page shows them); 0 turns them off. (default: 1)",
+            transform: { try Parse.seconds($0, zero: "off") })
     var tick: Double = 1
 
-    @Option(name: .customLong("static"), help: "Directory to serve under /static/ (off when not given).")
+    @Option(name: .customLong("static"), help: "Directory to serve under /static/ (off when not given; it must exist).")
     var staticDirectory: String?
 
     @Option(name: .customLong("cors-origin"), help: "Access-Control-Allow-Origin for every response, e.g. '*' (off when not given).")
@@ -51,20 +62,31 @@ struct Serve: ParsableCommand {
             help: "Require 'Authorization: Bearer TOKEN' on POST /publish (open when not given).")
     var publishToken: String?
 
-    @Option(name: .customLong("max-queued"), help: "Bytes a subscriber may have queued before it is dropped as too slow.")
+    @Option(name: .customLong("max-queued"), parsing: .unconditional,
+            help: "Bytes a subscriber may have queued before it is dropped as too slow. (default: 1M, i.e. 1 MiB)", transform: Parse.bytes)
     var maxQueued = 1 << 20
 
-    @Option(name: .customLong("max-body"), help: "Largest published event data in bytes (413 past it).")
+    @Option(name: .customLong("max-body"), parsing: .unconditional,
+            help: "Largest published event data in bytes (413 past it). (default: 1M, i.e. 1 MiB)", transform: Parse.bytes)
     var maxBody = 1 << 20
 
-    @Option(name: .customLong("header-timeout"), help: "Seconds a client has to send a whole request.")
+    @Option(name: .customLong("header-timeout"), parsing: .unconditional,
+            help: "Seconds a client has to send a whole request; more than 0 (a request split over reads needs time). (default: 10)",
+            transform: { try Parse.seconds($0, zero: nil) })
     var headerTimeout: Double = 10
 
-    @Option(name: .customLong("idle-timeout"), help: "Seconds a keep-alive connection may wait between requests.")
+    @Option(name: .customLong("idle-timeout"), parsing: .unconditional,
+            help: "Seconds a keep-alive connection may wait between requests; more than 0. (default: 60)", transform: { try Parse.seconds($0, zero: nil) })
     var idleTimeout: Double = 60
 
-    @Option(help: "Worker processes, each with its own reactor on the same port (SO_REUSEPORT): 'auto' (one per CPU) or a number (more than the CPUs is fine: the limit they lift is open files). 1: this process serves.")
+    @Option(parsing: .unconditional,
+            help: "Worker processes, each with its own reactor on the same port (SO_REUSEPORT): 'auto' (one per CPU) or a number (more than the CPUs is fine: the limit they lift is open files). 1: this process serves. (default: 1)",
+            transform: Parse.workers)
     var workers = WorkersArgument.count(1)
+
+    @Option(name: .customLong("log-format"),
+            help: "Log lines on stderr (error counts, worker restarts): text (timestamp, level, message) or json (one object per line). (default: text)")
+    var logFormat = LogFormat.text
 
     @Option(name: .customLong("worker-channel"), help: .hidden)
     var workerChannel: Int32?
@@ -73,11 +95,20 @@ struct Serve: ParsableCommand {
     var workerIndex: Int?
 
     func validate() throws {
-        for (name, value) in [("--heartbeat", heartbeat), ("--tick", tick), ("--header-timeout", headerTimeout),
-                              ("--idle-timeout", idleTimeout)] where value < 0 || !value.isFinite {
-            throw ValidationError("\(name) must be a number of seconds ≥ 0, got \(value)")
+        if let staticDirectory, let problem = Serve.directoryProblem(staticDirectory) {
+            throw ValidationError("--static \(staticDirectory): \(problem)")
         }
-        if let maxConnections, maxConnections < 1 { throw ValidationError("--max-connections must be at least 1") }
+    }
+
+    /// Why `path` cannot be served as a directory, or nil if it can.
+    static func directoryProblem(_ path: String) -> String? {
+        var status = stat()
+        guard stat(path, &status) == 0 else {
+            return errno == ENOENT ? "no such directory" : "cannot be read (\(String(cString: strerror(errno))))"
+        }
+        guard status.st_mode & S_IFMT == S_IFDIR else { return "is a file, not a directory" }
+        guard access(path, R_OK | X_OK) == 0 else { return "cannot be read (permission denied)" }
+        return nil
     }
 
     func run() throws {
@@ -97,7 +128,7 @@ struct Serve: ParsableCommand {
         let server = try SSEServer(loop: loop, configuration: configuration(address: address, limits: limits))
         stopOnInterrupt(loop)
         print("rill serve listening on http://\(server.listener.address)/ (demo page; streams at /sse), "
-              + "open-file limit \(limits.soft), up to \(server.maximumConnections) connections; " + settings)
+              + "version \(RillVersion.current), open-file limit \(limits.soft), up to \(server.maximumConnections) connections; " + settings)
         flushStandardOutput()
         loop.run()
         let streams = drain(server, loop: loop)
@@ -126,11 +157,12 @@ struct Serve: ParsableCommand {
         configuration.limits.body = maxBody
         configuration.headerTimeout = .seconds(headerTimeout)
         configuration.idleTimeout = .seconds(idleTimeout)
+        configuration.logFormat = logFormat
         if let maxConnections {
             if maxConnections > allowed && workerChannel == nil {
-                print("rill serve: --max-connections \(maxConnections) is more than this process's open-file limit allows "
-                      + "(\(limits.soft) files, hard limit \(limits.hard)): holding at most \(allowed). "
-                      + "Use --workers to hold more.")
+                LogLine(.warning, "rill serve: --max-connections \(maxConnections) is more than this process's open-file limit allows "
+                        + "(\(limits.soft) files, hard limit \(limits.hard)): holding at most \(allowed). Use --workers to hold more.",
+                        fields: [("maxConnections", .number(maxConnections)), ("holding", .number(allowed))]).write(logFormat)
             }
             configuration.maximumConnections = min(maxConnections, allowed)
         }
@@ -189,7 +221,7 @@ struct Serve: ParsableCommand {
         }
         let perWorker = Int(clamping: limits.soft) - ServerConfiguration.reservedDescriptors
         let each = maxConnections.map { min($0, perWorker) } ?? perWorker
-        print("rill serve listening on http://\(host):\(port)/ (demo page; streams at /sse), \(processes) workers "
+        print("rill serve listening on http://\(host):\(port)/ (demo page; streams at /sse), version \(RillVersion.current), \(processes) workers "
               + "(SO_REUSEPORT), open-file limit \(limits.soft) each, up to \(each * processes) connections "
               + "(\(each) per worker); " + settings)
         flushStandardOutput()
@@ -199,3 +231,5 @@ struct Serve: ParsableCommand {
         flushStandardOutput()
     }
 }
+
+extension LogFormat: ExpressibleByArgument {}

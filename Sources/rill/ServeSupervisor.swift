@@ -95,7 +95,8 @@ final class ServeSupervisor: SupervisorDelegate {
     }
 
     func supervisor(_ supervisor: Supervisor, worker index: Int, sentCorruptFrames error: FrameError) {
-        writeStandardError("rill serve: worker \(index) sent a malformed relay message (\(error)); restarting it")
+        LogLine(.error, "rill serve: worker \(index) sent a malformed relay message (\(error)); restarting it",
+                fields: [("worker", .number(index)), ("error", .text("\(error)"))]).write(command.logFormat)
     }
 
     /// Gives an event its id and place in the order, keeps it, and sends it to every worker (with
@@ -136,14 +137,15 @@ final class ServeSupervisor: SupervisorDelegate {
         workers[index].statistics = []
         exitedAtStart = true  // only `start` looks, while it waits for the first reports
         guard let restartIn else { return }
-        writeStandardError("rill serve: worker \(index) \(status) after \(lived.components.seconds) s; "
-                           + "restarting it in \(restartIn)")
+        LogLine(.warning, "rill serve: worker \(index) \(status) after \(lived.components.seconds) s; restarting it in \(restartIn)",
+                fields: [("worker", .number(index)), ("exit", .text("\(status)")), ("livedSeconds", .number(Int(lived.components.seconds))),
+                         ("restartIn", .text("\(restartIn)"))]).write(command.logFormat)
     }
 
     func supervisor(_ supervisor: Supervisor, worker index: Int, failedToStart error: SpawnError, restartIn: Duration?) {
         exitedAtStart = true
-        writeStandardError("rill serve: could not start worker \(index): \(error)"
-                           + (restartIn.map { "; trying again in \($0)" } ?? ""))
+        LogLine(.error, "rill serve: could not start worker \(index): \(error)" + (restartIn.map { "; trying again in \($0)" } ?? ""),
+                fields: [("worker", .number(index)), ("error", .text("\(error)"))]).write(command.logFormat)
     }
 
     /// Passes the stop on to every worker and waits for all to exit (SIGKILL after the grace).

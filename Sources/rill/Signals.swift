@@ -3,13 +3,19 @@ import Reactor
 import Glibc
 #endif
 
-/// Makes SIGINT and SIGTERM stop `loop`. The signals are blocked and read from a signalfd in the
-/// loop's epoll set, so the reaction is ordinary loop code: no handler runs inside an interrupted
-/// thread, and no global is touched from one. Call it on the main thread before the loop runs and
-/// before any other thread starts (a thread started earlier would still receive them the old way).
-func stopOnInterrupt(_ loop: EventLoop) {
+/// Makes SIGINT and SIGTERM stop `loop`; with `secondExits`, another one after that exits with 130
+/// at once (for commands whose stop takes a while: rill load collecting its workers' results).
+///
+/// The signals are blocked and read from a signalfd in the loop's epoll set, so the reaction is
+/// ordinary loop code: no handler runs inside an interrupted thread, and no global is touched from
+/// one. Call it on the main thread before the loop runs and before any other thread starts (a thread
+/// started earlier would still receive them the old way).
+func stopOnInterrupt(_ loop: EventLoop, secondExits: Bool = false) {
     do {
-        try loop.watchSignals([SIGINT, SIGTERM]) { [unowned loop] _ in loop.remote.stop() }
+        try loop.watchSignals([SIGINT, SIGTERM]) { [unowned loop] _ in
+            if secondExits && loop.remote.isStopRequested { exit(130) }
+            loop.remote.stop()
+        }
     } catch {
         let line = Array("rill: cannot watch SIGINT/SIGTERM: \(error)\n".utf8)
         _ = line.withUnsafeBytes { try? FileDescriptor.write(2, $0) }

@@ -1,4 +1,5 @@
 import Reactor
+import RillServer
 import Testing
 #if canImport(Glibc)
 import Glibc
@@ -29,6 +30,10 @@ extension Loopback {
             let document = try shell("cat '\(json)'").output
             #expect(document.contains("\"events\" : \(numbers[1])"))
             #expect(document.contains("\"streamsWithGaps\" : 0"))
+            #expect(document.contains("\"version\" : \"\(RillVersion.current)\""), "\(document)")
+            #expect(document.contains("\"startedAt\" : \"20") && document.contains("\"endedAt\" : \"20"), "\(document)")
+            #expect(document.contains("\"cores\" : \(sysconf(Int32(_SC_NPROCESSORS_ONLN)))"), "\(document)")
+            #expect(document.contains("\"commandLine\" : ["), "\(document)")
             serve.child.signal(SIGTERM)
             #expect(serve.child.waitForExit() == 0)
         }
@@ -62,6 +67,96 @@ extension Loopback {
             let (refused, refusedStatus) = try shell("'\(rill)' load 'http://127.0.0.1:\(serve.port)/' -c 3 -d 0.3s")
             #expect(refusedStatus == 1)
             #expect(refused.contains("connect refused"), "\(refused)")
+        }
+
+        /// SSE mode against something that is not an event stream (an HTML page, the metrics text)
+        /// fails with the Content-Type as the error class, not "5 held, Errors none".
+        @Test func sseModeChecksTheContentType() throws {
+            let serve = try ServeProcess("--tick 0")
+            for (path, type) in [("/", "text/html"), ("/metrics", "text/plain")] {
+                let (output, status) = try shell("'\(rill)' load '\(serve.url)\(path)' --mode sse -c 5 -d 0.3s")
+                #expect(status == 1, "\(output)")
+                #expect(output.contains("  Errors     response is \(type), not text/event-stream: 5"), "\(output)")
+                #expect(!output.contains("B per connection"), "no per-connection memory when nothing was held: \(output)")
+            }
+            let (missing, missingStatus) = try shell("'\(rill)' load '\(serve.url)/nothing' --mode sse -c 3 -d 0.3s")
+            #expect(missingStatus == 1)
+            #expect(missing.contains("status 404: 3"), "\(missing)")
+            serve.child.signal(SIGTERM)
+            #expect(serve.child.waitForExit() == 0)
+        }
+
+        /// Nothing listening: the run ends after the first round of refusals (not after -d), says
+        /// so, and prints neither "lower --rate" nor a per-connection memory figure.
+        @Test func nothingListeningFailsFast() throws {
+            let port = try freeLoopbackPort()
+            let clock = ContinuousClock()
+            let start = clock.now
+            let (output, status) = try shell("'\(rill)' load 'http://127.0.0.1:\(port)/sse' -c 500 -d 60s")
+            #expect(clock.now - start < .seconds(20), "ended long before its 60 s duration")
+            #expect(status == 1, "\(output)")
+            #expect(output.contains("rill load: FAILED: connection refused: is a server listening on 127.0.0.1:\(port)?"), "\(output)")
+            #expect(!output.contains("lower --rate") && !output.contains("B per connection"), "\(output)")
+            let (http, httpStatus) = try shell("'\(rill)' load 'http://127.0.0.1:\(port)/' -c 4 -d 60s")
+            #expect(httpStatus == 1)
+            #expect(http.contains("is a server listening on 127.0.0.1:\(port)?"), "\(http)")
+        }
+
+        /// SIGINT once streams are open: the run stops, the report (and --json) has the real counts
+        /// so far, and the exit status is 130; with worker processes and without.
+        @Test(arguments: ["", "--fd-limit 120"]) func interruptReportsWhatHappened(_ workers: String) throws {
+            let serve = try ServeProcess("--tick 0 --heartbeat 0")
+            let json = "/tmp/rill-load-interrupt-\(getpid()).json"
+            defer { unlink(json) }
+            let load = try ChildProcess(cleanShell: "exec '\(rill)' load '\(serve.url)/sse' -c 200 -d 60s \(workers) --json '\(json)'")
+            // Polls the server until it holds every stream (no timer is waited for).
+            let clock = ContinuousClock()
+            let deadline = clock.now + .seconds(30)
+            var subscribers = 0
+            while subscribers < 200 && clock.now < deadline {
+                let metrics = try shell("curl -s '\(serve.url)/metrics'").output
+                let line = metrics.split(separator: "\n").first { $0.hasPrefix("rill_subscribers ") }
+                subscribers = line.flatMap { Int($0.split(separator: " ").last!) } ?? 0
+                if subscribers < 200 { usleep(50_000) }
+            }
+            try #require(subscribers == 200)
+            load.signal(SIGINT)
+            var lines: [String] = []
+            while let line = load.readLine(timeout: .seconds(30)) { lines.append(line) }
+            let output = lines.joined(separator: "\n")
+            #expect(load.waitForExit() == 130, "\(output)")
+            let streams = try #require(lines.first { $0.hasPrefix("  Streams") }, "\(output)")
+            #expect(streams.contains("200 opened") && streams.contains("200 held"), "\(streams)")
+            if !workers.isEmpty { #expect(streams.contains("3 worker processes"), "\(streams)") }
+            #expect(!output.contains("sent no result"), "\(output)")
+            #expect(output.contains("rill load: FAILED: interrupted"), "\(output)")
+            let document = try shell("cat '\(json)'").output
+            #expect(document.contains("\"opened\" : 200") && document.contains("\"heldAtEnd\" : 200"), "\(document)")
+            serve.child.signal(SIGTERM)
+            #expect(serve.child.waitForExit() == 0)
+        }
+
+        /// A second SIGINT does not wait for the workers' results: it exits 130 at once, and the
+        /// worker processes, their coordinator gone, close their streams and exit.
+        @Test func secondInterruptExitsAtOnce() throws {
+            let serve = try ServeProcess("--tick 0 --heartbeat 0")
+            let load = try ChildProcess(cleanShell: "exec '\(rill)' load '\(serve.url)/sse' -c 200 -d 60s --fd-limit 120")
+            func subscribers() throws -> Int {
+                let metrics = try shell("curl -s '\(serve.url)/metrics'").output
+                let line = metrics.split(separator: "\n").first { $0.hasPrefix("rill_subscribers ") }
+                return line.flatMap { Int($0.split(separator: " ").last!) } ?? -1
+            }
+            let clock = ContinuousClock()
+            var deadline = clock.now + .seconds(30)
+            while try subscribers() < 200 && clock.now < deadline { usleep(50_000) }
+            load.signal(SIGINT)
+            load.signal(SIGINT)
+            #expect(load.waitForExit() == 130)
+            deadline = clock.now + .seconds(10)
+            while try subscribers() > 0 && clock.now < deadline { usleep(50_000) }
+            #expect(try subscribers() == 0, "the workers closed their streams")
+            serve.child.signal(SIGTERM)
+            #expect(serve.child.waitForExit() == 0)
         }
 
         /// Server closes mid-hold: the streams that ended are counted by class and the run fails.

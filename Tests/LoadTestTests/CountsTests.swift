@@ -115,4 +115,76 @@ import Glibc
             try LoadSession.processes(connections: 100, workers: nil, perProcess: 1_000, sources: 0, ephemeralPorts: 50)
         }
     }
+
+    /// The automatic source range counts on past 127.0.0.255 (10M streams used to crash there), and
+    /// stops at what one range holds.
+    @Test func automaticSourceRangeCrossesOctets() throws {
+        #expect(SourceRange.automatic(connections: 100)?.addresses.count == 8)
+        let large = try #require(SourceRange.automatic(connections: 10_000_000))
+        #expect(large.addresses.count == 500)
+        #expect(large.addresses.first == SocketAddress("127.0.0.2", port: 0))
+        #expect(large.addresses.last == SocketAddress("127.0.1.245", port: 0))
+        #expect(SourceRange.automatic(connections: 2_000_000_000) == nil)
+    }
+
+    /// The 512 streams that may wait for their response head are shared by the workers (51
+    /// workers each with 512 overran the server's accept queue into connect timeouts).
+    @Test func pendingStreamsAreSharedByTheWorkers() {
+        #expect(StreamLoad.pendingShare(workers: 1) == 512)
+        #expect(StreamLoad.pendingShare(workers: 3) == 170)
+        #expect(StreamLoad.pendingShare(workers: 51) == 10)
+        #expect(StreamLoad.pendingShare(workers: 200) == 8)
+    }
+
+    /// A run beyond the machine's memory or open-file limit is refused with the arithmetic and the fix.
+    @Test func machineCapacityRefusesWithTheArithmetic() throws {
+        let machine = MachineCapacity(availableBytes: 24_000_000_000, fileLimit: 2_466_126, filesInUse: 1_000)
+        try machine.check(connections: 100_000, loopback: true)
+        #expect(throws: LoadError.notEnoughMemory(connections: 10_000_000, loopback: true, perConnection: 10_300,
+                                                  available: 24_000_000_000, fits: 2_330_097)) {
+            try machine.check(connections: 10_000_000, loopback: true)
+        }
+        let memory = LoadError.notEnoughMemory(connections: 10_000_000, loopback: true, perConnection: 10_300,
+                                               available: 24_000_000_000, fits: 2_330_097)
+        #expect(memory.description == "10000000 connections need about 103.0 GB of memory here (10 KB of kernel memory "
+                + "per connection, both ends of a loopback connection being on this machine, + 300 B in the load "
+                + "generator, × 10000000), but MemAvailable is 24.0 GB: at most 2330097 fit; lower -c, or run rill "
+                + "load on another machine than the server")
+        #expect(throws: LoadError.self) { try machine.check(connections: Int.max / 2, loopback: false) }
+        #expect(throws: LoadError.systemFileLimit(connections: 1_500_000, loopback: true, limit: 2_466_126,
+                                                  inUse: 1_000, fits: 1_232_563)) {
+            try machine.check(connections: 1_500_000, loopback: true)
+        }
+        try MachineCapacity.current().check(connections: 10, loopback: true)
+    }
+}
+
+/// Every bad URL says what is wrong with it.
+@Suite struct TargetURLTests {
+    @Test(arguments: [
+        ("https://127.0.0.1:8080/sse", TargetURLError.https),
+        ("http://[::1]:8080/sse", .ipv6Literal),
+        ("http://127.0.0.1:70000/", .portOutOfRange("70000")),
+        ("http://127.0.0.1:0/", .portOutOfRange("0")),
+        ("http://127.0.0.1:http/", .portNotANumber("http")),
+        ("ftp://127.0.0.1/", .unknownScheme("ftp")),
+        ("http://127.0.0.1:8080/a b", .spaceInPath),
+        ("http:///sse", .missingHost),
+        ("http://:8080/sse", .missingHost),
+        ("127.0.0.1:8080/sse", .noScheme),
+        ("http://example.com/", .hostNotNumeric("example.com")),
+    ])
+    func badURLsSayWhy(_ text: String, _ error: TargetURLError) {
+        #expect(throws: error) { try TargetURL(parsing: text) }
+    }
+
+    /// Good URLs keep their parts; a query straight after the authority gets its "/".
+    @Test func goodURLs() throws {
+        let url = try TargetURL(parsing: "http://localhost:8080/sse?topic=a")
+        #expect(url.address == SocketAddress("127.0.0.1", port: 8080) && url.hostHeader == "localhost:8080")
+        #expect(url.target == "/sse?topic=a")
+        #expect(try TargetURL(parsing: "http://127.0.0.1").target == "/")
+        #expect(try TargetURL(parsing: "http://127.0.0.1:9?x=1").target == "/?x=1")
+        #expect(TargetURLError.https.description == "https is not supported yet: use http://")
+    }
 }

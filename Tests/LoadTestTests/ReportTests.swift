@@ -49,6 +49,19 @@ import Testing
         #expect(document.errors == ["publish: status 503": 1])
         #expect(document.latencyMicroseconds["event"]?.p50 == 2_000 || document.latencyMicroseconds["event"]?.p50 == 2_001)
         #expect(document.latencyMicroseconds["to last"] != nil)
+        #expect(document.cores ?? 0 >= 1)
+    }
+
+    /// The JSON report's start and end are ISO-8601 in UTC.
+    @Test func documentTimestamps() {
+        let plan = LoadPlan(target: TargetURL("http://127.0.0.1:8080/")!)
+        let outcome = ReportTests.outcome {
+            $0.startedAt = 1_796_160_480_123_000_000  // 2026-12-01T21:28:00.123Z
+            $0.endedAt = 1_796_160_490_000_000_000
+        }
+        let document = LoadReport(plan: plan, outcome: outcome).json
+        #expect(document.startedAt == "2026-12-01T21:28:00.123Z")
+        #expect(document.endedAt == "2026-12-01T21:28:10.000Z")
     }
 
     /// The HTTP report: the requests line with the summed rate.

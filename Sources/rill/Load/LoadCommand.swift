@@ -2,6 +2,7 @@ import ArgumentParser
 import Foundation
 import LoadTest
 import Reactor
+import RillServer
 
 /// `rill load URL`: holds many SSE streams, or drives keep-alive HTTP requests, from one reactor,
 /// and reports latency percentiles, errors by class and a per-second series.
@@ -9,49 +10,60 @@ struct Load: ParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "Open and hold many SSE streams, or drive HTTP requests, and report latencies.",
         discussion: """
-            Counts accept k/M suffixes (10k); durations accept ms/s/m/h (30s, 1m). Exit status 0 when \
-            every connection opened and held, no event was lost and no request failed; 1 otherwise, \
-            with a one-line reason. Publishing (--publish-rate) posts `t=<CLOCK_REALTIME ns>` events to \
+            Counts accept k/M suffixes (10k); durations accept ms/s/m/h (30s, 1m), at most a week; sizes \
+            are bytes or take a unit: 64k, 1M (powers of 1024; also KiB, MiB), 64kB, 1MB (powers of 1000). \
+            Exit status 0 when every connection opened and held, no event was lost and no request failed; \
+            1 otherwise, with a one-line reason; 130 when interrupted (Ctrl-C: the report is of the run so far). \
+            Progress goes to stderr, the report to stdout. Publishing (--publish-rate) posts `t=<CLOCK_REALTIME ns>` events to \
             /publish beside the stream URL, so event latency is measured end to end.
             """
     )
 
     typealias Mode = LoadPlan.Mode
 
-    @Argument(help: "Target: http://HOST:PORT/PATH (numeric IPv4 or localhost).")
+    @Argument(help: "Target: http://HOST:PORT/PATH (numeric IPv4 or localhost; https and IPv6 are not supported yet).")
     var url: String
 
     @Option(help: "sse: hold event streams; http: keep-alive requests. Default: sse for URLs whose path starts with /sse, else http.")
     var mode: Mode?
 
-    @Option(name: [.short, .long], help: "Connections to open and hold (--find-max: the ceiling). Default: 100; with --find-max, what the workers' open-file limits allow.")
+    @Option(name: [.short, .long], parsing: .unconditional, help: "Connections to open and hold (--find-max: the ceiling). Default: 100; with --find-max, what the workers' open-file limits allow.",
+            transform: { CountArgument(try Parse.count($0, minimum: 1)) })
     var connections: CountArgument?
 
-    @Option(help: "New connections per second while ramping up (0: as fast as possible).")
+    @Option(parsing: .unconditional, help: "New connections per second while ramping up (0: as fast as possible).",
+            transform: { CountArgument(try Parse.count($0, minimum: 0, meaning: " (0: as fast as possible)")) })
     var rate = CountArgument(0)
 
-    @Option(name: [.short, .long], help: "How long to hold the connections (sse) or send requests (http) once all are open.")
+    @Option(name: [.short, .long], parsing: .unconditional, help: "How long to hold the connections (sse) or send requests (http) once all are open. (default: 10s)",
+            transform: { DurationArgument(seconds: try Parse.seconds($0, zero: "no hold")) })
     var duration = DurationArgument(seconds: 10)
 
-    @Option(name: .customLong("publish-rate"), help: "sse: events per second to POST to /publish during the hold (0: none).")
+    @Option(name: .customLong("publish-rate"), parsing: .unconditional, help: "sse: events per second to POST to /publish during the hold (0: none).",
+            transform: { try Parse.rate($0, zero: "none") })
     var publishRate: Double = 0
 
-    @Option(name: .customLong("publish-count"), help: "sse: stop publishing after this many events (0: publish until the hold ends).")
+    @Option(name: .customLong("publish-count"), parsing: .unconditional, help: "sse: stop publishing after this many events (0: publish until the hold ends).",
+            transform: { CountArgument(try Parse.count($0, minimum: 0, meaning: " (0: until the hold ends)")) })
     var publishCount = CountArgument(0)
 
-    @Option(name: .customLong("publish-after"), help: "sse: start publishing this long into the hold.")
+    @Option(name: .customLong("publish-after"), parsing: .unconditional, help: "sse: start publishing this long into the hold.",
+            transform: { DurationArgument(seconds: try Parse.seconds($0, zero: "at once")) })
     var publishAfter = DurationArgument(seconds: 0)
 
-    @Option(name: .customLong("payload-bytes"), help: "sse: size of each published event's data, in bytes (at least the t= stamp).")
+    @Option(name: .customLong("payload-bytes"), parsing: .unconditional, help: "sse: size of each published event's data (at least the t= stamp). (default: 32)",
+            transform: { CountArgument(try Parse.bytes($0)) })
     var payloadBytes = CountArgument(32)
 
     @Option(name: .customLong("publish-path"), help: "sse: where to publish (path and query).")
     var publishPath = "/publish"
 
-    @Option(name: .customLong("heartbeat-interval"), help: "sse: the server's heartbeat interval in seconds; a stream silent for two intervals is a failure (0: do not check).")
+    @Option(name: .customLong("heartbeat-interval"), parsing: .unconditional, help: "sse: the server's heartbeat interval in seconds; a stream silent for two intervals is a failure (0: do not check).",
+            transform: { try Parse.seconds($0, zero: "do not check") })
     var heartbeatInterval: Double = 0
 
-    @Option(name: .customLong("request-rate"), help: "http: requests per second in total, latency measured from each request's intended time (0: as fast as the connections go).")
+    @Option(name: .customLong("request-rate"), parsing: .unconditional, help: "http: requests per second in total, latency measured from each request's intended time (0: as fast as the connections go).",
+            transform: { try Parse.rate($0, zero: "as fast as the connections go") })
     var requestRate: Double = 0
 
     @Option(help: "http: request method.")
@@ -63,16 +75,19 @@ struct Load: ParsableCommand {
     @Option(help: "Source addresses to spread connections over: A.B.C.D-A.B.C.E, one address, or 'none'. Default: 127.0.0.2 upwards for loopback targets.")
     var source: String?
 
-    @Option(help: "Worker processes: 'auto' starts as many as the connections need given the open-file limit (1 when they fit in this process), or a number.")
+    @Option(parsing: .unconditional, help: "Worker processes: 'auto' starts as many as the connections need given the open-file limit (1 when they fit in this process), or a number. (default: auto)",
+            transform: Parse.workers)
     var workers = WorkersArgument.auto
 
-    @Option(name: .customLong("fd-limit"), help: "Open files per process (default: the hard limit). Lower it to see workers at work.")
+    @Option(name: .customLong("fd-limit"), parsing: .unconditional, help: "Open files per process (default: the hard limit). Lower it to see workers at work.",
+            transform: { try Parse.count($0, minimum: LoadSession.reservedFiles + 1, meaning: " (\(LoadSession.reservedFiles) are kept back)") })
     var fdLimit: Int?
 
     @Flag(name: .customLong("find-max"), help: "sse: step up the streams until the first failure or until the server stops delivering a probe event, and report the most held cleanly.")
     var findMax = false
 
-    @Option(help: "--find-max: streams added per step.")
+    @Option(parsing: .unconditional, help: "--find-max: streams added per step. (default: 1k)",
+            transform: { CountArgument(try Parse.count($0, minimum: 1)) })
     var step = CountArgument(1_000)
 
     @Option(help: "Write the full report as JSON to this file.")
@@ -82,10 +97,8 @@ struct Load: ParsableCommand {
     var workerChannel: Int32?
 
     func validate() throws {
-        guard TargetURL(url) != nil else { throw ValidationError("URL must look like http://127.0.0.1:8080/sse, got \(url)") }
+        do { _ = try TargetURL(parsing: url) } catch { throw ValidationError("URL '\(url)': \(error)") }
         if let source, SourceRange(source) == nil { throw ValidationError("--source must be A.B.C.D, A.B.C.D-A.B.C.E or none") }
-        if let connections, connections.value < 1 { throw ValidationError("--connections must be at least 1") }
-        if let fdLimit, fdLimit <= LoadSession.reservedFiles { throw ValidationError("--fd-limit must be above \(LoadSession.reservedFiles)") }
     }
 
     /// The flags as a plan for the engine.
@@ -117,14 +130,16 @@ struct Load: ParsableCommand {
     func run() throws {
         if let workerChannel { return try LoadSession.runWorker(plan, channel: workerChannel) }
         let loop = try EventLoop()
-        stopOnInterrupt(loop)
+        stopOnInterrupt(loop, secondExits: true)
         let progress = ProgressLine()
         let report: LoadReport
         do {
             report = try LoadSession.run(plan, loop: loop, workerArguments: Array(CommandLine.arguments.dropFirst()) + ["--worker-channel", "0"],
                                          progress: progress.show)
         } catch let error as LoadError {
-            throw ValidationError(error.description)
+            // A refusal with its arithmetic and fix; the usage text would bury it.
+            writeStandardError("rill load: \(error)")
+            throw ExitCode.validationFailure
         }
         progress.finish()
         loop.closeAll()
@@ -132,13 +147,17 @@ struct Load: ParsableCommand {
         if let json {
             let encoder = JSONEncoder()
             encoder.outputFormatting = [.prettyPrinted, .sortedKeys]
-            try encoder.encode(report.json).write(to: URL(fileURLWithPath: json))
+            var document = report.json
+            document.version = RillVersion.current
+            document.commandLine = CommandLine.arguments
+            try encoder.encode(document).write(to: URL(fileURLWithPath: json))
         }
         flushStandardOutput()
         if let failure = report.failure {
             print("rill load: FAILED: \(failure)")
             flushStandardOutput()
-            throw ExitCode(1)
+            // 128 + SIGINT, as a shell reports a command it interrupted.
+            throw ExitCode(report.interrupted ? 130 : 1)
         }
     }
 }

@@ -3,10 +3,10 @@ import Reactor
 import Glibc
 #endif
 
-/// A progress display: one line redrawn a few times a second on a terminal, a plain line every
-/// 5 s otherwise (logs and CI).
+/// A progress display on stderr (stdout carries only the report): one line redrawn a few times a
+/// second when stderr is a terminal, a plain line every 5 s otherwise (logs and CI).
 final class ProgressLine {
-    private let isTerminal = isatty(1) == 1
+    private let isTerminal = isatty(2) == 1
     private var last: UInt64 = 0
     private var drawn = false
 
@@ -20,15 +20,26 @@ final class ProgressLine {
         }
         last = now
         if isTerminal {
-            print("\r\u{1B}[K" + text, terminator: "")
+            write("\r\u{1B}[K" + text)
             drawn = true
         } else {
-            print(text)
+            write(text + "\n")
         }
-        flushStandardOutput()
     }
 
     func finish() {
-        if drawn { print("\r\u{1B}[K", terminator: "") }
+        if drawn { write("\r\u{1B}[K") }
+    }
+
+    private func write(_ text: String) {
+        var text = text
+        text.withUTF8 { bytes in
+            var offset = 0
+            while offset < bytes.count {
+                let written = Glibc.write(2, bytes.baseAddress! + offset, bytes.count - offset)
+                guard written > 0 else { return }
+                offset += written
+            }
+        }
     }
 }
