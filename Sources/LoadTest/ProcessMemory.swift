@@ -1,3 +1,4 @@
+import Reactor
 #if canImport(Glibc)
 import Glibc
 #endif
@@ -6,12 +7,12 @@ import Glibc
 enum ProcFile {
     /// The file's whitespace-separated fields, or nil if it cannot be read.
     static func fields(_ path: String, bytes: Int = 256) -> [Substring]? {
-        let fd = open(path, O_RDONLY)
-        guard fd >= 0 else { return nil }
-        defer { close(fd) }
+        guard let fd = try? FileDescriptor.open(path, flags: O_RDONLY) else { return nil }
+        defer { FileDescriptor.close(fd) }
         var buffer = [UInt8](repeating: 0, count: bytes)
-        let count = read(fd, &buffer, buffer.count)
-        guard count > 0 else { return nil }
+        guard case .done(let count)? = try? buffer.withUnsafeMutableBytes({ buffer throws(SystemError) in
+            try FileDescriptor.read(fd, into: buffer)
+        }), count > 0 else { return nil }
         return String(decoding: buffer[0..<count], as: UTF8.self).split { $0 == " " || $0 == "\t" || $0 == "\n" }
     }
 }

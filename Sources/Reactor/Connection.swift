@@ -154,3 +154,13 @@ public struct Connection: Hashable, CustomStringConvertible {
         guard isOpen else { throw SystemError(operation: operation, errno: EBADF) }
     }
 }
+
+/// The smallest handler: writes back every byte it reads. `rill echo`, the tests and the benchmarks
+/// share it; a reading of the reactor's API in four lines.
+public final class EchoHandler: ConnectionHandler {
+    public init() {}
+
+    public func connection(_ connection: Connection, didRead bytes: UnsafeRawBufferPointer) {
+        connection.write(bytes)
+    }
+}

@@ -24,6 +24,26 @@ public enum FileDescriptor {
         try syscall("write") { Glibc.write(fd, bytes.baseAddress, bytes.count) }
     }
 
+    /// Writes all of `bytes` to a blocking descriptor (standard error, a log file); stops early, and
+    /// returns false, only if the descriptor refuses (EPIPE, a full disk, or non-blocking and full).
+    @discardableResult
+    public static func writeAll(_ fd: Int32, _ bytes: UnsafeRawBufferPointer) -> Bool {
+        var offset = 0
+        while offset < bytes.count {
+            guard case .done(let written)? = try? write(fd, UnsafeRawBufferPointer(rebasing: bytes[offset...])),
+                  written > 0 else { return false }
+            offset += written
+        }
+        return true
+    }
+
+    /// `text` and nothing else to standard error, unbuffered (stdio's `stderr` is a global that
+    /// Swift 6 will not touch).
+    public static func writeStandardError(_ text: String) {
+        var text = text
+        _ = text.withUTF8 { writeAll(2, UnsafeRawBufferPointer($0)) }
+    }
+
     /// fstat(2): size, type (`st_mode & S_IFMT`), and the rest.
     public static func status(_ fd: Int32) throws(SystemError) -> stat {
         var info = stat()

@@ -1,3 +1,4 @@
+import Reactor
 #if canImport(Glibc)
 import Glibc
 #endif
@@ -51,15 +52,7 @@ extension SSEServer {
     }
 }
 
-/// One line to fd 2, unbuffered (stdio's `stderr` is a global Swift 6 will not touch).
+/// One line to fd 2, unbuffered.
 public func writeStandardError(_ line: String) {
-    var text = line + "\n"
-    text.withUTF8 { bytes in
-        var offset = 0
-        while offset < bytes.count {
-            let written = write(2, bytes.baseAddress! + offset, bytes.count - offset)
-            guard written > 0 else { return }
-            offset += written
-        }
-    }
+    FileDescriptor.writeStandardError(line + "\n")
 }

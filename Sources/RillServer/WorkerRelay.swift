@@ -31,9 +31,10 @@ public final class WorkerRelay: ConnectionHandler {
         var messages: [RelayMessage] = []
         var buffer = [UInt8](repeating: 0, count: 64 * 1024)
         while !messages.contains(.start) {
-            let count = buffer.withUnsafeMutableBytes { Glibc.read(fd, $0.baseAddress, $0.count) }
-            if count < 0 && errno == EINTR { continue }
-            guard count > 0 else { return nil }
+            // The channel is still blocking here: the loop has not adopted it yet.
+            guard case .done(let count)? = try? buffer.withUnsafeMutableBytes({ buffer throws(SystemError) in
+                try FileDescriptor.read(fd, into: buffer)
+            }), count > 0 else { return nil }
             guard let received = buffer.withUnsafeBytes({ reader.receive(UnsafeRawBufferPointer(rebasing: $0[0..<count])) }) else {
                 return nil
             }

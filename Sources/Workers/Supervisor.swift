@@ -139,11 +139,11 @@ public final class Supervisor: ConnectionHandler {
         }
         let arguments = delegate?.supervisor(self, argumentsFor: index) ?? []
         let spawned = ChildProcess.spawn(arguments, channel: pair.1, path: path)
-        _ = Glibc.close(pair.1)
+        FileDescriptor.close(pair.1)
         let process: ChildProcess
         switch spawned {
         case .failure(let error):
-            _ = Glibc.close(pair.0)
+            FileDescriptor.close(pair.0)
             failed(index, error, now: now)
             return error
         case .success(let started):

@@ -36,10 +36,3 @@ struct Echo: ParsableCommand {
         print("rill echo stopped: accepted \(listener.accepted), open at stop \(open), accept errors \(listener.acceptErrors), fd-exhaustion pauses \(listener.exhaustionPauses)")
     }
 }
-
-/// Writes back every byte it reads.
-final class EchoHandler: ConnectionHandler {
-    func connection(_ connection: Connection, didRead bytes: UnsafeRawBufferPointer) {
-        connection.write(bytes)
-    }
-}

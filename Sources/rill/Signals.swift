@@ -17,8 +17,7 @@ func stopOnInterrupt(_ loop: EventLoop, secondExits: Bool = false) {
             loop.remote.stop()
         }
     } catch {
-        let line = Array("rill: cannot watch SIGINT/SIGTERM: \(error)\n".utf8)
-        _ = line.withUnsafeBytes { try? FileDescriptor.write(2, $0) }
+        FileDescriptor.writeStandardError("rill: cannot watch SIGINT/SIGTERM: \(error)\n")
         exit(1)
     }
 }

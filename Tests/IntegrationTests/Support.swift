@@ -144,13 +144,6 @@ final class Recorder: ConnectionHandler {
     }
 }
 
-/// Writes back what it reads.
-final class EchoHandler: ConnectionHandler {
-    func connection(_ connection: Connection, didRead bytes: UnsafeRawBufferPointer) {
-        connection.write(bytes)
-    }
-}
-
 /// The byte at `index` of a deterministic test stream (a prime modulus, so chunk edges never align).
 func patternByte(_ index: Int) -> UInt8 { UInt8(truncatingIfNeeded: index % 251) }
 

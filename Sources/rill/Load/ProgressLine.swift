@@ -31,15 +31,5 @@ final class ProgressLine {
         if drawn { write("\r\u{1B}[K") }
     }
 
-    private func write(_ text: String) {
-        var text = text
-        text.withUTF8 { bytes in
-            var offset = 0
-            while offset < bytes.count {
-                let written = Glibc.write(2, bytes.baseAddress! + offset, bytes.count - offset)
-                guard written > 0 else { return }
-                offset += written
-            }
-        }
-    }
+    private func write(_ text: String) { FileDescriptor.writeStandardError(text) }
 }
