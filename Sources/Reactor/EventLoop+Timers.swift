@@ -87,7 +87,7 @@ extension EventLoop {
         // `now` is refreshed once per wake-up; refresh it here so a timer scheduled late in a long
         // iteration is measured from the real present.
         updateNow()
-        return now + delay.millisecondsRoundedUp
+        return now.addingSaturating(delay.millisecondsRoundedUp)
     }
 
     func fireTimers() {
@@ -97,8 +97,8 @@ extension EventLoop {
             if task.interval > 0 {
                 let scheduled = wheel.deadline(of: timer) ?? now
                 // Keep the cadence, but after a stall start again from now rather than firing a burst.
-                let next = scheduled + task.interval
-                wheel.rearm(timer, deadline: next > now ? next : now + task.interval)
+                let next = scheduled.addingSaturating(task.interval)
+                wheel.rearm(timer, deadline: next > now ? next : now.addingSaturating(task.interval))
             } else {
                 wheel.release(timer)
             }
@@ -111,5 +111,13 @@ extension EventLoop {
             }
             runDeferred()
         }
+    }
+}
+
+extension UInt64 {
+    /// `self + other`, or `.max` where that would overflow: a timer a million years away is "never".
+    func addingSaturating(_ other: UInt64) -> UInt64 {
+        let (sum, overflow) = addingReportingOverflow(other)
+        return overflow ? .max : sum
     }
 }

@@ -21,13 +21,16 @@ public enum WallClock {
 }
 
 extension Duration {
-    /// Whole milliseconds, rounded up so a timer never fires early; negative durations are 0.
+    /// Whole milliseconds, rounded up so a timer never fires early; negative durations are 0, and
+    /// durations past what a UInt64 of milliseconds holds (~584 million years) saturate to its max.
     /// (The loop's clock ticks in milliseconds: this is how durations become ticks.)
     public var millisecondsRoundedUp: UInt64 {
         let (seconds, attoseconds) = components
         if seconds < 0 || (seconds == 0 && attoseconds <= 0) { return 0 }
         let perMillisecond: Int64 = 1_000_000_000_000_000
         let extra = (attoseconds + perMillisecond - 1) / perMillisecond
-        return UInt64(seconds) * 1000 + UInt64(extra)
+        let (whole, overflow) = UInt64(seconds).multipliedReportingOverflow(by: 1000)
+        let (total, carry) = whole.addingReportingOverflow(UInt64(extra))
+        return overflow || carry ? .max : total
     }
 }

@@ -101,3 +101,18 @@ extension Loopback {
         }
     }
 }
+
+extension Loopback.ManualClockTimerTests {
+    /// A delay too long to count in milliseconds is "never", not a trap or an instant timer.
+    @Test func hugeDelaysSaturate() throws {
+        let loop = try EventLoop(clock: .manual(ManualClock()))
+        var fired = 0
+        let once = loop.schedule(after: .seconds(Int64.max)) { fired += 1 }
+        let repeating = loop.scheduleRepeating(every: .seconds(1e18)) { fired += 1 }
+        loop.advanceTime(by: .seconds(86_400 * 365))
+        #expect(fired == 0)
+        #expect(loop.isScheduled(once) && loop.isScheduled(repeating))
+        loop.cancel(once)
+        loop.cancel(repeating)
+    }
+}

@@ -28,6 +28,8 @@ import Glibc
         #expect(Duration.seconds(15).millisecondsRoundedUp == 15_000)
         #expect(Duration.zero.millisecondsRoundedUp == 0)
         #expect(Duration.milliseconds(-3).millisecondsRoundedUp == 0)
+        #expect(Duration.seconds(Int64.max).millisecondsRoundedUp == .max, "saturates instead of trapping")
+        #expect(Duration.seconds(1e18).millisecondsRoundedUp == .max)
     }
 
     /// The write queue gathers chunks in order from a partial first chunk and consumes across chunks.
