@@ -14,8 +14,9 @@ import Reactor
 /// Heartbeats: the interval H is cut into slices (one per second of H by default, at most 64); subscribers are dealt round-robin
 /// into slices, and one repeating timer visits one slice every H / slices, writing the shared heartbeat
 /// comment to those members that were not written to in the last H (less a small allowance for
-/// timer jitter: half a slice, at most an eighth of H). So a round of heartbeats is spread evenly over H, an idle subscriber hears one every H,
-/// and one that just got an event is skipped (its longest silence stays under 2H).
+/// timer jitter: half a slice, at most an eighth of H). So a round of heartbeats is spread evenly over
+/// H, an idle subscriber hears one every H, and one that just got an event is skipped (its longest
+/// silence stays under 2H).
 public final class Hub {
     public struct Configuration: Sendable {
         /// Heartbeat interval; `.zero` turns heartbeats off.
@@ -24,8 +25,7 @@ public final class Hub {
         /// runs). nil: one per second of the interval, 1 to 64. Spreading keeps a large round from
         /// holding the loop for all its writes at once, but each slice should be a burst: the kernel
         /// delivers a burst of loopback writes more cheaply than the same writes in small batches
-        /// (measured at 19,000 subscribers and a 1 s interval: 176 ms of CPU per round in 1 slice,
-        /// 191 ms in 4, 233 ms in 64).
+        /// (the README's connection benchmark has the figures).
         public var heartbeatSlices: Int? = nil
         /// Events kept per topic for Last-Event-ID replay, by count and by bytes.
         public var historyCount = 1000
