@@ -72,6 +72,10 @@ struct ConnectionStateMachine: Equatable {
         /// Pause reading and keep the rest until `resume` (responses piled up, or a publication
         /// waits for its relayed event).
         case pause
+        /// The connection used up its work for this loop turn (requests answered, response bytes):
+        /// pause reading, keep the rest, and `resume` on the next turn, so that one client's
+        /// pipeline cannot hold the loop (and every other client) for the length of its backlog.
+        case yield
     }
 
     /// After `responded` (and `parseFailed`).
@@ -195,12 +199,17 @@ struct ConnectionStateMachine: Equatable {
         }
     }
 
-    /// A parser step was carried out (a head routed, body bytes taken, a request answered).
-    mutating func stepParsed(isWritable: Bool) -> StepAction {
+    /// A parser step was carried out (a head routed, body bytes taken, a request answered);
+    /// `overBudget`: the connection has had its share of this loop turn.
+    mutating func stepParsed(isWritable: Bool, overBudget: Bool = false) -> StepAction {
         guard isServingRequests else { return .stop }
         if !isWritable || isAwaitingPublication {
             isReadingPaused = true
             return .pause
+        }
+        if overBudget {
+            isReadingPaused = true
+            return .yield
         }
         return .proceed
     }
@@ -250,7 +259,7 @@ struct ConnectionStateMachine: Equatable {
         isAwaitingPublication = false
     }
 
-    /// The socket drained or the publication returned: whether reading resumes (and the kept
+    /// The socket drained, the publication returned or a new loop turn began: whether reading resumes (and the kept
     /// partial request, if any, goes on). Only a paused connection that still serves requests and
     /// waits for no publication resumes.
     mutating func resume() -> Bool {

@@ -62,6 +62,9 @@ extension SSEServer {
     func serve(_ connection: Connection, _ state: inout ConnectionStateMachine, _ bytes: UnsafeRawBufferPointer,
                parser: inout RequestParser, pending: inout PendingRequest?) -> Int {
         var offset = 0
+        // This connection's share of the loop turn: requests answered and response bytes written.
+        var answered = 0
+        let bytesBefore = responseBytes
         while true {
             let window = UnsafeRawBufferPointer(rebasing: bytes[offset...])
             let step = parser.parse(window)
@@ -77,6 +80,7 @@ extension SSEServer {
                     pending = request
                 case .answerNow(let request):
                     pending = nil
+                    answered += 1
                     complete(connection, &state, request)
                 }
             case .body(let range):
@@ -84,6 +88,7 @@ extension SSEServer {
             case .end:
                 if let request = pending {
                     pending = nil
+                    answered += 1
                     complete(connection, &state, request)
                 }
             case .error(let error):
@@ -97,7 +102,9 @@ extension SSEServer {
                 pending = nil
                 return bytes.count
             }
-            switch state.stepParsed(isWritable: connection.isWritable) {
+            let overBudget = answered >= configuration.maximumRequestsPerTurn
+                || responseBytes &- bytesBefore >= configuration.maximumResponseBytesPerTurn
+            switch state.stepParsed(isWritable: connection.isWritable, overBudget: overBudget) {
             case .proceed:
                 continue
             case .stop:
@@ -107,6 +114,11 @@ extension SSEServer {
             case .pause:
                 store(connection, &state)
                 connection.pauseReading()
+                return offset
+            case .yield:
+                store(connection, &state)
+                connection.pauseReading()
+                resumeNextTurn(connection)
                 return offset
             }
         }
@@ -139,6 +151,31 @@ extension SSEServer {
         } else {
             recycle(partial.parser)
         }
+    }
+
+    /// Lists a connection that yielded its turn (see `StepAction.yield`) to go on at the next loop
+    /// turn: one task per turn serves every listed connection, after the events of this one.
+    func resumeNextTurn(_ connection: Connection) {
+        statistics.turnsYielded += 1
+        yielded.append(connection.id)
+        guard !yieldTaskPosted else { return }
+        yieldTaskPosted = true
+        // The task runs on this loop's thread, the only one that touches the server.
+        nonisolated(unsafe) let server = self
+        loop.remote.execute { _ in server.resumeYielded() }
+    }
+
+    /// The next loop turn: connections that yielded go on (each with a fresh share). One that is
+    /// not writable waits for the socket to drain instead (`connectionWritabilityDidChange`).
+    private func resumeYielded() {
+        yieldTaskPosted = false
+        swap(&yielded, &resuming)
+        for id in resuming {
+            guard let connection = loop.connection(id: id), connection.isWritable else { continue }
+            var state = ConnectionStateMachine(connection.userData)
+            resumeRequests(connection, &state)
+        }
+        resuming.removeAll(keepingCapacity: true)
     }
 
     /// Keeps a finished partial's parser (and its grown header storage) for the next one.

@@ -123,7 +123,9 @@ extension SSEServer {
                       body: some Collection<UInt8>) {
         if let origin = configuration.corsOrigin { writer.header("Access-Control-Allow-Origin", origin) }
         if !request.keepAlive { writer.header("Connection", "close") }
-        connection.write(request.isHEAD ? writer.finish() : writer.finish(body: body))
+        let response = request.isHEAD ? writer.finish() : writer.finish(body: body)
+        responseBytes &+= response.count
+        connection.write(response)
         perform(state.responded(keepAlive: request.keepAlive, now: now, timeouts: timeouts), connection, &state)
     }
 

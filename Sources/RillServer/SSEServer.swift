@@ -37,6 +37,13 @@ public final class SSEServer: ConnectionHandler {
     /// Requests split across reads, by fd.
     var partials: [Int32: PartialRequest] = [:]
     var writer = ResponseHeadWriter()
+    /// Bytes of responses written so far (head and body; event streams excepted): `serve` bounds
+    /// one connection's share of a loop turn by its growth.
+    var responseBytes = 0
+    /// Connections that yielded their turn, to go on at the next (ids), and the list being served.
+    var yielded: [UInt64] = []
+    var resuming: [UInt64] = []
+    var yieldTaskPosted = false
     var errorLog = ErrorLog()
     /// Connections with a deadline (ids), swept by one timer while the list is not empty.
     var timed: [UInt64] = []

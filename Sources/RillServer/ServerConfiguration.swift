@@ -29,6 +29,14 @@ public struct ServerConfiguration: Sendable {
     /// After an error response (or a 503) the server shuts down its side and reads what the client
     /// still sends for this long before closing, so the client sees the response rather than a reset.
     public var lingerTimeout: Duration = .seconds(2)
+    /// Pipelined requests answered on one connection per loop turn; past it, or once its responses
+    /// of this turn reach `maximumResponseBytesPerTurn`, reading pauses and the rest waits for the
+    /// next turn (or for the socket to drain), so that a client pipelining thousands of requests
+    /// costs each turn a bounded amount of work and every other client is served in between.
+    public var maximumRequestsPerTurn = 32
+    /// Response bytes (heads and bodies) written to one connection per loop turn, see above.
+    /// A response is never split: the turn ends after the one that reaches the bound.
+    public var maximumResponseBytesPerTurn = 64 << 10
     /// Parser limits; `body` bounds a published event's data (413 past it).
     public var limits = HTTPLimits()
     /// Distinct topics the hub may hold: clients naming new topics past it get 503, so a client

@@ -23,6 +23,9 @@ public struct ServerStatistics: Sendable {
     public var headerTimeouts = 0
     public var idleTimeouts = 0
     public var lingerTimeouts = 0
+    /// Times a connection's pipelined requests were put off to the next loop turn because it had
+    /// used up its share of this one (`maximumRequestsPerTurn`, `maximumResponseBytesPerTurn`).
+    public var turnsYielded = 0
     /// Connections that ended in a reset or a socket error.
     public var resets = 0
     /// Files served from the static directory, and requests for it that failed (not found, too big).

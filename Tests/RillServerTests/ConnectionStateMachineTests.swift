@@ -186,6 +186,26 @@ private func stream(at now: UInt32) -> Machine {
         #expect(!resumed3, "resumes once")
     }
 
+    /// A connection over its share of the loop turn yields: reading pauses and resumes once (on the
+    /// next turn); backpressure and a waiting publication take precedence (they resume themselves).
+    @Test func yieldsItsTurnOverBudget() {
+        var state = accepted(at: 0)
+        let step = state.stepParsed(isWritable: true, overBudget: true)
+        #expect(step == .yield && state.isReadingPaused)
+        let resumed = state.resume()
+        #expect(resumed && !state.isReadingPaused)
+        let blocked = state.stepParsed(isWritable: false, overBudget: true)
+        #expect(blocked == .pause)
+        var waiting = accepted(at: 0)
+        waiting.publicationForwarded()
+        let waitingStep = waiting.stepParsed(isWritable: true, overBudget: true)
+        let waitingResumed = waiting.resume()
+        #expect(waitingStep == .pause && !waitingResumed, "waits for its publication, not for the next turn")
+        var streaming = stream(at: 0)
+        let streamStep = streaming.stepParsed(isWritable: true, overBudget: true)
+        #expect(streamStep == .stop)
+    }
+
     /// A paused connection that has since started closing does not resume.
     @Test func closingConnectionDoesNotResume() {
         var state = accepted(at: 0)
