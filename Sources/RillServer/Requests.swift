@@ -207,7 +207,7 @@ extension SSEServer {
         }
 
         let path = target.path
-        if bytes.equals(path, "/") {
+        if target.isRoot(in: bytes) {
             if methods(isGET || isHEAD, allow: "GET, HEAD", corsAllow: "GET, HEAD, OPTIONS") { request.action = .demoPage }
         } else if bytes.equals(path, "/sse") {
             if methods(isGET, allow: "GET", corsAllow: "GET, OPTIONS") {
@@ -281,6 +281,12 @@ extension SSEServer {
             case "id": if !value.isEmpty { id = value }
             default: break
             }
+        }
+        // Refused here, before the body and before the hub: a refused publication uses no id.
+        do {
+            try EventEncoder.validate(OutgoingEvent(data: [], id: id, name: name))
+        } catch {
+            return .refuse(.badRequest("event id and name must not contain NUL, CR or LF"))
         }
         guard topicsFit([topic]) else { return .refuse(.topicLimit) }
         return .publish(topic: topic, name: name, id: id)

@@ -18,12 +18,7 @@ extension SSEServer {
             connection.write(streamHead)
             hub.subscribe(connection, topics: topics, lastEventID: lastEventID)
         case .publish(let topic, let name, let id) where relay != nil:
-            do {
-                try EventEncoder.validate(OutgoingEvent(data: [], id: id, name: name))
-            } catch {
-                refuse(connection, &state, request, .badRequest("event id and name must not contain NUL, CR or LF"))
-                break
-            }
+            // Its id and name were validated when it was routed (`publication`).
             guard let relay, relay.channel != nil else {
                 respond(connection, &state, request, status: 503, body: "no supervisor\n".utf8)
                 break

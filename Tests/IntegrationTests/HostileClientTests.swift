@@ -59,5 +59,35 @@ extension Loopback {
                 harness.shutDown()
             }
         }
+
+        /// Protocol edges: HTTP/1.x above 1.1 is served as 1.1 (RFC 9110 2.5), HTTP/2.0 and 0.9 get
+        /// 505; an absolute-form target is routed on its path and keeps its query (RFC 9112 3.2.2);
+        /// a refused publication uses no automatic id.
+        @Test func protocolEdges() throws {
+            try expectNoFDLeak {
+                let harness = try ServerHarness()
+                let higherMinor = try harness.exchange("GET / HTTP/1.2\r\nHost: t\r\n\r\n")
+                #expect(higherMinor.status == 200 && higherMinor.text.contains("EventSource"))
+                #expect(try harness.exchange("GET / HTTP/2.0\r\nHost: t\r\n\r\n").status == 505)
+                #expect(try harness.exchange("GET / HTTP/0.9\r\nHost: t\r\n\r\n").status == 505)
+
+                let metrics = try harness.exchange("GET http://t/metrics HTTP/1.1\r\nHost: t\r\n\r\n")
+                #expect(metrics.status == 200 && metrics.text.contains("# TYPE rill_connections gauge"))
+                #expect(try harness.exchange("HEAD HTTP://t:80 HTTP/1.1\r\nHost: t\r\n\r\n").status == 200)
+                #expect(try harness.exchange("GET http://t/nope HTTP/1.1\r\nHost: t\r\n\r\n").status == 404)
+                let stream = try harness.subscribe(1, path: "http://t/sse?topic=abs")
+                let absolute = try harness.exchange(
+                    "POST https://t/publish?topic=abs&event=note HTTP/1.1\r\nHost: t\r\nContent-Length: 3\r\n\r\nabs")
+                #expect(absolute.status == 204 && absolute.header("X-Subscribers") == "1")
+                let clients = harness.clients
+                #expect(drive(harness.loop) { clients.peer(stream[0]).received.count == 1 })
+                #expect(clients.peer(stream[0]).received.first?.type == "note")
+
+                #expect(try harness.publish("refused", query: "event=a%0Ab").status == 400)
+                #expect(try harness.publish("refused", query: "id=a%00b").status == 400)
+                #expect(try harness.publish("two").header("X-Event-Id") == "2", "ids go 1, 2: the refusals used none")
+                harness.shutDown()
+            }
+        }
     }
 }
