@@ -7,6 +7,11 @@ struct PartialRequest {
     var parser: RequestParser
     var buffered: [UInt8]
     var pending: PendingRequest?
+    /// What it holds, as counted against the server's budget for partial requests while it is in
+    /// `partials`: its buffers' capacities (a body with a Content-Length is reserved whole).
+    var charge = 0
+
+    var heldBytes: Int { buffered.capacity + (pending?.body.capacity ?? 0) }
 }
 
 /// What a request head asked for, kept until the request's end (its body, if any, has arrived).
@@ -73,9 +78,15 @@ extension SSEServer {
                 return offset + step.consumed
             case .head:
                 switch requestHead(parser.head, window) {
-                case .awaitEnd(let request):
+                case .awaitEnd(var request):
+                    guard startBody(&request, parser.head.framing, connection, &state, arrived: window.count - step.consumed) else {
+                        break
+                    }
                     pending = request
-                case .continueThenAwaitEnd(let request):
+                case .continueThenAwaitEnd(var request):
+                    guard startBody(&request, parser.head.framing, connection, &state, arrived: window.count - step.consumed) else {
+                        break
+                    }
                     connection.write(FixedResponses.continueResponse)
                     pending = request
                 case .answerNow(let request):
@@ -84,6 +95,7 @@ extension SSEServer {
                     complete(connection, &state, request)
                 }
             case .body(let range):
+                state.bodyArrived(range.count, now: now, timeouts: timeouts)
                 if pending?.collectsBody == true { pending?.body.append(contentsOf: window[range.range]) }
             case .end:
                 if let request = pending {
@@ -130,11 +142,14 @@ extension SSEServer {
                        pending: PendingRequest?, rest: UnsafeRawBufferPointer) {
         guard connection.isOpen, !parser.isIdle || !rest.isEmpty || pending != nil,
               state.requestUnfinished(now: now, timeouts: timeouts) else { return }
-        store(connection, &state)
-        let fresh = spareParsers.popLast() ?? RequestParser(limits: configuration.limits)
         let partial = PartialRequest(parser: parser, buffered: Array(rest), pending: pending)
-        parser = fresh
-        partials[connection.fd] = partial
+        guard fitsPartialBudget(partial.heldBytes, connection, &state) else {
+            parser.reset()
+            return
+        }
+        store(connection, &state)
+        parser = spareParsers.popLast() ?? RequestParser(limits: configuration.limits)
+        holdPartial(connection, partial)
     }
 
     /// Goes on with a partial request whose buffer has grown (or whose reading resumed).
@@ -145,12 +160,68 @@ extension SSEServer {
         }
         let unfinished = !partial.parser.isIdle || consumed < partial.buffered.count || partial.pending != nil
         if connection.isOpen && unfinished && state.requestUnfinished(now: now, timeouts: timeouts) {
+            if consumed == partial.buffered.count {
+                // All taken (a body's bytes went to the body): a read's worth of capacity is not kept.
+                partial.buffered.removeAll(keepingCapacity: partial.buffered.capacity <= 4096)
+            } else {
+                partial.buffered.removeFirst(consumed)
+            }
+            guard fitsPartialBudget(partial.heldBytes, connection, &state) else {
+                recycle(partial.parser)
+                return
+            }
             store(connection, &state)
-            partial.buffered.removeFirst(consumed)
-            partials[connection.fd] = partial
+            holdPartial(connection, partial)
         } else {
             recycle(partial.parser)
         }
+    }
+
+    // MARK: - The budget for partial requests
+
+    /// Takes a connection's partial request out of `partials` (and its charge off the budget).
+    func takePartial(_ connection: Connection) -> PartialRequest? {
+        guard let partial = partials.removeValue(forKey: connection.fd) else { return nil }
+        partialRequestBytes -= partial.charge
+        return partial
+    }
+
+    /// Puts a partial request into `partials`, charged with what it holds now.
+    private func holdPartial(_ connection: Connection, _ partial: PartialRequest) {
+        var partial = partial
+        partial.charge = partial.heldBytes
+        partialRequestBytes += partial.charge
+        partials[connection.fd] = partial
+    }
+
+    /// Whether a partial request holding `bytes` fits the budget beside the others; if not, the
+    /// client gets 503 with Retry-After and the connection closes (after the linger).
+    private func fitsPartialBudget(_ bytes: Int, _ connection: Connection, _ state: inout ConnectionStateMachine) -> Bool {
+        guard partialRequestBytes + bytes > configuration.maximumPartialRequestBytes else { return true }
+        refuseOverBudget(connection, &state)
+        return false
+    }
+
+    private func refuseOverBudget(_ connection: Connection, _ state: inout ConnectionStateMachine) {
+        statistics.partialRequestsRefused += 1
+        connection.write(FixedResponses.partialBudgetExhausted)
+        perform(state.responded(keepAlive: false, now: now, timeouts: timeouts), connection, &state)
+    }
+
+    /// A routed head whose body follows: the body deadline starts; a publication whose
+    /// Content-Length will not arrive in this read reserves it whole, if the budget allows
+    /// (else 503 and close, before the client sends it: false).
+    private func startBody(_ request: inout PendingRequest, _ framing: BodyFraming, _ connection: Connection,
+                           _ state: inout ConnectionStateMachine, arrived: Int) -> Bool {
+        guard framing != .none else { return true }
+        state.bodyStarted(now: now, timeouts: timeouts)
+        guard request.collectsBody, case .length(let length) = framing, length > arrived else { return true }
+        guard partialRequestBytes + length <= configuration.maximumPartialRequestBytes else {
+            refuseOverBudget(connection, &state)
+            return false
+        }
+        request.body.reserveCapacity(length)
+        return true
     }
 
     /// Lists a connection that yielded its turn (see `StepAction.yield`) to go on at the next loop

@@ -34,8 +34,11 @@ public final class SSEServer: ConnectionHandler {
     var parser: RequestParser
     /// Parsers given back by finished partial requests, reused so that steady state allocates nothing.
     var spareParsers: [RequestParser] = []
-    /// Requests split across reads, by fd.
+    /// Requests split across reads, by fd; only `takePartial` and `holdPartial` change it.
     var partials: [Int32: PartialRequest] = [:]
+    /// What the requests in `partials` hold together (their charges), against
+    /// `configuration.maximumPartialRequestBytes`.
+    public internal(set) var partialRequestBytes = 0
     var writer = ResponseHeadWriter()
     /// Bytes of responses written so far (head and body; event streams excepted): `serve` bounds
     /// one connection's share of a loop turn by its growth.
@@ -73,7 +76,9 @@ public final class SSEServer: ConnectionHandler {
         timeouts = ConnectionStateMachine.Timeouts(
             header: UInt32(clamping: configuration.headerTimeout.millisecondsRoundedUp),
             idle: UInt32(clamping: configuration.idleTimeout.millisecondsRoundedUp),
-            linger: UInt32(clamping: configuration.lingerTimeout.millisecondsRoundedUp))
+            linger: UInt32(clamping: configuration.lingerTimeout.millisecondsRoundedUp),
+            body: UInt32(clamping: configuration.bodyTimeout.millisecondsRoundedUp),
+            bodyRate: UInt32(clamping: max(0, configuration.minimumBodyRate)))
         var head = FixedResponses.eventStreamHead
         head.removeLast(2)
         if let origin = configuration.corsOrigin { head += Array("Access-Control-Allow-Origin: \(origin)\r\n".utf8) }
@@ -147,7 +152,7 @@ public final class SSEServer: ConnectionHandler {
         var state = ConnectionStateMachine(connection.userData)
         guard state.bytesArrived(now: now, timeouts: timeouts) == .parse else { return }
         store(connection, &state)
-        if var partial = partials.removeValue(forKey: connection.fd) {
+        if var partial = takePartial(connection) {
             partial.buffered.append(contentsOf: bytes)
             continuePartial(connection, &state, partial)
         } else {
@@ -171,7 +176,7 @@ public final class SSEServer: ConnectionHandler {
         guard connection.isOpen, state.resume() else { return }
         store(connection, &state)
         connection.resumeReading()
-        if let partial = partials.removeValue(forKey: connection.fd) { continuePartial(connection, &state, partial) }
+        if let partial = takePartial(connection) { continuePartial(connection, &state, partial) }
     }
 
     public func connectionDidClose(_ connection: Connection, reason: CloseReason) {
@@ -181,7 +186,7 @@ public final class SSEServer: ConnectionHandler {
         switch release {
         case .subscription: hub.unsubscribe(connection)
         case .partialRequest:
-            if let partial = partials.removeValue(forKey: connection.fd) { recycle(partial.parser) }
+            if let partial = takePartial(connection) { recycle(partial.parser) }
         case .none: break
         }
         switch reason {
@@ -241,6 +246,9 @@ public final class SSEServer: ConnectionHandler {
             statistics.headerTimeouts += 1
             // 408 only to a client that sent part of a request (a partial is kept for it).
             if partials[connection.fd] != nil { connection.write(FixedResponses.requestTimeout) }
+        case .body:
+            statistics.bodyTimeouts += 1
+            connection.write(FixedResponses.requestTimeout)
         case .idle:
             statistics.idleTimeouts += 1
         case .linger:

@@ -21,9 +21,23 @@ public struct ServerConfiguration: Sendable {
     public var corsOrigin: String? = nil
     /// Required as `Authorization: Bearer <token>` on `POST /publish`; nil: publishing is open.
     public var publishToken: String? = nil
-    /// A client that has not sent a whole request (head and body) this long after starting one is
-    /// closed (with 408 if it sent anything).
+    /// A client that has not sent a whole request head this long after starting one is closed
+    /// (with 408 if it sent anything). The body, if any, has its own deadline: `bodyTimeout` and
+    /// `minimumBodyRate`.
     public var headerTimeout: Duration = .seconds(10)
+    /// The longest a request body may stall: after the head, and after the latest body bytes, it
+    /// has this long (plus the credit its bytes earned, see `minimumBodyRate`) before 408 and close.
+    public var bodyTimeout: Duration = .seconds(5)
+    /// Bytes per second a request body must keep up: each body byte earns 1/rate seconds, up to
+    /// `bodyTimeout` ahead of now, so a body trickled in slower than this is closed (408) within
+    /// about `bodyTimeout` of falling behind, however long the header timeout. 0: no credit, the
+    /// whole body within `bodyTimeout` of the head.
+    public var minimumBodyRate = 16 << 10
+    /// Bytes all unfinished requests may hold together (heads still arriving, bodies being
+    /// collected, whose Content-Length is counted in full from the head, and pipelined requests
+    /// waiting for their turn). A request that would pass it gets 503 with `Retry-After` and the
+    /// connection closes, so memory stays bounded whatever the number of connections.
+    public var maximumPartialRequestBytes = 64 << 20
     /// A keep-alive connection with no request in progress is closed after this long.
     public var idleTimeout: Duration = .seconds(60)
     /// After an error response (or a 503) the server shuts down its side and reads what the client

@@ -89,5 +89,45 @@ extension Loopback {
                 harness.shutDown()
             }
         }
+
+        /// Unfinished requests share one memory budget: a publication whose Content-Length would
+        /// pass it gets 503 with Retry-After before it sends its body, a chunked body that grows
+        /// past it gets 503 mid-body, both close; requests that fit go on, and a finished request
+        /// gives its share back.
+        @Test func unfinishedBodiesShareABudget() throws {
+            try expectNoFDLeak {
+                let harness = try ServerHarness { $0.maximumPartialRequestBytes = 300_000 }
+                let server = harness.server
+                let clients = harness.clients
+                func head(_ length: Int) -> String {
+                    "POST /publish HTTP/1.1\r\nHost: t\r\nContent-Length: \(length)\r\n\r\n"
+                }
+                let first = try harness.open(head(200_000) + String(repeating: "a", count: 199_999))
+                #expect(drive(harness.loop) {
+                    server.partialRequestBytes >= 200_000 && harness.loop.statistics.bytesRead >= 199_999 + head(200_000).utf8.count
+                })
+                #expect(server.partialRequestBytes < 210_000, "\(server.partialRequestBytes) held for 200,000 bytes")
+
+                let second = try harness.open(head(200_000) + "b")
+                #expect(drive(harness.loop) { clients.peer(second).closed })
+                #expect(clients.peer(second).responses.first?.status == 503)
+                #expect(clients.peer(second).responses.first?.header("Retry-After") == "1")
+                #expect(clients.peer(second).responses.first?.header("Connection") == "close")
+                #expect(server.statistics.partialRequestsRefused == 1)
+
+                let chunked = try harness.open("POST /publish HTTP/1.1\r\nHost: t\r\nTransfer-Encoding: chunked\r\n\r\n"
+                                               + "249F0\r\n" + String(repeating: "c", count: 150_000))
+                #expect(drive(harness.loop) { clients.peer(chunked).closed })
+                #expect(clients.peer(chunked).responses.first?.status == 503)
+                #expect(server.statistics.partialRequestsRefused == 2)
+
+                #expect(try harness.publish("small").status == 204, "a request that fits is served")
+                first.write([UInt8(ascii: "a")])
+                #expect(drive(harness.loop) { clients.peer(first).responses.count == 1 })
+                #expect(clients.peer(first).responses.first?.status == 204)
+                #expect(server.partialRequestBytes == 0 && server.partialRequestCount == 0)
+                harness.shutDown()
+            }
+        }
     }
 }
