@@ -359,11 +359,15 @@ extension SSEServer {
         } catch {
             return .refuse(.badRequest("event id and name must not contain NUL, CR or LF"))
         }
-        guard topicsFit([topic]) else { return .refuse(.topicLimit) }
+        guard publishedTopics.contains(topic) || publishedTopics.count < configuration.maximumTopics else {
+            return .refuse(.topicLimit)
+        }
         return .publish(topic: topic, name: name, id: id)
     }
 
-    /// New topics may be created only below the configured limit.
+    /// New topics may be created by a subscription only below the configured limit. (Publications
+    /// have their own count, `publishedTopics`: topics that subscribers alone created, which the hub
+    /// keeps for good, must not let anyone who can open a connection deny publishing.)
     private func topicsFit(_ topics: [String]) -> Bool {
         let new = topics.filter { !hub.hasTopic($0) }.count
         return new == 0 || hub.topicCount + new <= configuration.maximumTopics

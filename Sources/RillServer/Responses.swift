@@ -30,6 +30,7 @@ extension SSEServer {
         case .publish(let topic, let name, let id):
             do {
                 let event = OutgoingEvent(data: request.body, id: id, name: name)
+                publishedTopics.insert(topic)
                 let (assigned, subscribers) = try hub.publish(event, topic: topic)
                 statistics.publishes += 1
                 respond(connection, &state, request, status: 204, contentType: nil, body: EmptyCollection()) { head in

@@ -52,6 +52,9 @@ public final class SSEServer: ConnectionHandler {
     var timed: [UInt64] = []
     var sweepTimer: TimerID? = nil
     let staticFiles: StaticFiles?
+    /// Topics published to (here, relayed, or by the ticker): publications may create new topics
+    /// while fewer than `maximumTopics` have been published to, whatever subscribers created.
+    var publishedTopics: Set<String> = []
     private var tickTimer: TimerID? = nil
     private var logTimer: TimerID? = nil
     /// The event-stream response head (with CORS if configured) and the 503 answer, built once.
@@ -261,6 +264,7 @@ public final class SSEServer: ConnectionHandler {
 
     private func publishTick() {
         statistics.ticks += 1
+        publishedTopics.insert(ServerConfiguration.tickTopic)
         _ = try? hub.publish(SSEServer.tickEvent(), topic: ServerConfiguration.tickTopic)
     }
 
@@ -272,6 +276,7 @@ public final class SSEServer: ConnectionHandler {
     /// An event sequenced by the supervisor: delivered here; if this worker took its publication
     /// (`token`), the waiting request gets its 204 and the connection goes on.
     public func deliverRelayed(token: UInt64, topic: String, event: RelayMessage.RelayedEvent) {
+        publishedTopics.insert(topic)
         let delivered = try? hub.publish(event.outgoing, topic: topic)
         guard token != 0, let request = relay?.waiting.removeValue(forKey: token),
               let connection = loop.connection(id: token) else { return }

@@ -53,8 +53,10 @@ public struct ServerConfiguration: Sendable {
     public var maximumResponseBytesPerTurn = 64 << 10
     /// Parser limits; `body` bounds a published event's data (413 past it).
     public var limits = HTTPLimits()
-    /// Distinct topics the hub may hold: clients naming new topics past it get 503, so a client
-    /// cannot grow the server's tables without bound.
+    /// Distinct topics subscriptions may create, and, counted apart, distinct topics publications
+    /// may create: clients naming new topics past it get 503, so a client cannot grow the server's
+    /// tables without bound (the hub holds at most twice this). Apart, so that subscribers (who need
+    /// no token) cannot use up the topics a publisher needs.
     public var maximumTopics = 10_000
     /// Topics one subscription may name.
     public var maximumTopicsPerSubscription = 16

@@ -129,5 +129,30 @@ extension Loopback {
                 harness.shutDown()
             }
         }
+
+        /// Subscribers cannot use up the topics a publisher needs: with a publish token, an
+        /// anonymous client that names as many new topics as the limit allows (and leaves) does not
+        /// stop the token holder publishing to a new topic; publications have their own limit.
+        @Test func subscribersCannotExhaustPublishingTopics() throws {
+            try expectNoFDLeak {
+                let harness = try ServerHarness { $0.publishToken = "s3cret"; $0.maximumTopics = 5 }
+                for index in 0..<5 {
+                    let response = try harness.exchange("GET /sse?topic=anon\(index) HTTP/1.1\r\nHost: t\r\n\r\n")
+                    #expect(response.status == 200)
+                }
+                #expect(try harness.exchange("GET /sse?topic=anon5 HTTP/1.1\r\nHost: t\r\n\r\n").status == 503)
+                let token = "Authorization: Bearer s3cret\r\n"
+                for index in 0..<5 {
+                    #expect(try harness.publish("x", query: "topic=news\(index)", headers: token).status == 204)
+                }
+                #expect(try harness.publish("x", query: "topic=news0", headers: token).status == 204, "a topic published to before")
+                #expect(try harness.publish("x", query: "topic=anon0", headers: token).status == 503,
+                        "past the publications' own limit, even on a topic a subscriber created")
+                #expect(try harness.publish("x", query: "topic=news5", headers: token).status == 503)
+                let stream = try harness.subscribe(1, path: "/sse?topic=news4")
+                #expect(harness.clients.peer(stream[0]).responses.first?.status == 200, "published topics can be subscribed")
+                harness.shutDown()
+            }
+        }
     }
 }
