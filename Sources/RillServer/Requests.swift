@@ -1,6 +1,9 @@
 import HTTP1
 import Reactor
 import SSE
+#if canImport(Glibc)
+import Glibc
+#endif
 
 /// A request split across reads: its parser (mid-message) and the bytes not yet consumed.
 struct PartialRequest {
@@ -228,6 +231,11 @@ extension SSEServer {
     /// turn: one task per turn serves every listed connection, after the events of this one.
     func resumeNextTurn(_ connection: Connection) {
         statistics.turnsYielded += 1
+        // A client that pipelines past its share may not be reading its answers at all: a small
+        // kernel send buffer makes the socket stop taking them sooner (the queue then reaches the
+        // loop's high watermark and reading pauses until it drains), so such a client holds a few
+        // hundred KiB of the server's kernel memory rather than the autotuned megabytes.
+        try? connection.setOption(level: SOL_SOCKET, name: SO_SNDBUF, value: SSEServer.yieldingSendBuffer)
         yielded.append(connection.id)
         guard !yieldTaskPosted else { return }
         yieldTaskPosted = true

@@ -63,6 +63,9 @@ public final class SSEServer: ConnectionHandler {
     /// The header, idle and linger timeouts, for the connection state machine.
     let timeouts: ConnectionStateMachine.Timeouts
     static let sweepInterval: Duration = .milliseconds(100)
+    /// SO_SNDBUF for a connection that pipelined past its share of a turn (the kernel doubles it):
+    /// still a full turn's share of responses (`maximumResponseBytesPerTurn` by default) in flight.
+    static let yieldingSendBuffer: Int32 = 64 << 10
 
     /// Listens on `configuration.address` and starts the hub's heartbeats and the ticker.
     public init(loop: EventLoop, configuration: ServerConfiguration = ServerConfiguration()) throws(SystemError) {

@@ -11,9 +11,9 @@ extension Loopback {
     /// Clients that try to make the server work, or hold memory, for nothing.
     @Suite struct HostileClientTests {
         /// A client that pipelines thousands of requests and never reads: no loop turn answers more
-        /// than two shares of them (the read's and the next turn's), the responses queued for it stay
-        /// bounded, another client is answered within a few turns, and once the flooder reads it gets
-        /// every answer, in order.
+        /// than two shares of them (the read's and the next turn's), the server soon stops answering
+        /// it and the responses queued for it stay bounded, another client is answered within a few
+        /// turns, and once the flooder reads it gets every answer, in order.
         @Test func pipelineFloodIsAnsweredAShareATurn() throws {
             try expectNoFDLeak {
                 let harness = try ServerHarness()
@@ -49,7 +49,9 @@ extension Loopback {
                 harness.loop.forEachConnection { queued += $0.queuedBytes }
                 #expect(queued < 1 << 20, "\(queued) bytes queued for a client that does not read")
                 #expect(harness.server.statistics.turnsYielded > 0)
-                #expect(harness.server.statistics.requests < count + 1, "it stops once the client stops reading")
+                // Not the megabytes an autotuned send buffer takes (1,864 answers here before):
+                // the kernel's share is capped once the client pipelines past its turn.
+                #expect(harness.server.statistics.requests < 1_000, "it stops soon when the client does not read")
 
                 flood.resumeReading()
                 #expect(drive(harness.loop) { clients.peer(flood).responses.count == count })
