@@ -62,6 +62,22 @@ extension Loopback {
             }
         }
 
+        /// A client that pipelines past its share and then shuts down its side (as `nc -N` does)
+        /// still gets every answer: the end of its input is read only after its requests are served.
+        @Test func pipelineThenHalfCloseGetsEveryAnswer() throws {
+            try expectNoFDLeak {
+                let harness = try ServerHarness()
+                let count = 300
+                let client = try harness.open(String(repeating: "GET / HTTP/1.1\r\nHost: t\r\n\r\n", count: count))
+                client.shutdownWrite()
+                let clients = harness.clients
+                #expect(drive(harness.loop) { clients.peer(client).closed })
+                #expect(clients.peer(client).responses.count == count)
+                #expect(harness.server.statistics.turnsYielded > 0)
+                harness.shutDown()
+            }
+        }
+
         /// Protocol edges: HTTP/1.x above 1.1 is served as 1.1 (RFC 9110 2.5), HTTP/2.0 and 0.9 get
         /// 505; an absolute-form target is routed on its path and keeps its query (RFC 9112 3.2.2);
         /// a refused publication uses no automatic id.
