@@ -209,6 +209,8 @@ extension SSEServer {
         statistics.partialRequestsRefused += 1
         connection.write(FixedResponses.partialBudgetExhausted)
         perform(state.responded(keepAlive: false, now: now, timeouts: timeouts), connection, &state)
+        // Reading may have paused (a pipeline kept for later): the linger reads, to see the close.
+        connection.resumeReading()
     }
 
     /// A routed head whose body follows: the body deadline starts; a publication whose
