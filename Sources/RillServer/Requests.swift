@@ -73,6 +73,7 @@ extension SSEServer {
         // This connection's share of the loop turn: requests answered and response bytes written.
         var answered = 0
         let bytesBefore = responseBytes
+        startTurnIfNew()
         while true {
             let window = UnsafeRawBufferPointer(rebasing: bytes[offset...])
             let step = parser.parse(window)
@@ -117,8 +118,10 @@ extension SSEServer {
                 pending = nil
                 return bytes.count
             }
-            let overBudget = answered >= configuration.maximumRequestsPerTurn
+            // Only with more to parse: a read that ends with its last request owes nothing to later.
+            let ownShareUsed = answered >= configuration.maximumRequestsPerTurn
                 || responseBytes &- bytesBefore >= configuration.maximumResponseBytesPerTurn
+            let overBudget = offset < bytes.count && (ownShareUsed || turnBudgetSpent)
             switch state.stepParsed(isWritable: connection.isWritable, overBudget: overBudget) {
             case .proceed:
                 continue
@@ -133,7 +136,7 @@ extension SSEServer {
             case .yield:
                 store(connection, &state)
                 connection.pauseReading()
-                resumeNextTurn(connection)
+                resumeNextTurn(connection, pipelinedPastItsShare: ownShareUsed)
                 return offset
             }
         }
@@ -229,16 +232,23 @@ extension SSEServer {
         return true
     }
 
-    /// Lists a connection that yielded its turn (see `StepAction.yield`) to go on at the next loop
-    /// turn: one task per turn serves every listed connection, after the events of this one.
-    func resumeNextTurn(_ connection: Connection) {
+    /// Lists a connection that yielded its turn (see `StepAction.yield`) to go on at a later loop
+    /// turn: one task per turn serves the listed connections in order, after the events of that
+    /// turn, until the turn's budget is spent.
+    func resumeNextTurn(_ connection: Connection, pipelinedPastItsShare: Bool) {
         statistics.turnsYielded += 1
-        // A client that pipelines past its share may not be reading its answers at all: a small
-        // kernel send buffer makes the socket stop taking them sooner (the queue then reaches the
-        // loop's high watermark and reading pauses until it drains), so such a client holds a few
-        // hundred KiB of the server's kernel memory rather than the autotuned megabytes.
-        try? connection.setOption(level: SOL_SOCKET, name: SO_SNDBUF, value: SSEServer.yieldingSendBuffer)
+        if pipelinedPastItsShare {
+            // A client that pipelines past its share may not be reading its answers at all: a small
+            // kernel send buffer makes the socket stop taking them sooner (the queue then reaches
+            // the loop's high watermark and reading pauses until it drains), so such a client holds
+            // a few hundred KiB of the server's kernel memory rather than the autotuned megabytes.
+            try? connection.setOption(level: SOL_SOCKET, name: SO_SNDBUF, value: SSEServer.yieldingSendBuffer)
+        }
         yielded.append(connection.id)
+        postResumption()
+    }
+
+    private func postResumption() {
         guard !yieldTaskPosted else { return }
         yieldTaskPosted = true
         // The task runs on this loop's thread, the only one that touches the server.
@@ -246,17 +256,38 @@ extension SSEServer {
         loop.remote.execute { _ in server.resumeYielded() }
     }
 
-    /// The next loop turn: connections that yielded go on (each with a fresh share). One that is
-    /// not writable waits for the socket to drain instead (`connectionWritabilityDidChange`).
+    /// A later loop turn: connections that yielded go on, in order, each with a fresh share, while
+    /// the turn's budget lasts; the rest wait for the next turn, first in line. One that is not
+    /// writable waits for its socket to drain instead (`connectionWritabilityDidChange`).
     private func resumeYielded() {
         yieldTaskPosted = false
+        startTurnIfNew()
         swap(&yielded, &resuming)
-        for id in resuming {
+        var index = 0
+        while index < resuming.count && !turnBudgetSpent {
+            let id = resuming[index]
+            index += 1
             guard let connection = loop.connection(id: id), connection.isWritable else { continue }
             var state = ConnectionStateMachine(connection.userData)
             resumeRequests(connection, &state)
         }
+        if index < resuming.count {
+            // Not reached this turn: ahead of those that yielded again just now.
+            yielded.insert(contentsOf: resuming[index...], at: 0)
+            postResumption()
+        }
         resuming.removeAll(keepingCapacity: true)
+    }
+
+    /// The loop turn's budget of response bytes, for all connections together, is spent.
+    var turnBudgetSpent: Bool { responseBytes &- turnStartBytes >= configuration.maximumResponseBytesPerLoopTurn }
+
+    /// Starts the loop-wide budget afresh if the loop has woken since it last started.
+    func startTurnIfNew() {
+        let wakeups = loop.statistics.wakeups
+        guard wakeups != turnWakeups else { return }
+        turnWakeups = wakeups
+        turnStartBytes = responseBytes
     }
 
     /// Keeps a finished partial's parser (and its grown header storage) for the next one.

@@ -47,6 +47,9 @@ public final class SSEServer: ConnectionHandler {
     var yielded: [UInt64] = []
     var resuming: [UInt64] = []
     var yieldTaskPosted = false
+    /// The loop turn (its wake-up count) the loop-wide budget counts, and `responseBytes` at its start.
+    var turnWakeups = -1
+    var turnStartBytes = 0
     var errorLog = ErrorLog()
     /// Connections with a deadline (ids), swept by one timer while the list is not empty.
     var timed: [UInt64] = []

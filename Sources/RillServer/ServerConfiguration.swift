@@ -51,6 +51,11 @@ public struct ServerConfiguration: Sendable {
     /// Response bytes (heads and bodies) written to one connection per loop turn, see above.
     /// A response is never split: the turn ends after the one that reaches the bound.
     public var maximumResponseBytesPerTurn = 64 << 10
+    /// Response bytes written per loop turn to all connections together: past it, a connection
+    /// with more pipelined requests yields after its current one, and connections that yielded
+    /// earlier wait (in order) for a later turn, so that a thousand pipelining clients cannot make
+    /// one turn (and so every event, heartbeat and new client) wait for all their shares.
+    public var maximumResponseBytesPerLoopTurn = 4 << 20
     /// Parser limits; `body` bounds a published event's data (413 past it).
     public var limits = HTTPLimits()
     /// Distinct topics subscriptions may create, and, counted apart, distinct topics publications

@@ -62,6 +62,40 @@ extension Loopback {
             }
         }
 
+        /// Many pipelining clients at once: one loop turn answers about the loop-wide budget of
+        /// response bytes (plus at most one request per connection read in it and one share), not
+        /// every client's share; every client still gets all its answers, in order.
+        @Test func manyPipelinersShareALoopTurnBudget() throws {
+            try expectNoFDLeak {
+                let harness = try ServerHarness { $0.maximumResponseBytesPerLoopTurn = 128 << 10 }
+                let page = try harness.exchange("GET / HTTP/1.1\r\nHost: t\r\n\r\n").body.count + 100
+                let flooders = 20
+                let count = 600
+                var text = ""
+                for index in 0..<count {
+                    text += index % 5 == 4 ? "GET /nope HTTP/1.1\r\nHost: t\r\n\r\n" : "GET / HTTP/1.1\r\nHost: t\r\n\r\n"
+                }
+                let connections = try (0..<flooders).map { _ in try harness.open(text) }
+                let clients = harness.clients
+                var most = 0
+                var before = harness.server.statistics.requests
+                var turns = 0
+                while turns < 20_000 && !connections.allSatisfy({ clients.peer($0).responses.count == count }) {
+                    harness.loop.runOnce(maximumWait: .milliseconds(5))
+                    let answered = harness.server.statistics.requests - before
+                    before += answered
+                    most = max(most, answered)
+                    turns += 1
+                }
+                let bound = (128 << 10) / page + flooders + harness.server.configuration.maximumRequestsPerTurn + 1
+                #expect(most <= bound, "\(most) requests answered in one loop turn (bound \(bound))")
+                for connection in connections {
+                    #expect(clients.peer(connection).responses.map(\.status) == (0..<count).map { $0 % 5 == 4 ? 404 : 200 })
+                }
+                harness.shutDown()
+            }
+        }
+
         /// A client that pipelines past its share and then shuts down its side (as `nc -N` does)
         /// still gets every answer: the end of its input is read only after its requests are served.
         @Test func pipelineThenHalfCloseGetsEveryAnswer() throws {
