@@ -92,7 +92,8 @@ public struct HTTPLimits: Sendable, Equatable {
     public init() {}
 }
 
-/// An HTTP version, HTTP/1.0 or HTTP/1.1 here (others are refused with 505).
+/// An HTTP version, HTTP/1.0 or HTTP/1.1 here: HTTP/1.x for x > 1 is read as HTTP/1.1 (RFC 9110 2.5);
+/// HTTP/0.x and HTTP/2 and above are refused with 505.
 public struct HTTPVersion: Hashable, Sendable, CustomStringConvertible {
     public var major: UInt8
     public var minor: UInt8

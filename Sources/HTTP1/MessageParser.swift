@@ -381,6 +381,9 @@ struct MessageParser {
         guard base[at] == 72, base[at + 1] == 84, base[at + 2] == 84, base[at + 3] == 80, base[at + 4] == 47,
               base[at + 6] == 46, (48...57).contains(base[at + 5]), (48...57).contains(base[at + 7])
         else { return .failure(.invalidVersion) }
+        // RFC 9110 2.5: a higher minor version of HTTP/1 is handled as the highest we implement.
+        // HTTP/0.x and HTTP/2 and above are not HTTP/1 framing at all.
+        if base[at + 5] == 49 && base[at + 7] > 49 { return .success(.http1_1) }
         return .failure(.unsupportedVersion)
     }
 

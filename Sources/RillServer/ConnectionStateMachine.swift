@@ -23,6 +23,9 @@ struct ConnectionStateMachine: Equatable {
         case closing
         /// Like `closing`, for a client turned away with 503: not counted as a held connection.
         case rejected
+        /// A request's head has arrived and its body is arriving: the body deadline runs (see
+        /// `bodyStarted` and `bodyArrived`), not the header timeout.
+        case body
     }
 
     /// The server's timeouts, in milliseconds.
@@ -33,12 +36,20 @@ struct ConnectionStateMachine: Equatable {
         var idle: UInt32
         /// After our side shut down, until the client closes.
         var linger: UInt32
+        /// The longest a request body may stall: its deadline is this long after the head, and
+        /// never further ahead of the latest body bytes than this.
+        var body: UInt32 = 5_000
+        /// Bytes per second a body must keep up: each body byte pushes the body deadline back by
+        /// 1/rate seconds (up to `body` ahead). 0: no credit, the whole body within `body`.
+        var bodyRate: UInt32 = 16 << 10
     }
 
     /// Which timeout a connection ran out of (the sweep's verdict).
     enum Timeout: Equatable {
         /// A request did not arrive whole in time: answer 408 if it sent anything, then close.
         case header
+        /// A request body fell behind the minimum rate (or stalled): answer 408, then close.
+        case body
         /// A keep-alive connection stayed unused: close.
         case idle
         /// A closing client did not close: close.
@@ -72,6 +83,10 @@ struct ConnectionStateMachine: Equatable {
         /// Pause reading and keep the rest until `resume` (responses piled up, or a publication
         /// waits for its relayed event).
         case pause
+        /// The connection used up its work for this loop turn (requests answered, response bytes):
+        /// pause reading, keep the rest, and `resume` on the next turn, so that one client's
+        /// pipeline cannot hold the loop (and every other client) for the length of its backlog.
+        case yield
     }
 
     /// After `responded` (and `parseFailed`).
@@ -163,7 +178,7 @@ struct ConnectionStateMachine: Equatable {
     var isHeld: Bool { phase != .rejected }
 
     /// Requests are read and answered (between or inside requests).
-    var isServingRequests: Bool { phase == .request || phase == .idle }
+    var isServingRequests: Bool { phase == .request || phase == .idle || phase == .body }
 
     private mutating func enter(_ next: Phase, deadlineAfter milliseconds: UInt32, now: UInt32) {
         phase = next
@@ -190,26 +205,50 @@ struct ConnectionStateMachine: Equatable {
         case .idle:
             enter(.request, deadlineAfter: timeouts.header, now: now)
             return .parse
-        case .request:
+        case .request, .body:
             return .parse
         }
     }
 
-    /// A parser step was carried out (a head routed, body bytes taken, a request answered).
-    mutating func stepParsed(isWritable: Bool) -> StepAction {
+    /// A parser step was carried out (a head routed, body bytes taken, a request answered);
+    /// `overBudget`: the connection has had its share of this loop turn.
+    mutating func stepParsed(isWritable: Bool, overBudget: Bool = false) -> StepAction {
         guard isServingRequests else { return .stop }
         if !isWritable || isAwaitingPublication {
             isReadingPaused = true
             return .pause
         }
+        if overBudget {
+            isReadingPaused = true
+            return .yield
+        }
         return .proceed
+    }
+
+    /// A request's head has arrived and a body follows: the header timeout is done with, and the
+    /// body has `timeouts.body` to begin (and to keep up, see `bodyArrived`).
+    mutating func bodyStarted(now: UInt32, timeouts: Timeouts) {
+        guard isServingRequests else { return }
+        enter(.body, deadlineAfter: timeouts.body, now: now)
+    }
+
+    /// `count` body bytes arrived: the body deadline moves back by `count / bodyRate` seconds, but
+    /// never more than `timeouts.body` past `now`. A body sent at the minimum rate or faster never
+    /// runs out; a slower one runs out, one that stalls within `timeouts.body`; credit cannot be
+    /// banked by sending fast and then stalling.
+    mutating func bodyArrived(_ count: Int, now: UInt32, timeouts: Timeouts) {
+        guard phase == .body, timeouts.bodyRate > 0 else { return }
+        let credit = UInt32(clamping: count &* 1000 / Int(timeouts.bodyRate))
+        let extended = deadline &+ credit
+        let cap = now &+ timeouts.body
+        deadline = extended.millisecondsAfter(cap) > 0 ? cap : extended
     }
 
     /// A read ended inside a request, or with bytes left over (reading paused): whether the
     /// connection keeps a partial request. If it does and was idle, a request has begun.
     mutating func requestUnfinished(now: UInt32, timeouts: Timeouts) -> Bool {
         switch phase {
-        case .request:
+        case .request, .body:
             return true
         case .idle:
             enter(.request, deadlineAfter: timeouts.header, now: now)
@@ -250,7 +289,7 @@ struct ConnectionStateMachine: Equatable {
         isAwaitingPublication = false
     }
 
-    /// The socket drained or the publication returned: whether reading resumes (and the kept
+    /// The socket drained, the publication returned or a new loop turn began: whether reading resumes (and the kept
     /// partial request, if any, goes on). Only a paused connection that still serves requests and
     /// waits for no publication resumes.
     mutating func resume() -> Bool {
@@ -277,6 +316,7 @@ struct ConnectionStateMachine: Equatable {
         isListed = false
         switch phase {
         case .request: return .timeOut(.header)
+        case .body: return .timeOut(.body)
         case .idle: return .timeOut(.idle)
         case .closing, .rejected: return .timeOut(.linger)
         case .stream: return .forget  // has no deadline: handled above
@@ -291,7 +331,7 @@ struct ConnectionStateMachine: Equatable {
             return .endStream
         case .idle:
             return .close
-        case .request, .closing, .rejected:
+        case .request, .body, .closing, .rejected:
             return .none
         }
     }
@@ -300,7 +340,7 @@ struct ConnectionStateMachine: Equatable {
     func closed() -> (wasHeld: Bool, release: Release) {
         switch phase {
         case .stream: (true, .subscription)
-        case .request, .idle: (true, .partialRequest)
+        case .request, .idle, .body: (true, .partialRequest)
         case .closing: (true, .none)
         case .rejected: (false, .none)
         }

@@ -13,6 +13,10 @@ enum FixedResponses {
     /// The answer to a request that did not arrive whole in time.
     static let requestTimeout = plainText(status: 408, body: "request not received in time")
 
+    /// The answer to a request that would take unfinished requests past their memory budget.
+    static let partialBudgetExhausted = plainText(
+        status: 503, body: "too many unfinished requests, retry later", extraHeaders: "Retry-After: 1\r\n")
+
     /// A complete plain-text response that closes the connection.
     static func plainText(status: Int, body: String, extraHeaders: String = "") -> [UInt8] {
         let text = body + "\n"

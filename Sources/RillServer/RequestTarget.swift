@@ -1,16 +1,38 @@
 import HTTP1
 
-/// An origin-form request target (`/path?query`) split into its path and query, as ranges of the
-/// request's bytes; decoding happens only for the parts a route needs.
+/// A request target split into its path and query, as ranges of the request's bytes; decoding
+/// happens only for the parts a route needs. Origin form (`/path?query`) and absolute form
+/// (`http://host/path?query`, which a server MUST accept, RFC 9112 3.2.2: the path and query are
+/// routed as in origin form; the authority is not checked against `Host`, which routing ignores).
 struct RequestTarget {
+    /// Empty for an absolute form without a path (`http://host`, or `http://host?q`): the root.
     let path: ByteRange
     let query: ByteRange?
 
     init(_ target: ByteRange, in bytes: UnsafeRawBufferPointer) {
-        var end = Int(target.start)
+        var start = Int(target.start)
+        if bytes[start] != UInt8(ascii: "/"), let authority = RequestTarget.authorityStart(target, bytes) {
+            start = authority
+            while start < Int(target.end) && bytes[start] != UInt8(ascii: "/") && bytes[start] != UInt8(ascii: "?") {
+                start += 1
+            }
+        }
+        var end = start
         while end < Int(target.end) && bytes[end] != UInt8(ascii: "?") { end += 1 }
-        path = ByteRange(Int(target.start), end)
+        path = ByteRange(start, end)
         query = end < Int(target.end) ? ByteRange(end + 1, Int(target.end)) : nil
+    }
+
+    /// Whether the path is `/` (or absent, in absolute form).
+    func isRoot(in bytes: UnsafeRawBufferPointer) -> Bool { path.isEmpty || bytes.equals(path, "/") }
+
+    /// Where the authority begins after an `http://` or `https://` prefix (scheme in any case).
+    private static func authorityStart(_ target: ByteRange, _ bytes: UnsafeRawBufferPointer) -> Int? {
+        let start = Int(target.start)
+        let http = ByteRange(start, min(Int(target.end), start + 7))
+        if bytes.equalsIgnoringCase(http, "http://") { return Int(http.end) }
+        let https = ByteRange(start, min(Int(target.end), start + 8))
+        return bytes.equalsIgnoringCase(https, "https://") ? Int(https.end) : nil
     }
 
     /// The query's name=value pairs, percent-decoded (`+` as space, as HTML forms send it); nil if an

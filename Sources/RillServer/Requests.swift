@@ -1,12 +1,20 @@
 import HTTP1
 import Reactor
 import SSE
+#if canImport(Glibc)
+import Glibc
+#endif
 
 /// A request split across reads: its parser (mid-message) and the bytes not yet consumed.
 struct PartialRequest {
     var parser: RequestParser
     var buffered: [UInt8]
     var pending: PendingRequest?
+    /// What it holds, as counted against the server's budget for partial requests while it is in
+    /// `partials`: its buffers' capacities (a body with a Content-Length is reserved whole).
+    var charge = 0
+
+    var heldBytes: Int { buffered.capacity + (pending?.body.capacity ?? 0) }
 }
 
 /// What a request head asked for, kept until the request's end (its body, if any, has arrived).
@@ -62,6 +70,10 @@ extension SSEServer {
     func serve(_ connection: Connection, _ state: inout ConnectionStateMachine, _ bytes: UnsafeRawBufferPointer,
                parser: inout RequestParser, pending: inout PendingRequest?) -> Int {
         var offset = 0
+        // This connection's share of the loop turn: requests answered and response bytes written.
+        var answered = 0
+        let bytesBefore = responseBytes
+        startTurnIfNew()
         while true {
             let window = UnsafeRawBufferPointer(rebasing: bytes[offset...])
             let step = parser.parse(window)
@@ -70,20 +82,29 @@ extension SSEServer {
                 return offset + step.consumed
             case .head:
                 switch requestHead(parser.head, window) {
-                case .awaitEnd(let request):
+                case .awaitEnd(var request):
+                    guard startBody(&request, parser.head.framing, connection, &state, arrived: window.count - step.consumed) else {
+                        break
+                    }
                     pending = request
-                case .continueThenAwaitEnd(let request):
+                case .continueThenAwaitEnd(var request):
+                    guard startBody(&request, parser.head.framing, connection, &state, arrived: window.count - step.consumed) else {
+                        break
+                    }
                     connection.write(FixedResponses.continueResponse)
                     pending = request
                 case .answerNow(let request):
                     pending = nil
+                    answered += 1
                     complete(connection, &state, request)
                 }
             case .body(let range):
+                state.bodyArrived(range.count, now: now, timeouts: timeouts)
                 if pending?.collectsBody == true { pending?.body.append(contentsOf: window[range.range]) }
             case .end:
                 if let request = pending {
                     pending = nil
+                    answered += 1
                     complete(connection, &state, request)
                 }
             case .error(let error):
@@ -97,7 +118,11 @@ extension SSEServer {
                 pending = nil
                 return bytes.count
             }
-            switch state.stepParsed(isWritable: connection.isWritable) {
+            // Only with more to parse: a read that ends with its last request owes nothing to later.
+            let ownShareUsed = answered >= configuration.maximumRequestsPerTurn
+                || responseBytes &- bytesBefore >= configuration.maximumResponseBytesPerTurn
+            let overBudget = offset < bytes.count && (ownShareUsed || turnBudgetSpent)
+            switch state.stepParsed(isWritable: connection.isWritable, overBudget: overBudget) {
             case .proceed:
                 continue
             case .stop:
@@ -107,6 +132,11 @@ extension SSEServer {
             case .pause:
                 store(connection, &state)
                 connection.pauseReading()
+                return offset
+            case .yield:
+                store(connection, &state)
+                connection.pauseReading()
+                resumeNextTurn(connection, pipelinedPastItsShare: ownShareUsed)
                 return offset
             }
         }
@@ -118,11 +148,14 @@ extension SSEServer {
                        pending: PendingRequest?, rest: UnsafeRawBufferPointer) {
         guard connection.isOpen, !parser.isIdle || !rest.isEmpty || pending != nil,
               state.requestUnfinished(now: now, timeouts: timeouts) else { return }
-        store(connection, &state)
-        let fresh = spareParsers.popLast() ?? RequestParser(limits: configuration.limits)
         let partial = PartialRequest(parser: parser, buffered: Array(rest), pending: pending)
-        parser = fresh
-        partials[connection.fd] = partial
+        guard fitsPartialBudget(partial.heldBytes, connection, &state) else {
+            parser.reset()
+            return
+        }
+        store(connection, &state)
+        parser = spareParsers.popLast() ?? RequestParser(limits: configuration.limits)
+        holdPartial(connection, partial)
     }
 
     /// Goes on with a partial request whose buffer has grown (or whose reading resumed).
@@ -133,12 +166,128 @@ extension SSEServer {
         }
         let unfinished = !partial.parser.isIdle || consumed < partial.buffered.count || partial.pending != nil
         if connection.isOpen && unfinished && state.requestUnfinished(now: now, timeouts: timeouts) {
+            if consumed == partial.buffered.count {
+                // All taken (a body's bytes went to the body): a read's worth of capacity is not kept.
+                partial.buffered.removeAll(keepingCapacity: partial.buffered.capacity <= 4096)
+            } else {
+                partial.buffered.removeFirst(consumed)
+            }
+            guard fitsPartialBudget(partial.heldBytes, connection, &state) else {
+                recycle(partial.parser)
+                return
+            }
             store(connection, &state)
-            partial.buffered.removeFirst(consumed)
-            partials[connection.fd] = partial
+            holdPartial(connection, partial)
         } else {
             recycle(partial.parser)
         }
+    }
+
+    // MARK: - The budget for partial requests
+
+    /// Takes a connection's partial request out of `partials` (and its charge off the budget).
+    func takePartial(_ connection: Connection) -> PartialRequest? {
+        guard let partial = partials.removeValue(forKey: connection.fd) else { return nil }
+        partialRequestBytes -= partial.charge
+        return partial
+    }
+
+    /// Puts a partial request into `partials`, charged with what it holds now.
+    private func holdPartial(_ connection: Connection, _ partial: PartialRequest) {
+        var partial = partial
+        partial.charge = partial.heldBytes
+        partialRequestBytes += partial.charge
+        partials[connection.fd] = partial
+    }
+
+    /// Whether a partial request holding `bytes` fits the budget beside the others; if not, the
+    /// client gets 503 with Retry-After and the connection closes (after the linger).
+    private func fitsPartialBudget(_ bytes: Int, _ connection: Connection, _ state: inout ConnectionStateMachine) -> Bool {
+        guard partialRequestBytes + bytes > configuration.maximumPartialRequestBytes else { return true }
+        refuseOverBudget(connection, &state)
+        return false
+    }
+
+    private func refuseOverBudget(_ connection: Connection, _ state: inout ConnectionStateMachine) {
+        statistics.partialRequestsRefused += 1
+        connection.write(FixedResponses.partialBudgetExhausted)
+        perform(state.responded(keepAlive: false, now: now, timeouts: timeouts), connection, &state)
+        // Reading may have paused (a pipeline kept for later): the linger reads, to see the close.
+        connection.resumeReading()
+    }
+
+    /// A routed head whose body follows: the body deadline starts; a publication whose
+    /// Content-Length will not arrive in this read reserves it whole, if the budget allows
+    /// (else 503 and close, before the client sends it: false).
+    private func startBody(_ request: inout PendingRequest, _ framing: BodyFraming, _ connection: Connection,
+                           _ state: inout ConnectionStateMachine, arrived: Int) -> Bool {
+        guard framing != .none else { return true }
+        state.bodyStarted(now: now, timeouts: timeouts)
+        guard request.collectsBody, case .length(let length) = framing, length > arrived else { return true }
+        guard partialRequestBytes + length <= configuration.maximumPartialRequestBytes else {
+            refuseOverBudget(connection, &state)
+            return false
+        }
+        request.body.reserveCapacity(length)
+        return true
+    }
+
+    /// Lists a connection that yielded its turn (see `StepAction.yield`) to go on at a later loop
+    /// turn: one task per turn serves the listed connections in order, after the events of that
+    /// turn, until the turn's budget is spent.
+    func resumeNextTurn(_ connection: Connection, pipelinedPastItsShare: Bool) {
+        statistics.turnsYielded += 1
+        if pipelinedPastItsShare {
+            // A client that pipelines past its share may not be reading its answers at all: a small
+            // kernel send buffer makes the socket stop taking them sooner (the queue then reaches
+            // the loop's high watermark and reading pauses until it drains), so such a client holds
+            // a few hundred KiB of the server's kernel memory rather than the autotuned megabytes.
+            try? connection.setOption(level: SOL_SOCKET, name: SO_SNDBUF, value: SSEServer.yieldingSendBuffer)
+        }
+        yielded.append(connection.id)
+        postResumption()
+    }
+
+    private func postResumption() {
+        guard !yieldTaskPosted else { return }
+        yieldTaskPosted = true
+        // The task runs on this loop's thread, the only one that touches the server.
+        nonisolated(unsafe) let server = self
+        loop.remote.execute { _ in server.resumeYielded() }
+    }
+
+    /// A later loop turn: connections that yielded go on, in order, each with a fresh share, while
+    /// the turn's budget lasts; the rest wait for the next turn, first in line. One that is not
+    /// writable waits for its socket to drain instead (`connectionWritabilityDidChange`).
+    private func resumeYielded() {
+        yieldTaskPosted = false
+        startTurnIfNew()
+        swap(&yielded, &resuming)
+        var index = 0
+        while index < resuming.count && !turnBudgetSpent {
+            let id = resuming[index]
+            index += 1
+            guard let connection = loop.connection(id: id), connection.isWritable else { continue }
+            var state = ConnectionStateMachine(connection.userData)
+            resumeRequests(connection, &state)
+        }
+        if index < resuming.count {
+            // Not reached this turn: ahead of those that yielded again just now.
+            yielded.insert(contentsOf: resuming[index...], at: 0)
+            postResumption()
+        }
+        resuming.removeAll(keepingCapacity: true)
+    }
+
+    /// The loop turn's budget of response bytes, for all connections together, is spent.
+    var turnBudgetSpent: Bool { responseBytes &- turnStartBytes >= configuration.maximumResponseBytesPerLoopTurn }
+
+    /// Starts the loop-wide budget afresh if the loop has woken since it last started.
+    func startTurnIfNew() {
+        let wakeups = loop.statistics.wakeups
+        guard wakeups != turnWakeups else { return }
+        turnWakeups = wakeups
+        turnStartBytes = responseBytes
     }
 
     /// Keeps a finished partial's parser (and its grown header storage) for the next one.
@@ -170,7 +319,7 @@ extension SSEServer {
         }
 
         let path = target.path
-        if bytes.equals(path, "/") {
+        if target.isRoot(in: bytes) {
             if methods(isGET || isHEAD, allow: "GET, HEAD", corsAllow: "GET, HEAD, OPTIONS") { request.action = .demoPage }
         } else if bytes.equals(path, "/sse") {
             if methods(isGET, allow: "GET", corsAllow: "GET, OPTIONS") {
@@ -245,11 +394,21 @@ extension SSEServer {
             default: break
             }
         }
-        guard topicsFit([topic]) else { return .refuse(.topicLimit) }
+        // Refused here, before the body and before the hub: a refused publication uses no id.
+        do {
+            try EventEncoder.validate(OutgoingEvent(data: [], id: id, name: name))
+        } catch {
+            return .refuse(.badRequest("event id and name must not contain NUL, CR or LF"))
+        }
+        guard publishedTopics.contains(topic) || publishedTopics.count < configuration.maximumTopics else {
+            return .refuse(.topicLimit)
+        }
         return .publish(topic: topic, name: name, id: id)
     }
 
-    /// New topics may be created only below the configured limit.
+    /// New topics may be created by a subscription only below the configured limit. (Publications
+    /// have their own count, `publishedTopics`: topics that subscribers alone created, which the hub
+    /// keeps for good, must not let anyone who can open a connection deny publishing.)
     private func topicsFit(_ topics: [String]) -> Bool {
         let new = topics.filter { !hub.hasTopic($0) }.count
         return new == 0 || hub.topicCount + new <= configuration.maximumTopics

@@ -18,12 +18,7 @@ extension SSEServer {
             connection.write(streamHead)
             hub.subscribe(connection, topics: topics, lastEventID: lastEventID)
         case .publish(let topic, let name, let id) where relay != nil:
-            do {
-                try EventEncoder.validate(OutgoingEvent(data: [], id: id, name: name))
-            } catch {
-                refuse(connection, &state, request, .badRequest("event id and name must not contain NUL, CR or LF"))
-                break
-            }
+            // Its id and name were validated when it was routed (`publication`).
             guard let relay, relay.channel != nil else {
                 respond(connection, &state, request, status: 503, body: "no supervisor\n".utf8)
                 break
@@ -35,6 +30,7 @@ extension SSEServer {
         case .publish(let topic, let name, let id):
             do {
                 let event = OutgoingEvent(data: request.body, id: id, name: name)
+                publishedTopics.insert(topic)
                 let (assigned, subscribers) = try hub.publish(event, topic: topic)
                 statistics.publishes += 1
                 respond(connection, &state, request, status: 204, contentType: nil, body: EmptyCollection()) { head in
@@ -123,7 +119,9 @@ extension SSEServer {
                       body: some Collection<UInt8>) {
         if let origin = configuration.corsOrigin { writer.header("Access-Control-Allow-Origin", origin) }
         if !request.keepAlive { writer.header("Connection", "close") }
-        connection.write(request.isHEAD ? writer.finish() : writer.finish(body: body))
+        let response = request.isHEAD ? writer.finish() : writer.finish(body: body)
+        responseBytes &+= response.count
+        connection.write(response)
         perform(state.responded(keepAlive: request.keepAlive, now: now, timeouts: timeouts), connection, &state)
     }
 

@@ -35,14 +35,30 @@ public final class SSEServer: ConnectionHandler {
     var parser: RequestParser
     /// Parsers given back by finished partial requests, reused so that steady state allocates nothing.
     var spareParsers: [RequestParser] = []
-    /// Requests split across reads, by fd.
+    /// Requests split across reads, by fd; only `takePartial` and `holdPartial` change it.
     var partials: [Int32: PartialRequest] = [:]
+    /// What the requests in `partials` hold together (their charges), against
+    /// `configuration.maximumPartialRequestBytes`.
+    public internal(set) var partialRequestBytes = 0
     var writer = ResponseHeadWriter()
+    /// Bytes of responses written so far (head and body; event streams excepted): `serve` bounds
+    /// one connection's share of a loop turn by its growth.
+    var responseBytes = 0
+    /// Connections that yielded their turn, to go on at the next (ids), and the list being served.
+    var yielded: [UInt64] = []
+    var resuming: [UInt64] = []
+    var yieldTaskPosted = false
+    /// The loop turn (its wake-up count) the loop-wide budget counts, and `responseBytes` at its start.
+    var turnWakeups = -1
+    var turnStartBytes = 0
     var errorLog = ErrorLog()
     /// Connections with a deadline (ids), swept by one timer while the list is not empty.
     var timed: [UInt64] = []
     var sweepTimer: TimerID? = nil
     let staticFiles: StaticFiles?
+    /// Topics published to (here, relayed, or by the ticker): publications may create new topics
+    /// while fewer than `maximumTopics` have been published to, whatever subscribers created.
+    var publishedTopics: Set<String> = []
     private var tickTimer: TimerID? = nil
     private var logTimer: TimerID? = nil
     /// The event-stream response head (with CORS if configured) and the 503 answer, built once.
@@ -51,6 +67,9 @@ public final class SSEServer: ConnectionHandler {
     /// The header, idle and linger timeouts, for the connection state machine.
     let timeouts: ConnectionStateMachine.Timeouts
     static let sweepInterval: Duration = .milliseconds(100)
+    /// SO_SNDBUF for a connection that pipelined past its share of a turn (the kernel doubles it):
+    /// still a full turn's share of responses (`maximumResponseBytesPerTurn` by default) in flight.
+    static let yieldingSendBuffer: Int32 = 64 << 10
 
     /// Listens on `configuration.address` and starts the hub's heartbeats and the ticker.
     public init(loop: EventLoop, configuration: ServerConfiguration = ServerConfiguration()) throws(SystemError) {
@@ -67,7 +86,9 @@ public final class SSEServer: ConnectionHandler {
         timeouts = ConnectionStateMachine.Timeouts(
             header: UInt32(clamping: configuration.headerTimeout.millisecondsRoundedUp),
             idle: UInt32(clamping: configuration.idleTimeout.millisecondsRoundedUp),
-            linger: UInt32(clamping: configuration.lingerTimeout.millisecondsRoundedUp))
+            linger: UInt32(clamping: configuration.lingerTimeout.millisecondsRoundedUp),
+            body: UInt32(clamping: configuration.bodyTimeout.millisecondsRoundedUp),
+            bodyRate: UInt32(clamping: max(0, configuration.minimumBodyRate)))
         var head = FixedResponses.eventStreamHead
         head.removeLast(2)
         if let origin = configuration.corsOrigin { head += Array("Access-Control-Allow-Origin: \(origin)\r\n".utf8) }
@@ -141,7 +162,7 @@ public final class SSEServer: ConnectionHandler {
         var state = ConnectionStateMachine(connection.userData)
         guard state.bytesArrived(now: now, timeouts: timeouts) == .parse else { return }
         store(connection, &state)
-        if var partial = partials.removeValue(forKey: connection.fd) {
+        if var partial = takePartial(connection) {
             partial.buffered.append(contentsOf: bytes)
             continuePartial(connection, &state, partial)
         } else {
@@ -165,7 +186,7 @@ public final class SSEServer: ConnectionHandler {
         guard connection.isOpen, state.resume() else { return }
         store(connection, &state)
         connection.resumeReading()
-        if let partial = partials.removeValue(forKey: connection.fd) { continuePartial(connection, &state, partial) }
+        if let partial = takePartial(connection) { continuePartial(connection, &state, partial) }
     }
 
     public func connectionDidClose(_ connection: Connection, reason: CloseReason) {
@@ -175,7 +196,7 @@ public final class SSEServer: ConnectionHandler {
         switch release {
         case .subscription: hub.unsubscribe(connection)
         case .partialRequest:
-            if let partial = partials.removeValue(forKey: connection.fd) { recycle(partial.parser) }
+            if let partial = takePartial(connection) { recycle(partial.parser) }
         case .none: break
         }
         switch reason {
@@ -235,6 +256,9 @@ public final class SSEServer: ConnectionHandler {
             statistics.headerTimeouts += 1
             // 408 only to a client that sent part of a request (a partial is kept for it).
             if partials[connection.fd] != nil { connection.write(FixedResponses.requestTimeout) }
+        case .body:
+            statistics.bodyTimeouts += 1
+            connection.write(FixedResponses.requestTimeout)
         case .idle:
             statistics.idleTimeouts += 1
         case .linger:
@@ -247,6 +271,7 @@ public final class SSEServer: ConnectionHandler {
 
     private func publishTick() {
         statistics.ticks += 1
+        publishedTopics.insert(ServerConfiguration.tickTopic)
         _ = try? hub.publish(SSEServer.tickEvent(), topic: ServerConfiguration.tickTopic)
     }
 
@@ -258,6 +283,7 @@ public final class SSEServer: ConnectionHandler {
     /// An event sequenced by the supervisor: delivered here; if this worker took its publication
     /// (`token`), the waiting request gets its 204 and the connection goes on.
     public func deliverRelayed(token: UInt64, topic: String, event: RelayMessage.RelayedEvent) {
+        publishedTopics.insert(topic)
         let delivered = try? hub.publish(event.outgoing, topic: topic)
         guard token != 0, let request = relay?.waiting.removeValue(forKey: token),
               let connection = loop.connection(id: token) else { return }

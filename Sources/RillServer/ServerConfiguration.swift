@@ -22,18 +22,47 @@ public struct ServerConfiguration: Sendable {
     public var corsOrigin: String? = nil
     /// Required as `Authorization: Bearer <token>` on `POST /publish`; nil: publishing is open.
     public var publishToken: String? = nil
-    /// A client that has not sent a whole request (head and body) this long after starting one is
-    /// closed (with 408 if it sent anything).
+    /// A client that has not sent a whole request head this long after starting one is closed
+    /// (with 408 if it sent anything). The body, if any, has its own deadline: `bodyTimeout` and
+    /// `minimumBodyRate`.
     public var headerTimeout: Duration = .seconds(10)
+    /// The longest a request body may stall: after the head, and after the latest body bytes, it
+    /// has this long (plus the credit its bytes earned, see `minimumBodyRate`) before 408 and close.
+    public var bodyTimeout: Duration = .seconds(5)
+    /// Bytes per second a request body must keep up: each body byte earns 1/rate seconds, up to
+    /// `bodyTimeout` ahead of now, so a body trickled in slower than this is closed (408) within
+    /// about `bodyTimeout` of falling behind, however long the header timeout. 0: no credit, the
+    /// whole body within `bodyTimeout` of the head.
+    public var minimumBodyRate = 16 << 10
+    /// Bytes all unfinished requests may hold together (heads still arriving, bodies being
+    /// collected, whose Content-Length is counted in full from the head, and pipelined requests
+    /// waiting for their turn). A request that would pass it gets 503 with `Retry-After` and the
+    /// connection closes, so memory stays bounded whatever the number of connections.
+    public var maximumPartialRequestBytes = 64 << 20
     /// A keep-alive connection with no request in progress is closed after this long.
     public var idleTimeout: Duration = .seconds(60)
     /// After an error response (or a 503) the server shuts down its side and reads what the client
     /// still sends for this long before closing, so the client sees the response rather than a reset.
     public var lingerTimeout: Duration = .seconds(2)
+    /// Pipelined requests answered on one connection per loop turn; past it, or once its responses
+    /// of this turn reach `maximumResponseBytesPerTurn`, reading pauses and the rest waits for the
+    /// next turn (or for the socket to drain), so that a client pipelining thousands of requests
+    /// costs each turn a bounded amount of work and every other client is served in between.
+    public var maximumRequestsPerTurn = 32
+    /// Response bytes (heads and bodies) written to one connection per loop turn, see above.
+    /// A response is never split: the turn ends after the one that reaches the bound.
+    public var maximumResponseBytesPerTurn = 64 << 10
+    /// Response bytes written per loop turn to all connections together: past it, a connection
+    /// with more pipelined requests yields after its current one, and connections that yielded
+    /// earlier wait (in order) for a later turn, so that a thousand pipelining clients cannot make
+    /// one turn (and so every event, heartbeat and new client) wait for all their shares.
+    public var maximumResponseBytesPerLoopTurn = 4 << 20
     /// Parser limits; `body` bounds a published event's data (413 past it).
     public var limits = HTTPLimits()
-    /// Distinct topics the hub may hold: clients naming new topics past it get 503, so a client
-    /// cannot grow the server's tables without bound.
+    /// Distinct topics subscriptions may create, and, counted apart, distinct topics publications
+    /// may create: clients naming new topics past it get 503, so a client cannot grow the server's
+    /// tables without bound (the hub holds at most twice this). Apart, so that subscribers (who need
+    /// no token) cannot use up the topics a publisher needs.
     public var maximumTopics = 10_000
     /// Topics one subscription may name.
     public var maximumTopicsPerSubscription = 16

@@ -21,8 +21,15 @@ public struct ServerStatistics: Sendable {
     /// Connections closed because a request did not arrive whole in time, or a keep-alive
     /// connection stayed unused too long, or a closing client did not close.
     public var headerTimeouts = 0
+    /// Connections closed (408) because a request body fell behind `minimumBodyRate` or stalled.
+    public var bodyTimeouts = 0
+    /// Requests refused (503, close) because unfinished requests held `maximumPartialRequestBytes`.
+    public var partialRequestsRefused = 0
     public var idleTimeouts = 0
     public var lingerTimeouts = 0
+    /// Times a connection's pipelined requests were put off to the next loop turn because it had
+    /// used up its share of this one (`maximumRequestsPerTurn`, `maximumResponseBytesPerTurn`).
+    public var turnsYielded = 0
     /// Connections that ended in a reset or a socket error.
     public var resets = 0
     /// Files served from the static directory, and requests for it that failed (not found, too big).

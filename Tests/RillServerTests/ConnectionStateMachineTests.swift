@@ -186,6 +186,26 @@ private func stream(at now: UInt32) -> Machine {
         #expect(!resumed3, "resumes once")
     }
 
+    /// A connection over its share of the loop turn yields: reading pauses and resumes once (on the
+    /// next turn); backpressure and a waiting publication take precedence (they resume themselves).
+    @Test func yieldsItsTurnOverBudget() {
+        var state = accepted(at: 0)
+        let step = state.stepParsed(isWritable: true, overBudget: true)
+        #expect(step == .yield && state.isReadingPaused)
+        let resumed = state.resume()
+        #expect(resumed && !state.isReadingPaused)
+        let blocked = state.stepParsed(isWritable: false, overBudget: true)
+        #expect(blocked == .pause)
+        var waiting = accepted(at: 0)
+        waiting.publicationForwarded()
+        let waitingStep = waiting.stepParsed(isWritable: true, overBudget: true)
+        let waitingResumed = waiting.resume()
+        #expect(waitingStep == .pause && !waitingResumed, "waits for its publication, not for the next turn")
+        var streaming = stream(at: 0)
+        let streamStep = streaming.stepParsed(isWritable: true, overBudget: true)
+        #expect(streamStep == .stop)
+    }
+
     /// A paused connection that has since started closing does not resume.
     @Test func closingConnectionDoesNotResume() {
         var state = accepted(at: 0)
@@ -362,5 +382,71 @@ private func stream(at now: UInt32) -> Machine {
         #expect(swept3 == .keep)
         let swept4 = state.sweep(now: 92_000)
         #expect(swept4 == .timeOut(.linger))
+    }
+
+    // MARK: - Request bodies
+
+    /// A head with a body ends the header timeout: the body has `timeouts.body` from the head,
+    /// and a body that stalls (bytes too few to earn credit) runs out there, however long the
+    /// header timeout.
+    @Test func bodyHasItsOwnDeadline() {
+        var state = accepted(at: 0)
+        state.bodyStarted(now: 1_000, timeouts: timeouts)
+        #expect(state.phase == .body && state.deadline == 6_000 && state.isServingRequests)
+        state.bodyArrived(1, now: 3_000, timeouts: timeouts)
+        #expect(state.deadline == 6_000, "one byte earns less than a millisecond")
+        let early = state.sweep(now: 5_999)
+        #expect(early == .keep)
+        let late = state.sweep(now: 6_000)
+        #expect(late == .timeOut(.body))
+        #expect(state.closed() == (wasHeld: true, release: .partialRequest))
+    }
+
+    /// Each body byte earns 1/rate s, but the deadline is never more than `timeouts.body` ahead:
+    /// a fast start cannot be banked for a long stall.
+    @Test func bodyBytesEarnCreditUpToTheBodyTimeout() {
+        var state = accepted(at: 0)
+        state.bodyStarted(now: 0, timeouts: timeouts)
+        state.bodyArrived(16 << 10, now: 4_000, timeouts: timeouts)
+        #expect(state.deadline == 6_000, "16 KiB at 16 KiB/s: one second more")
+        state.bodyArrived(1 << 20, now: 4_100, timeouts: timeouts)
+        #expect(state.deadline == 9_100, "capped at now + body timeout")
+    }
+
+    /// A body that keeps up with the minimum rate never runs out, however long it is; one a little
+    /// slower falls behind and runs out.
+    @Test func bodyAtTheMinimumRateNeverRunsOut() {
+        var steady = accepted(at: 0)
+        steady.bodyStarted(now: 0, timeouts: timeouts)
+        var slow = steady
+        var now: UInt32 = 0
+        var slowTimedOut = false
+        for _ in 0..<1_000 {
+            now += 100
+            steady.bodyArrived(1_640, now: now, timeouts: timeouts)  // 16.4 KB/s
+            slow.bodyArrived(1_400, now: now, timeouts: timeouts)    // 14 KB/s
+            let steadySweep = steady.sweep(now: now)
+            #expect(steadySweep == .keep)
+            if slow.sweep(now: now) == .timeOut(.body) { slowTimedOut = true }
+        }
+        #expect(slowTimedOut)
+    }
+
+    /// Without a minimum rate the whole body must arrive within the body timeout of its head; an
+    /// answered request leaves the body phase for keep-alive; drain lets a body in progress finish.
+    @Test func bodyWithoutRateAndAfterIt() {
+        var noRate = timeouts
+        noRate.bodyRate = 0
+        var state = accepted(at: 0)
+        state.bodyStarted(now: 100, timeouts: noRate)
+        state.bodyArrived(1 << 20, now: 200, timeouts: noRate)
+        #expect(state.deadline == 5_100)
+        #expect(state.drain(now: 300, timeouts: noRate) == .none)
+        let keepsPartial = state.requestUnfinished(now: 300, timeouts: noRate)
+        #expect(keepsPartial && state.phase == .body && state.deadline == 5_100)
+        _ = state.responded(keepAlive: true, now: 400, timeouts: noRate)
+        #expect(state.phase == .idle && state.deadline == 60_400)
+        state.bodyArrived(1, now: 500, timeouts: noRate)
+        #expect(state.deadline == 60_400, "credit only in the body phase")
     }
 }
