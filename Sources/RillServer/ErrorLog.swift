@@ -32,6 +32,8 @@ extension SSEServer {
         }
         counts += [
             ("header timeouts (request not complete in time)", statistics.headerTimeouts),
+            ("body timeouts (408: a body slower than the minimum rate)", statistics.bodyTimeouts),
+            ("requests refused with 503: unfinished requests at their memory budget", statistics.partialRequestsRefused),
             ("clients turned away with 503 at the connection limit", statistics.connectionsRejected),
             ("slow subscribers dropped", hub.statistics.slowSubscribersDropped),
             ("unknown or expired Last-Event-IDs", hub.statistics.replayMisses),

@@ -82,7 +82,16 @@ extension SSEServer {
             metrics.add("rill_requests_refused_total", "counter", "Well-formed requests refused, by status.",
                         count, labels: "status=\"\(status)\"")
         }
-        for (kind, count) in [("header", statistics.headerTimeouts), ("idle", statistics.idleTimeouts),
+        metrics.add("rill_partial_requests_refused_total", "counter",
+                    "Requests refused (503) because unfinished requests held their memory budget.",
+                    statistics.partialRequestsRefused)
+        metrics.add("rill_partial_request_bytes", "gauge", "Bytes held by requests split across reads.",
+                    partialRequestBytes)
+        metrics.add("rill_turns_yielded_total", "counter",
+                    "Times a pipelining connection was put off to the next loop turn (its share was used).",
+                    statistics.turnsYielded)
+        for (kind, count) in [("header", statistics.headerTimeouts), ("body", statistics.bodyTimeouts),
+                              ("idle", statistics.idleTimeouts),
                               ("linger", statistics.lingerTimeouts)] {
             metrics.add("rill_timeouts_total", "counter", "Connections closed by a timeout, by kind.",
                         count, labels: "kind=\"\(kind)\"")
