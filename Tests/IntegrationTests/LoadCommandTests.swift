@@ -110,16 +110,7 @@ extension Loopback {
             defer { unlink(json) }
             let load = try ChildProcess(cleanShell: "exec '\(rill)' load '\(serve.url)/sse' -c 200 -d 60s \(workers) --json '\(json)'")
             // Polls the server until it holds every stream (no timer is waited for).
-            let clock = ContinuousClock()
-            let deadline = clock.now + .seconds(30)
-            var subscribers = 0
-            while subscribers < 200 && clock.now < deadline {
-                let metrics = try shell("curl -s '\(serve.url)/metrics'").output
-                let line = metrics.split(separator: "\n").first { $0.hasPrefix("rill_subscribers ") }
-                subscribers = line.flatMap { Int($0.split(separator: " ").last!) } ?? 0
-                if subscribers < 200 { usleep(50_000) }
-            }
-            try #require(subscribers == 200)
+            try #require(eventually { serve.metric("rill_subscribers") == 200 })
             load.signal(SIGINT)
             var lines: [String] = []
             while let line = load.readLine(timeout: .seconds(30)) { lines.append(line) }
@@ -141,20 +132,12 @@ extension Loopback {
         @Test func secondInterruptExitsAtOnce() throws {
             let serve = try ServeProcess("--tick 0 --heartbeat 0")
             let load = try ChildProcess(cleanShell: "exec '\(rill)' load '\(serve.url)/sse' -c 200 -d 60s --fd-limit 120")
-            func subscribers() throws -> Int {
-                let metrics = try shell("curl -s '\(serve.url)/metrics'").output
-                let line = metrics.split(separator: "\n").first { $0.hasPrefix("rill_subscribers ") }
-                return line.flatMap { Int($0.split(separator: " ").last!) } ?? -1
-            }
-            let clock = ContinuousClock()
-            var deadline = clock.now + .seconds(30)
-            while try subscribers() < 200 && clock.now < deadline { usleep(50_000) }
+            try #require(eventually { serve.metric("rill_subscribers") == 200 })
             load.signal(SIGINT)
             load.signal(SIGINT)
             #expect(load.waitForExit() == 130)
-            deadline = clock.now + .seconds(10)
-            while try subscribers() > 0 && clock.now < deadline { usleep(50_000) }
-            #expect(try subscribers() == 0, "the workers closed their streams")
+            #expect(eventually(timeout: .seconds(10)) { serve.metric("rill_subscribers") == 0 },
+                    "the workers closed their streams")
             serve.child.signal(SIGTERM)
             #expect(serve.child.waitForExit() == 0)
         }
@@ -163,7 +146,7 @@ extension Loopback {
         @Test func streamsClosedByTheServerAreReported() throws {
             let serve = try ServeProcess("--tick 0 --heartbeat 0.5")
             let load = try ChildProcess(cleanShell: "exec '\(rill)' load '\(serve.url)/sse' -c 20 -d 4s")
-            usleep(1_500_000)
+            try #require(eventually { serve.metric("rill_subscribers") == 20 })
             serve.child.signal(SIGTERM)
             #expect(serve.child.waitForExit() == 0)
             var lines: [String] = []
@@ -260,7 +243,7 @@ extension Loopback {
             #expect(status == 0, "\(output)")
             let requests = try #require(output.split(separator: "\n").first { $0.hasPrefix("  Requests") })
             let counted = try #require(requests.split(separator: " ").compactMap { Int($0) }.first)
-            usleep(200_000)
+            try eventually(timeout: .seconds(2)) { try logged() - before >= counted }  // nginx writes its log lazily
             let served = try logged() - before
             #expect(counted > 500 && abs(served - counted) <= max(8, served / 50), "rill load \(counted), nginx \(served)")
 
@@ -269,7 +252,7 @@ extension Loopback {
                 let (wrk, _) = try shell("wrk -t1 -c8 -d1s http://127.0.0.1:\(port)/")
                 let line = try #require(wrk.split(separator: "\n").first { $0.contains("requests in") }, "\(wrk)")
                 let wrkCounted = try #require(line.split(separator: " ").compactMap { Int($0) }.first)
-                usleep(200_000)
+                try eventually(timeout: .seconds(2)) { try logged() - before >= wrkCounted }
                 let wrkServed = try logged() - before
                 #expect(abs(wrkServed - wrkCounted) <= max(8, wrkServed / 50), "wrk \(wrkCounted), nginx \(wrkServed)")
             }

@@ -22,11 +22,9 @@ extension Loopback {
             #expect(quiet.contains(": heartbeat"), "\(quiet)")
 
             let stream = try ChildProcess(cleanShell: "exec curl -sN '\(serve.url)/sse?topic=news'")
-            var published = ""
-            for _ in 0..<50 where !published.contains("X-Subscribers: 1") {
-                usleep(50_000)
-                published = try shell("curl -s -i -X POST --data-binary 'hello' '\(serve.url)/publish?topic=news&event=greeting'").output
-            }
+            try #require(eventually(timeout: .seconds(5)) { serve.metric("rill_subscribers") == 1 }, "curl subscribed")
+            let published = try shell("curl -s -i -X POST --data-binary 'hello' '\(serve.url)/publish?topic=news&event=greeting'").output
+            #expect(published.contains("X-Subscribers: 1"), "\(published)")
             #expect(published.contains("204 No Content"))
             var lines: [String] = []
             while lines.count < 4, let line = stream.readLine(timeout: .seconds(5)) { lines.append(line) }

@@ -188,6 +188,30 @@ final class ServeProcess {
     }
 
     var url: String { "http://127.0.0.1:\(port)" }
+
+    /// A sample of the server's `/metrics` (one GET on a fresh connection), or -1 if it is missing.
+    func metric(_ name: String) -> Int {
+        guard let client = try? BlockingClient(connectingTo: SocketAddress(ip: 0x7F00_0001, port: port)) else { return -1 }
+        client.send(Array("GET /metrics HTTP/1.1\r\nHost: t\r\nConnection: close\r\n\r\n".utf8))
+        let text = String(decoding: client.receiveAll(), as: UTF8.self)
+        let line = text.split(separator: "\n").first { $0.hasPrefix(name + " ") }
+        return line.flatMap { Int($0.split(separator: " ").last!) } ?? -1
+    }
+}
+
+/// Waits until `condition` holds or `timeout` passes, looking every 20 ms; returns whether it held.
+/// Only for state in another process (a child's connections, a log file) that no handshake can
+/// signal: never to wait for a timer (the loop's manual clock is for that).
+@discardableResult
+func eventually(timeout: Duration = .seconds(30), _ condition: () throws -> Bool) rethrows -> Bool {
+    let clock = ContinuousClock()
+    let deadline = clock.now + timeout
+    while clock.now < deadline {
+        if try condition() { return true }
+        var pause = timespec(tv_sec: 0, tv_nsec: 20_000_000)
+        nanosleep(&pause, nil)
+    }
+    return try condition()
 }
 
 /// Runs a shell command line and returns its stdout (and exit status).
