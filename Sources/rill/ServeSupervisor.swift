@@ -26,7 +26,7 @@ final class ServeSupervisor: SupervisorDelegate {
     let port: UInt16
     private var workers: [Worker]
     private var supervisor: Supervisor!
-    private var history: [String: HistoryRing] = [:]
+    private var history: [String: TopicHistory] = [:]
     private var sequence: UInt64 = 0
     private var exitedAtStart = false
 
@@ -74,8 +74,8 @@ final class ServeSupervisor: SupervisorDelegate {
         workers[index].statistics = []
         // The history first, in publication order across topics, then `start`: the worker listens
         // only after it can answer any Last-Event-ID the others could.
-        let kept = history.values.flatMap { ring in (0..<ring.count).map { ring[$0] } }.sorted { $0.sequence < $1.sequence }
-        for entry in kept { channel.write(entry.bytes) }
+        let kept = history.values.flatMap(\.kept).sorted { $0.sequence < $1.sequence }
+        for entry in kept { channel.write(entry.message) }
         channel.write(RelayMessage.start.encoded)
     }
 
@@ -105,9 +105,11 @@ final class ServeSupervisor: SupervisorDelegate {
         sequence += 1
         let relayed = RelayMessage.RelayedEvent(data: event.data, id: event.id ?? String(sequence), name: event.name)
         let message = SharedBytes(RelayMessage.event(token: 0, topic: topic, event: relayed).encoded)
-        history[topic, default: HistoryRing()].append(
-            HistoryEntry(sequence: sequence, id: relayed.id!, bytes: message),
-            countLimit: command.history, byteLimit: command.historyBytes)
+        // Kept as the workers' hubs keep it (framed; one they cannot frame they refuse, and keep not).
+        if let framed = try? EventEncoder.encodeShared(relayed.outgoing) {
+            history[topic, default: TopicHistory()].append(sequence: sequence, id: relayed.id!, framed: framed, message: message,
+                                                           countLimit: command.history, byteLimit: command.historyBytes)
+        }
         for index in workers.indices {
             guard let channel = supervisor.channel(index) else { continue }
             if index == origin {
@@ -156,4 +158,32 @@ final class ServeSupervisor: SupervisorDelegate {
 
     var restarts: Int { supervisor.supervision.restarts }
     var events: UInt64 { sequence }
+}
+
+/// A topic's history exactly as every worker's hub keeps it, so that a restarted worker can replay
+/// what its peers do: the ring holds each event SSE-framed, as a hub does, and is bounded by the same
+/// count and bytes (a bound on the relay messages' size would keep fewer events than the hubs do);
+/// beside it, the same events as relay messages, which is what a (re)started worker is sent.
+struct TopicHistory {
+    private var ring = HistoryRing()
+    /// The relay messages of the ring's entries, oldest first, from `head` on.
+    private var messages: [SharedBytes] = []
+    private var head = 0
+
+    mutating func append(sequence: UInt64, id: String, framed: SharedBytes, message: SharedBytes, countLimit: Int, byteLimit: Int) {
+        ring.append(HistoryEntry(sequence: sequence, id: id, bytes: framed), countLimit: countLimit, byteLimit: byteLimit)
+        messages.append(message)
+        // The ring keeps the newest `ring.count`: drop the messages of those it let go.
+        head = messages.count - ring.count
+        // Compact once the dropped prefix is most of the array (amortized O(1) per event).
+        if head > 64 && head * 2 > messages.count {
+            messages.removeFirst(head)
+            head = 0
+        }
+    }
+
+    /// The kept events' sequences and relay messages, oldest first.
+    var kept: [(sequence: UInt64, message: SharedBytes)] {
+        (0..<ring.count).map { (ring[$0].sequence, messages[head + $0]) }
+    }
 }
