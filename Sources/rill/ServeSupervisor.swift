@@ -15,7 +15,8 @@ import Glibc
 /// - the demo ticker runs here, for the same reason;
 /// - metrics come up every second and their sums go down, so `/metrics` on any worker shows totals;
 /// - a worker that dies is logged and restarted (with backoff if it keeps dying) and gets the
-///   history before it listens; SIGINT/SIGTERM are passed on, and it exits once all workers have.
+///   history before it listens; so is one that stalls (sends nothing for `--worker-liveness`, though
+///   it reports every second, or leaves more than `--worker-queue-limit` bytes unread), after a SIGKILL; SIGINT/SIGTERM are passed on, and it exits once all workers have.
 final class ServeSupervisor: SupervisorDelegate {
     struct Worker {
         var statistics: [Int] = []
@@ -35,7 +36,12 @@ final class ServeSupervisor: SupervisorDelegate {
         self.command = command
         self.port = port
         workers = Array(repeating: Worker(), count: count)
-        supervisor = Supervisor(loop: loop, workers: count, delegate: self)
+        var policy = RestartPolicy()
+        policy.liveness = command.workerLiveness > 0 ? .seconds(command.workerLiveness) : nil
+        // Never less than two of the largest publications: one such event is queued whole, and
+        // drained, by a worker that reads.
+        policy.maximumQueuedBytes = max(command.workerQueueLimit, 2 * command.maxBody)
+        supervisor = Supervisor(loop: loop, workers: count, policy: policy, delegate: self)
     }
 
     /// The worker's command line: this one, at the chosen port, with the channel and index added.
@@ -110,12 +116,14 @@ final class ServeSupervisor: SupervisorDelegate {
             history[topic, default: TopicHistory()].append(sequence: sequence, id: relayed.id!, framed: framed, message: message,
                                                            countLimit: command.history, byteLimit: command.historyBytes)
         }
+        // Each worker's copy is queued on its own channel: a worker that does not read holds up no
+        // other (the origin's request is answered when its own copy arrives), and its queue is
+        // bounded by the Supervisor (past the bound it is killed and restarted).
         for index in workers.indices {
-            guard let channel = supervisor.channel(index) else { continue }
             if index == origin {
-                channel.write(RelayMessage.event(token: token, topic: topic, event: relayed).encoded)
+                supervisor.send(RelayMessage.event(token: token, topic: topic, event: relayed).encoded, to: index)
             } else {
-                channel.write(message)
+                supervisor.send(message, to: index)
             }
         }
     }
@@ -142,6 +150,11 @@ final class ServeSupervisor: SupervisorDelegate {
         LogLine(.warning, "rill serve: worker \(index) \(status) after \(lived.components.seconds) s; restarting it in \(restartIn)",
                 fields: [("worker", .number(index)), ("exit", .text("\(status)")), ("livedSeconds", .number(Int(lived.components.seconds))),
                          ("restartIn", .text("\(restartIn)"))]).write(command.logFormat)
+    }
+
+    func supervisor(_ supervisor: Supervisor, worker index: Int, stalled reason: Supervision.Stall) {
+        LogLine(.error, "rill serve: worker \(index) \(reason) (stopped or hung); killing it",
+                fields: [("worker", .number(index)), ("stall", .text("\(reason)"))]).write(command.logFormat)
     }
 
     func supervisor(_ supervisor: Supervisor, worker index: Int, failedToStart error: SpawnError, restartIn: Duration?) {
