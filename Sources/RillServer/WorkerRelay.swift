@@ -49,6 +49,8 @@ public final class WorkerRelay: ConnectionHandler {
         self.server = server
         channel = try server.loop.adopt(connectedSocket: fd, handler: self)
         for message in startup { handle(message) }
+        // A first report at once: the supervisor counts a worker's liveness from its start.
+        report()
         reportTimer = server.loop.scheduleRepeating(every: .seconds(1)) { [unowned self] in self.report() }
     }
 

@@ -14,6 +14,13 @@ public struct RestartPolicy: Sendable {
     public var youngAge: Duration = .seconds(2)
     /// How long workers have to exit after the stop signal before they are killed.
     public var grace: Duration = .seconds(5)
+    /// A running worker not heard from (no frame from it) for this long has stalled (stopped, hung):
+    /// it is killed and restarted like one that died. nil: silence is never held against a worker.
+    public var liveness: Duration? = nil
+    /// Bytes queued to a worker's channel (beyond what was queued when it started, its history)
+    /// past which it has stalled: it does not read, and its queue must not grow without bound.
+    /// nil: no bound.
+    public var maximumQueuedBytes: Int? = nil
 
     public init() {}
 }
@@ -26,6 +33,24 @@ public struct Supervision: Sendable {
         case spawn(Int)
         /// Send `signal` to worker `index`.
         case signal(Int, Int32)
+        /// Worker `index` has stalled: SIGKILL it (its exit is reported, and it is restarted, as
+        /// for any death).
+        case kill(Int, Stall)
+    }
+
+    /// Why a running worker is taken as stalled.
+    public enum Stall: Equatable, Sendable, CustomStringConvertible {
+        /// Nothing came from it for this long (the policy's `liveness`).
+        case silent(Duration)
+        /// This many bytes were queued to it (past the policy's `maximumQueuedBytes`).
+        case backlog(Int)
+
+        public var description: String {
+            switch self {
+            case .silent(let duration): return "sent nothing for \(duration)"
+            case .backlog(let bytes): return "left \(bytes) bytes unread"
+            }
+        }
     }
 
     public enum Phase: Equatable, Sendable {
@@ -45,11 +70,19 @@ public struct Supervision: Sendable {
     /// Once stopping: when the workers still running get SIGKILL.
     public private(set) var killAt: UInt64?
     private var killed = false
+    /// When each worker was last heard from (or started), for `liveness`.
+    private var lastHeard: [UInt64]
+    /// Workers killed as stalled, not yet reaped: not killed twice.
+    private var stalled: [Bool]
+    /// When `tick` last ran: a long gap is the supervisor's own stall, not the workers'.
+    private var lastTick: UInt64?
 
     public init(workers: Int, policy: RestartPolicy = RestartPolicy()) {
         self.policy = policy
         phases = Array(repeating: .idle, count: workers)
         backoff = Array(repeating: policy.initialBackoff, count: workers)
+        lastHeard = Array(repeating: 0, count: workers)
+        stalled = Array(repeating: false, count: workers)
     }
 
     /// Starts every worker.
@@ -58,6 +91,21 @@ public struct Supervision: Sendable {
     /// Worker `index` is running as of `now`.
     public mutating func spawned(_ index: Int, now: UInt64) {
         phases[index] = .running(since: now)
+        lastHeard[index] = now
+        stalled[index] = false
+    }
+
+    /// Something (a frame) came from worker `index` at `now`: it is alive.
+    public mutating func heard(_ index: Int, now: UInt64) {
+        lastHeard[index] = max(lastHeard[index], now)
+    }
+
+    /// `bytes` are queued, unread, to worker `index` (beyond its start's): past the policy's bound,
+    /// the worker has stalled.
+    public mutating func queued(_ index: Int, bytes: Int) -> [Action] {
+        guard let limit = policy.maximumQueuedBytes, bytes > limit, isRunning(index), !stalled[index], !stopping else { return [] }
+        stalled[index] = true
+        return [.kill(index, .backlog(bytes))]
     }
 
     /// Worker `index` exited at `now` (or could not be started: `spawnFailed`). Returns the delay
@@ -99,9 +147,23 @@ public struct Supervision: Sendable {
         return actions
     }
 
-    /// What is due at `now`: restarts, or the SIGKILL after the grace.
+    /// What is due at `now`: restarts, stalled workers' kills, or the SIGKILL after the grace.
+    /// Meant to be called often (every few milliseconds): a gap of more than half the liveness
+    /// since the last call means the supervisor itself was stopped or starved, and the workers'
+    /// silence over that gap is not held against them.
     public mutating func tick(now: UInt64) -> [Action] {
         var actions: [Action] = []
+        if let liveness = policy.liveness.map(Supervision.nanoseconds) {
+            if let lastTick, now > lastTick, now - lastTick > liveness / 2 {
+                for index in lastHeard.indices { lastHeard[index] += now - lastTick }
+            }
+            lastTick = now
+            for index in phases.indices where isRunning(index) && !stalled[index] && !stopping {
+                guard now >= lastHeard[index], now - lastHeard[index] >= liveness else { continue }
+                stalled[index] = true
+                actions.append(.kill(index, .silent(.nanoseconds(Int64(now - lastHeard[index])))))
+            }
+        }
         for index in phases.indices {
             guard case .exited(let restartAt?) = phases[index], restartAt <= now, !stopping else { continue }
             phases[index] = .idle
@@ -120,6 +182,11 @@ public struct Supervision: Sendable {
         var deadline: UInt64? = killed ? nil : killAt
         for case .exited(let restartAt?) in phases where !stopping {
             deadline = min(deadline ?? restartAt, restartAt)
+        }
+        if let liveness = policy.liveness.map(Supervision.nanoseconds), !stopping {
+            for index in phases.indices where isRunning(index) && !stalled[index] {
+                deadline = min(deadline ?? .max, lastHeard[index] + liveness)
+            }
         }
         return deadline
     }

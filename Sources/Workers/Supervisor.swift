@@ -17,6 +17,8 @@ public protocol SupervisorDelegate: AnyObject {
     func supervisor(_ supervisor: Supervisor, worker index: Int, sentCorruptFrames error: FrameError)
     /// Worker `index` could not be started.
     func supervisor(_ supervisor: Supervisor, worker index: Int, failedToStart error: SpawnError, restartIn: Duration?)
+    /// Worker `index` stalled (see `Supervision.Stall`) and is being killed; its exit follows.
+    func supervisor(_ supervisor: Supervisor, worker index: Int, stalled reason: Supervision.Stall)
     /// Worker `index` exited after `lived`; it is restarted after `restartIn` (nil: it stays down).
     func supervisor(_ supervisor: Supervisor, worker index: Int, exited status: ProcessExit, lived: Duration,
                     restartIn: Duration?)
@@ -25,6 +27,7 @@ public protocol SupervisorDelegate: AnyObject {
 extension SupervisorDelegate {
     public func supervisor(_ supervisor: Supervisor, worker index: Int, sentCorruptFrames error: FrameError) {}
     public func supervisor(_ supervisor: Supervisor, worker index: Int, failedToStart error: SpawnError, restartIn: Duration?) {}
+    public func supervisor(_ supervisor: Supervisor, worker index: Int, stalled reason: Supervision.Stall) {}
     public func supervisor(_ supervisor: Supervisor, worker index: Int, exited status: ProcessExit, lived: Duration,
                            restartIn: Duration?) {}
 }
@@ -40,6 +43,8 @@ public final class Supervisor: ConnectionHandler {
         var startedAt: UInt64 = 0
         /// Reaped, but its channel still had bytes to read: reported once they are in.
         var exit: (status: ProcessExit, at: UInt64)?
+        /// Bytes queued to the channel when the worker started (its history): not held against it.
+        var startBacklog = 0
     }
 
     public let loop: EventLoop
@@ -86,12 +91,27 @@ public final class Supervisor: ConnectionHandler {
 
     /// Sends `bytes` (one or more encoded frames) to worker `index`, if its channel is open.
     public func send(_ bytes: [UInt8], to index: Int) {
-        slots[index].channel.map { _ = $0.write(bytes) }
+        guard let channel = slots[index].channel else { return }
+        channel.write(bytes)
+        checkBacklog(index, channel)
+    }
+
+    /// Sends shared `bytes` (one or more encoded frames) to worker `index`, if its channel is open.
+    public func send(_ bytes: SharedBytes, to index: Int) {
+        guard let channel = slots[index].channel else { return }
+        channel.write(bytes)
+        checkBacklog(index, channel)
     }
 
     /// Sends the same `bytes` to every worker whose channel is open.
     public func broadcast(_ bytes: SharedBytes) {
-        for slot in slots { slot.channel.map { _ = $0.write(bytes) } }
+        for index in slots.indices { send(bytes, to: index) }
+    }
+
+    /// A worker that does not read must not make its queue grow without bound (`Supervision.queued`).
+    private func checkBacklog(_ index: Int, _ channel: Connection) {
+        let queued = channel.queuedBytes - slots[index].startBacklog
+        if queued > 0 { perform(supervision.queued(index, bytes: queued)) }
     }
 
     /// Sends `signal` to every running worker (restarts go on unless stopping).
@@ -126,6 +146,9 @@ public final class Supervisor: ConnectionHandler {
                 _ = spawn(index)
             case .signal(let index, let signal):
                 slots[index].process?.signal(signal)
+            case .kill(let index, let reason):
+                delegate?.supervisor(self, worker: index, stalled: reason)
+                slots[index].process?.signal(SIGKILL)  // reaped by `collect`, and restarted per the policy
             }
         }
     }
@@ -155,6 +178,7 @@ public final class Supervisor: ConnectionHandler {
             let channel = try loop.adopt(connectedSocket: pair.0, handler: self, userData: UInt64(index))
             slots[index].channel = channel
             delegate?.supervisor(self, started: index, channel: channel)
+            slots[index].startBacklog = channel.queuedBytes
         } catch {
             process.signal(SIGKILL)  // reaped by `collect`, and restarted per the policy
         }
@@ -197,6 +221,7 @@ public final class Supervisor: ConnectionHandler {
     public func connection(_ connection: Connection, didRead bytes: UnsafeRawBufferPointer) {
         let index = Int(connection.userData)
         guard slots[index].channel == connection else { return }
+        supervision.heard(index, now: MonotonicClock.nanoseconds())
         // Out of the array while it decodes: the delegate may send to this worker.
         var decoder = slots[index].decoder
         defer { if slots[index].channel == connection { slots[index].decoder = decoder } }

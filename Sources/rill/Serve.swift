@@ -88,6 +88,18 @@ struct Serve: ParsableCommand {
             help: "Log lines on stderr (error counts, worker restarts): text (timestamp, level, message) or json (one object per line). (default: text)")
     var logFormat = LogFormat.text
 
+    /// A worker silent this long (it reports every second) has stalled and is killed and restarted;
+    /// 0: never. Hidden: tests shorten it.
+    @Option(name: .customLong("worker-liveness"), parsing: .unconditional, help: .hidden,
+            transform: { try Parse.seconds($0, zero: "off") })
+    var workerLiveness: Double = 5
+
+    /// Bytes queued, unread, to a worker past which it has stalled (killed and restarted). Hidden:
+    /// tests lower it. 64 MiB: well past any burst a reading worker leaves (a publication is at
+    /// most --max-body, 1 MiB by default).
+    @Option(name: .customLong("worker-queue-limit"), parsing: .unconditional, help: .hidden, transform: Parse.bytes)
+    var workerQueueLimit = 64 << 20
+
     @Option(name: .customLong("worker-channel"), help: .hidden)
     var workerChannel: Int32?
 

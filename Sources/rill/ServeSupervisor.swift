@@ -15,7 +15,8 @@ import Glibc
 /// - the demo ticker runs here, for the same reason;
 /// - metrics come up every second and their sums go down, so `/metrics` on any worker shows totals;
 /// - a worker that dies is logged and restarted (with backoff if it keeps dying) and gets the
-///   history before it listens; SIGINT/SIGTERM are passed on, and it exits once all workers have.
+///   history before it listens; so is one that stalls (sends nothing for `--worker-liveness`, though
+///   it reports every second, or leaves more than `--worker-queue-limit` bytes unread), after a SIGKILL; SIGINT/SIGTERM are passed on, and it exits once all workers have.
 final class ServeSupervisor: SupervisorDelegate {
     struct Worker {
         var statistics: [Int] = []
@@ -26,7 +27,7 @@ final class ServeSupervisor: SupervisorDelegate {
     let port: UInt16
     private var workers: [Worker]
     private var supervisor: Supervisor!
-    private var history: [String: HistoryRing] = [:]
+    private var history: [String: TopicHistory] = [:]
     private var sequence: UInt64 = 0
     private var exitedAtStart = false
 
@@ -35,7 +36,12 @@ final class ServeSupervisor: SupervisorDelegate {
         self.command = command
         self.port = port
         workers = Array(repeating: Worker(), count: count)
-        supervisor = Supervisor(loop: loop, workers: count, delegate: self)
+        var policy = RestartPolicy()
+        policy.liveness = command.workerLiveness > 0 ? .seconds(command.workerLiveness) : nil
+        // Never less than two of the largest publications: one such event is queued whole, and
+        // drained, by a worker that reads.
+        policy.maximumQueuedBytes = max(command.workerQueueLimit, 2 * command.maxBody)
+        supervisor = Supervisor(loop: loop, workers: count, policy: policy, delegate: self)
     }
 
     /// The worker's command line: this one, at the chosen port, with the channel and index added.
@@ -74,8 +80,8 @@ final class ServeSupervisor: SupervisorDelegate {
         workers[index].statistics = []
         // The history first, in publication order across topics, then `start`: the worker listens
         // only after it can answer any Last-Event-ID the others could.
-        let kept = history.values.flatMap { ring in (0..<ring.count).map { ring[$0] } }.sorted { $0.sequence < $1.sequence }
-        for entry in kept { channel.write(entry.bytes) }
+        let kept = history.values.flatMap(\.kept).sorted { $0.sequence < $1.sequence }
+        for entry in kept { channel.write(entry.message) }
         channel.write(RelayMessage.start.encoded)
     }
 
@@ -105,15 +111,19 @@ final class ServeSupervisor: SupervisorDelegate {
         sequence += 1
         let relayed = RelayMessage.RelayedEvent(data: event.data, id: event.id ?? String(sequence), name: event.name)
         let message = SharedBytes(RelayMessage.event(token: 0, topic: topic, event: relayed).encoded)
-        history[topic, default: HistoryRing()].append(
-            HistoryEntry(sequence: sequence, id: relayed.id!, bytes: message),
-            countLimit: command.history, byteLimit: command.historyBytes)
+        // Kept as the workers' hubs keep it (framed; one they cannot frame they refuse, and keep not).
+        if let framed = try? EventEncoder.encodeShared(relayed.outgoing) {
+            history[topic, default: TopicHistory()].append(sequence: sequence, id: relayed.id!, framed: framed, message: message,
+                                                           countLimit: command.history, byteLimit: command.historyBytes)
+        }
+        // Each worker's copy is queued on its own channel: a worker that does not read holds up no
+        // other (the origin's request is answered when its own copy arrives), and its queue is
+        // bounded by the Supervisor (past the bound it is killed and restarted).
         for index in workers.indices {
-            guard let channel = supervisor.channel(index) else { continue }
             if index == origin {
-                channel.write(RelayMessage.event(token: token, topic: topic, event: relayed).encoded)
+                supervisor.send(RelayMessage.event(token: token, topic: topic, event: relayed).encoded, to: index)
             } else {
-                channel.write(message)
+                supervisor.send(message, to: index)
             }
         }
     }
@@ -142,6 +152,11 @@ final class ServeSupervisor: SupervisorDelegate {
                          ("restartIn", .text("\(restartIn)"))]).write(command.logFormat)
     }
 
+    func supervisor(_ supervisor: Supervisor, worker index: Int, stalled reason: Supervision.Stall) {
+        LogLine(.error, "rill serve: worker \(index) \(reason) (stopped or hung); killing it",
+                fields: [("worker", .number(index)), ("stall", .text("\(reason)"))]).write(command.logFormat)
+    }
+
     func supervisor(_ supervisor: Supervisor, worker index: Int, failedToStart error: SpawnError, restartIn: Duration?) {
         exitedAtStart = true
         LogLine(.error, "rill serve: could not start worker \(index): \(error)" + (restartIn.map { "; trying again in \($0)" } ?? ""),
@@ -156,4 +171,32 @@ final class ServeSupervisor: SupervisorDelegate {
 
     var restarts: Int { supervisor.supervision.restarts }
     var events: UInt64 { sequence }
+}
+
+/// A topic's history exactly as every worker's hub keeps it, so that a restarted worker can replay
+/// what its peers do: the ring holds each event SSE-framed, as a hub does, and is bounded by the same
+/// count and bytes (a bound on the relay messages' size would keep fewer events than the hubs do);
+/// beside it, the same events as relay messages, which is what a (re)started worker is sent.
+struct TopicHistory {
+    private var ring = HistoryRing()
+    /// The relay messages of the ring's entries, oldest first, from `head` on.
+    private var messages: [SharedBytes] = []
+    private var head = 0
+
+    mutating func append(sequence: UInt64, id: String, framed: SharedBytes, message: SharedBytes, countLimit: Int, byteLimit: Int) {
+        ring.append(HistoryEntry(sequence: sequence, id: id, bytes: framed), countLimit: countLimit, byteLimit: byteLimit)
+        messages.append(message)
+        // The ring keeps the newest `ring.count`: drop the messages of those it let go.
+        head = messages.count - ring.count
+        // Compact once the dropped prefix is most of the array (amortized O(1) per event).
+        if head > 64 && head * 2 > messages.count {
+            messages.removeFirst(head)
+            head = 0
+        }
+    }
+
+    /// The kept events' sequences and relay messages, oldest first.
+    var kept: [(sequence: UInt64, message: SharedBytes)] {
+        (0..<ring.count).map { (ring[$0].sequence, messages[head + $0]) }
+    }
 }

@@ -72,3 +72,66 @@ import Glibc
         #expect(supervision.finished)
     }
 }
+
+@Suite struct StallTests {
+    static let ms: UInt64 = 1_000_000
+    static let second: UInt64 = 1_000_000_000
+
+    static func supervision(liveness: Duration? = .seconds(5), queue: Int? = nil) -> Supervision {
+        var policy = RestartPolicy()
+        policy.liveness = liveness
+        policy.maximumQueuedBytes = queue
+        return Supervision(workers: 2, policy: policy)
+    }
+
+    /// A worker silent for the liveness deadline is killed once; one that keeps talking is not; the
+    /// killed one's exit restarts it like any death, and the new instance gets a fresh deadline.
+    @Test func silentWorkerIsKilledOnceThenRestarted() {
+        var supervision = Self.supervision()
+        var now: UInt64 = 100 * Self.second
+        supervision.spawned(0, now: now)
+        supervision.spawned(1, now: now)
+        #expect(supervision.nextDeadline == now + 5 * Self.second)
+        var killed: [Supervision.Action] = []
+        for _ in 0..<300 {  // 6 s in 20 ms steps; worker 1 reports every second, worker 0 never
+            now += 20 * Self.ms
+            if now % Self.second < 20 * Self.ms { supervision.heard(1, now: now) }
+            killed += supervision.tick(now: now)
+        }
+        #expect(killed == [.kill(0, .silent(.seconds(5)))])
+        #expect(supervision.isRunning(0), "running until reaped")
+        let delay = supervision.exited(0, now: now)
+        #expect(delay == .milliseconds(100))
+        now += 100 * Self.ms
+        #expect(supervision.tick(now: now) == [.spawn(0)])
+        supervision.spawned(0, now: now)
+        #expect(supervision.tick(now: now + 4 * Self.second) == [])
+    }
+
+    /// A long gap between ticks is the supervisor's own stall (it was stopped): nobody is killed for it.
+    @Test func supervisorsOwnGapIsForgiven() {
+        var supervision = Self.supervision()
+        let start: UInt64 = 100 * Self.second
+        supervision.spawned(0, now: start)
+        supervision.spawned(1, now: start)
+        #expect(supervision.tick(now: start + Self.second) == [])
+        #expect(supervision.tick(now: start + 30 * Self.second) == [], "a 29 s gap: its own")
+        for second in 31...33 { #expect(supervision.tick(now: start + UInt64(second) * Self.second) == []) }
+        #expect(supervision.tick(now: start + 34 * Self.second) == [.kill(0, .silent(.seconds(5))), .kill(1, .silent(.seconds(5)))],
+                "5 s of the workers' silence on its own clock (1 s before the gap, 4 after)")
+    }
+
+    /// Past the queue bound a worker is killed once; below it, or without a bound, never.
+    @Test func backlogPastTheBoundKills() {
+        var supervision = Self.supervision(liveness: nil, queue: 1000)
+        supervision.spawned(0, now: 0)
+        #expect(supervision.queued(0, bytes: 1000) == [])
+        #expect(supervision.queued(0, bytes: 1001) == [.kill(0, .backlog(1001))])
+        #expect(supervision.queued(0, bytes: 5000) == [], "already being killed")
+        #expect(supervision.queued(1, bytes: 5000) == [], "not running")
+        var unbounded = Self.supervision(liveness: nil)
+        unbounded.spawned(0, now: 0)
+        #expect(unbounded.queued(0, bytes: 1 << 40) == [])
+        #expect(unbounded.tick(now: 1 << 50) == [])
+    }
+}
