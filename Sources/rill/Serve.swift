@@ -79,6 +79,21 @@ struct Serve: ParsableCommand {
             help: "Seconds a keep-alive connection may wait between requests; more than 0. (default: 60)", transform: { try Parse.seconds($0, zero: nil) })
     var idleTimeout: Double = 60
 
+    @Option(name: .customLong("body-timeout"), parsing: .unconditional,
+            help: "Seconds a request body may take after its head (extended as bytes arrive at --min-body-rate); more than 0. (default: 5)",
+            transform: { try Parse.seconds($0, zero: nil) })
+    var bodyTimeout: Double = 5
+
+    @Option(name: .customLong("min-body-rate"), parsing: .unconditional,
+            help: "Bytes per second a request body must keep up to push its deadline on; 0: the whole body within --body-timeout. (default: 16k)",
+            transform: Parse.bytes)
+    var minBodyRate = 16 << 10
+
+    @Option(name: .customLong("max-partial-bytes"), parsing: .unconditional,
+            help: "Bytes all unfinished requests together may hold (bodies being received); past it a request gets 503. (default: 64M)",
+            transform: Parse.bytes)
+    var maxPartialBytes = 64 << 20
+
     @Option(parsing: .unconditional,
             help: "Worker processes, each with its own reactor on the same port (SO_REUSEPORT): 'auto' (one per CPU) or a number (more than the CPUs is fine: the limit they lift is open files). 1: this process serves. (default: 1)",
             transform: Parse.workers)
@@ -168,6 +183,9 @@ struct Serve: ParsableCommand {
         configuration.publishToken = publishToken
         configuration.limits.body = maxBody
         configuration.headerTimeout = .seconds(headerTimeout)
+        configuration.bodyTimeout = .seconds(bodyTimeout)
+        configuration.minimumBodyRate = minBodyRate
+        configuration.maximumPartialRequestBytes = maxPartialBytes
         configuration.idleTimeout = .seconds(idleTimeout)
         configuration.logFormat = logFormat
         if let maxConnections {

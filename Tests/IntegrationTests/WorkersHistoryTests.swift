@@ -34,14 +34,10 @@ extension Loopback.WorkersTests {
 
     /// Waits (bounded) until `serve` has two workers again, none of them `gone`.
     static func awaitRestart(_ serve: ServeProcess, without gone: pid_t) -> Bool {
-        let clock = ContinuousClock()
-        let deadline = clock.now + .seconds(10)
-        while clock.now < deadline {
+        eventually(timeout: .seconds(10)) {
             let now = children(of: serve.child.pid)
-            if now.count == 2 && !now.contains(gone) { return true }
-            usleep(20_000)
+            return now.count == 2 && !now.contains(gone)
         }
-        return false
     }
 
     /// Item 7: the supervisor bounds its history by the same measure as the workers' hubs (SSE

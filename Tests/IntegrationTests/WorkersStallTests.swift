@@ -40,16 +40,15 @@ extension Loopback.WorkersTests {
         defer { kill(stopped, SIGCONT) }
         let publishers = try Self.healthyPublishers(clients, count: 2)
         #expect(publishers.count == 2)
-        let clock = ContinuousClock()
-        let deadline = clock.now + .seconds(10)
         var rounds = 0
-        while Self.children(of: serve.child.pid).contains(stopped) && clock.now < deadline {
+        // Publishes through the healthy worker, a round per look, until the stopped one is gone.
+        eventually(timeout: .seconds(10)) {
             for publisher in publishers {
                 let status = Self.publish(clients, on: publisher, "event \(rounds)", limit: .seconds(1))
                 #expect(status == 204, "round \(rounds)")
             }
             rounds += 1
-            usleep(50_000)
+            return !Self.children(of: serve.child.pid).contains(stopped)
         }
         #expect(!Self.children(of: serve.child.pid).contains(stopped), "the stopped worker was killed")
         #expect(Self.awaitRestart(serve, without: stopped))

@@ -99,9 +99,7 @@ extension Loopback {
             let survivors = streams.filter { !clients.clients.peer($0).closed }
             let killedIndex = clients.worker(cut[0])
             #expect(cut.allSatisfy { clients.worker($0) == killedIndex } && !cut.isEmpty)
-            let clock = ContinuousClock()
-            let deadline = clock.now + .seconds(10)
-            while Self.children(of: serve.child.pid).count < 2 && clock.now < deadline { usleep(50_000) }
+            eventually(timeout: .seconds(10)) { Self.children(of: serve.child.pid).count >= 2 }
             #expect(Self.children(of: serve.child.pid).filter { $0 != victim }.count == 2, "restarted")
 
             // Events while those clients are away, then they come back with their Last-Event-ID.
