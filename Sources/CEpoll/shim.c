@@ -7,6 +7,7 @@
 #include <stddef.h>
 #include <stdlib.h>
 #include <sys/eventfd.h>
+#include <sys/mman.h>
 #include <sys/resource.h>
 #include <sys/signalfd.h>
 #include <sys/socket.h>
@@ -46,6 +47,11 @@ void cepoll_ignore_sigpipe(void) {
 static void cepoll_fill_sigset(sigset_t *set, const int *signals, int count) {
     sigemptyset(set);
     for (int index = 0; index < count; index++) sigaddset(set, signals[index]);
+}
+
+void *cepoll_mremap(void *old, size_t old_size, size_t new_size) {
+    void *moved = mremap(old, old_size, new_size, MREMAP_MAYMOVE);
+    return moved == MAP_FAILED ? NULL : moved;
 }
 
 int cepoll_block_signals(const int *signals, int count) {

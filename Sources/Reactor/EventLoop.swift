@@ -56,7 +56,7 @@ public final class EventLoop {
     public internal(set) var statistics = Statistics()
 
     let epollFD: Int32
-    var slots: [FdSlot] = []
+    var slots = FdTable()
     /// Listeners by fd: few, so kept out of the fd table's slots.
     var listeners: [Int32: Listener] = [:]
     var wheel: TimerWheel<TimerTask>
@@ -114,6 +114,7 @@ public final class EventLoop {
             closeDescriptor(Int32(fd))
         }
         closeDescriptor(epollFD)
+        slots.release()
         readBuffer.deallocate()
         iovecs.deallocate()
         free(events)
@@ -269,16 +270,10 @@ public final class EventLoop {
 
     // MARK: - The fd table
 
-    /// Grows the table so that `fd` has a slot: lazily, doubling up to the highest fd actually seen,
-    /// so that a huge RLIMIT_NOFILE (2^30 on some hosts) costs nothing until fds are used.
+    /// Gives `fd` a slot: the table grows with the highest fd actually seen (see `FdTable`), so a
+    /// huge RLIMIT_NOFILE (2^30 on some hosts) costs nothing until fds are used.
     func ensureSlot(_ fd: Int32) {
-        let needed = Int(fd) + 1
-        guard slots.count < needed else { return }
-        if slots.capacity < needed {
-            // 64 slots (3 KiB) to start: a loop always has its eventfd and a few sockets.
-            slots.reserveCapacity(max(needed, 2 * slots.capacity, 64))
-        }
-        slots.append(contentsOf: repeatElement(FdSlot(), count: needed - slots.count))
+        slots.ensure(Int(fd))
     }
 
     /// Whether `connection` still names the open connection on its fd.

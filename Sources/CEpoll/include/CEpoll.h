@@ -52,6 +52,10 @@ void cepoll_ignore_sigpipe(void);
 #define CEPOLL_SIGNALFD_RECORD 128
 
 /// <sys/signalfd.h> is not in Swift's Glibc module, and sigset_t is easier to fill in C.
+/// mremap(2) with MREMAP_MAYMOVE (variadic in C, so Swift cannot call it): grows an anonymous
+/// mapping by moving its page-table entries; NULL on failure (errno set).
+void *cepoll_mremap(void *old, size_t old_size, size_t new_size);
+
 /// Blocks `signals` in the calling thread (pthread_sigmask SIG_BLOCK); returns 0 or an errno value.
 int cepoll_block_signals(const int *signals, int count);
 /// Unblocks `signals` in the calling thread; returns 0 or an errno value.
