@@ -64,8 +64,11 @@ public final class Hub {
     public private(set) var statistics = Statistics()
     // Strong: the loop must outlive the timers this object cancels in deinit.
     let loop: EventLoop
+    /// Topics by id. A topic with no subscriber and no history is reclaimed: its slot is emptied and
+    /// its id goes to `freeTopicIDs` for the next new topic, so the ids memberships hold stay valid.
     var topics: [Topic] = []
     var topicIDs: [String: Int32] = [:]
+    var freeTopicIDs: [Int32] = []
     var members: [Membership] = []
     /// Subscribers of more than one topic: their further topics (rare, so kept aside).
     var extraTopics: [Int32: [(topic: Int32, index: UInt32)]] = [:]
@@ -215,14 +218,16 @@ public final class Hub {
             connection.close()
         }
         if !stale.isEmpty { removeStale(stale) }
+        reclaimIfUnused(topic)  // no subscriber, and no history kept (historyCount 0)
         return (id, delivered)
     }
 
     /// Wheel timers the hub holds (its heartbeat timer, if heartbeats are on).
     public var timerCount: Int { heartbeatTimer == nil ? 0 : 1 }
 
-    /// Topics created so far (by a subscription or a publication); they are never removed.
-    public var topicCount: Int { topics.count }
+    /// Live topics: those with a subscriber or kept history (an unused topic is reclaimed, so
+    /// subscribing to made-up names and leaving does not use the server's topic limit up).
+    public var topicCount: Int { topics.count - freeTopicIDs.count }
 
     /// Whether `name` is a topic already.
     public func hasTopic(_ name: String) -> Bool { topicIDs[name] != nil }
@@ -238,16 +243,35 @@ public final class Hub {
 
     private func topicID(_ name: String) -> Int32 {
         if let id = topicIDs[name] { return id }
-        let id = Int32(topics.count)
-        topics.append(Topic(name: name))
+        let id: Int32
+        if let free = freeTopicIDs.popLast() {
+            id = free
+            topics[Int(id)] = Topic(name: name)
+        } else {
+            id = Int32(topics.count)
+            topics.append(Topic(name: name))
+        }
         topicIDs[name] = id
         return id
     }
 
-    /// Swap-remove from a topic's fd list, fixing the moved member's index.
+    /// Frees `topic` if nobody subscribes to it and it keeps no history.
+    func reclaimIfUnused(_ topic: Int32) {
+        let slot = Int(topic)
+        guard topics[slot].isInUse, topics[slot].subscribers.isEmpty, topics[slot].history.count == 0 else { return }
+        topicIDs[topics[slot].name] = nil
+        topics[slot] = Topic.unused
+        freeTopicIDs.append(topic)
+    }
+
+    /// Swap-remove from a topic's fd list, fixing the moved member's index; reclaims the topic if
+    /// that was its last subscriber and it has no history.
     private func removeFromTopic(_ topic: Int32, at index: UInt32) {
         let last = topics[Int(topic)].subscribers.removeLast()
-        guard Int(index) < topics[Int(topic)].subscribers.count else { return }
+        guard Int(index) < topics[Int(topic)].subscribers.count else {
+            reclaimIfUnused(topic)
+            return
+        }
         topics[Int(topic)].subscribers[Int(index)] = last
         if members[Int(last)].topic == topic {
             members[Int(last)].indexInTopic = index
@@ -312,8 +336,20 @@ struct Topic {
     let name: String
     var subscribers: [Int32] = []
     var history = HistoryRing()
+    /// False for a reclaimed slot (its id is on the free list).
+    let isInUse: Bool
 
-    init(name: String) { self.name = name }
+    init(name: String) {
+        self.name = name
+        isInUse = true
+    }
+
+    private init() {
+        name = ""
+        isInUse = false
+    }
+
+    static var unused: Topic { Topic() }
 }
 
 /// `value` in decimal, built on the stack: up to 15 digits this is a small string, so generated

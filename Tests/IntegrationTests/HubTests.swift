@@ -256,6 +256,37 @@ extension Loopback {
             }
         }
 
+        /// Topics nobody subscribes to and that keep no history are reclaimed, so subscribing to made-up
+        /// names and leaving does not use the topic limit up; reused ids never confuse live members.
+        @Test func unusedTopicsAreReclaimed() throws {
+            try expectNoFDLeak {
+                try hubScenario(clients: 0) { loop, hub, server, clients, address in
+                    server.topicsForNext = ["keep", "shared"]
+                    let keeper = try loop.connect(to: address, handler: clients)
+                    #expect(drive(loop) { hub.statistics.subscribers == 1 })
+                    var passers: [Connection] = []
+                    for index in 0..<50 {
+                        server.topicsForNext = ["made-up-\(index)", "shared"]
+                        passers.append(try loop.connect(to: address, handler: clients))
+                        #expect(drive(loop) { hub.statistics.subscribers == index + 2 })
+                    }
+                    #expect(hub.topicCount == 52)
+                    for passer in passers { passer.close() }
+                    #expect(drive(loop) { hub.statistics.subscribers == 1 })
+                    #expect(hub.topicCount == 2, "made-up topics are reclaimed when their last subscriber leaves")
+                    #expect(!hub.hasTopic("made-up-7"))
+                    // New topics take the freed ids; the keeper's topics are untouched.
+                    for index in 0..<10 { try hub.publish(OutgoingEvent(data: "n\(index)"), topic: "new-\(index)") }
+                    #expect(hub.topicCount == 12, "a topic with history stays")
+                    try hub.publish(OutgoingEvent(data: "k"), topic: "keep")
+                    try hub.publish(OutgoingEvent(data: "s"), topic: "shared")
+                    #expect(drive(loop) { clients.events[keeper.fd]?.count == 2 })
+                    #expect(clients.events[keeper.fd]?.map(\.dataString) == ["k", "s"])
+                    #expect(hub.subscriberCount(topic: "keep") == 1 && hub.subscriberCount(topic: "new-3") == 0)
+                }
+            }
+        }
+
         /// A subscriber that stops reading is dropped past the queue limit; the others get everything.
         @Test func slowSubscriberIsDropped() throws {
             var configuration = Hub.Configuration()
