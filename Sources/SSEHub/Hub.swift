@@ -32,6 +32,10 @@ public final class Hub {
         public var historyBytes = 1 << 20
         /// Queued (unsent) bytes past which a subscriber is dropped: it does not read, others go on.
         public var maximumQueuedBytes = 1 << 20
+        /// History entries a replay writes per slice: a subscriber's replay goes on, a slice per
+        /// loop turn, until it has caught up (pausing while its socket pushes back, see
+        /// `connectionWritabilityDidChange`), so a storm of reconnections never holds the loop.
+        public var replayEntriesPerSlice = 256
         public init() {}
     }
 
@@ -58,6 +62,16 @@ public final class Hub {
         /// The subscribed connection's generation: with the fd (the index), its `Connection.id`.
         var generation: UInt32 = 0
         var slice: UInt16 = 0
+        /// Replaying history (its cursor is in `replays`): live events wait, the cursor reaches them.
+        var isReplaying = false
+    }
+
+    /// A replay in progress: where its cursor stands (the last sequence written) on which topics.
+    /// Kept aside, only while replaying; positions in the rings are found again by bisection each
+    /// slice, as trimming moves them.
+    struct Replay {
+        var topics: [Int32]
+        var last: UInt64
     }
 
     public let configuration: Configuration
@@ -73,6 +87,11 @@ public final class Hub {
     /// Subscribers of more than one topic: their further topics (rare, so kept aside).
     var extraTopics: [Int32: [(topic: Int32, index: UInt32)]] = [:]
     var slices: [[Int32]]
+    /// Replays in progress, by fd (the member's `isReplaying` says whether to look here).
+    var replays: [Int32: Replay] = [:]
+    /// Replaying connections (ids) to go on with at the end of this turn; others wait for writability.
+    private var replaysReady: [UInt64] = []
+    private var replaysScheduled = false
     private var nextSlice = 0
     private var sliceCursor = 0
     private var sequence: UInt64 = 0
@@ -139,8 +158,18 @@ public final class Hub {
         members[Int(fd)] = membership
         statistics.subscribers += 1
         statistics.subscriptionsTotal += 1
-        if let lastEventID { replay(to: connection, topics: ids, after: lastEventID) }
+        if let lastEventID { startReplay(to: connection, topics: ids, after: lastEventID) }
     }
+
+    /// The server passes its connections' writability changes on: a replay paused because the
+    /// socket pushed back goes on once it drains.
+    public func connectionWritabilityDidChange(_ connection: Connection, isWritable: Bool) {
+        guard isWritable, isSubscribed(connection), members[Int(connection.fd)].isReplaying else { return }
+        scheduleReplay(connection)
+    }
+
+    /// Subscribers whose replay is still in progress.
+    public var replaysInProgress: Int { replays.count }
 
     /// Removes a subscriber (on close); does nothing for a connection that is not one (including a
     /// stale handle whose fd now belongs to another subscriber). O(1) per topic.
@@ -170,6 +199,7 @@ public final class Hub {
             for (topic, index) in extra { removeFromTopic(topic, at: index) }
         }
         removeFromSlice(Int(membership.slice), at: membership.indexInSlice)
+        if membership.isReplaying { replays[fd] = nil }
         members[Int(fd)] = Membership()
         statistics.subscribers -= 1
     }
@@ -205,6 +235,8 @@ public final class Hub {
                 stale.append(fd)
                 continue
             }
+            // Its replay cursor reaches this event in the history, after what came before it.
+            if members[Int(fd)].isReplaying { continue }
             if connection.write(bytes) {
                 delivered += 1
                 members[Int(fd)].lastWrite = now
@@ -288,8 +320,9 @@ public final class Hub {
         members[Int(last)].indexInSlice = index
     }
 
-    /// Writes the history entries after `lastEventID` on `topicIDs`, oldest first.
-    private func replay(to connection: Connection, topics topicIDs: [Int32], after lastEventID: String) {
+    /// Starts replaying the history entries after `lastEventID` on `topicIDs`, oldest first: the
+    /// first slice now, the rest a slice per loop turn while the socket takes them.
+    private func startReplay(to connection: Connection, topics topicIDs: [Int32], after lastEventID: String) {
         var after: UInt64? = nil
         for topic in topicIDs {
             if let sequence = topics[Int(topic)].history.sequence(ofID: lastEventID) { after = max(after ?? 0, sequence) }
@@ -299,10 +332,74 @@ public final class Hub {
             return
         }
         statistics.replays += 1
-        var entries: [HistoryEntry] = []
-        for topic in topicIDs { entries += topics[Int(topic)].history.entries(after: after) }
-        for entry in entries.sorted(by: { $0.sequence < $1.sequence }) { connection.write(entry.bytes) }
-        members[Int(connection.fd)].lastWrite = currentTime
+        let fd = connection.fd
+        replays[fd] = Replay(topics: topicIDs, last: after)
+        members[Int(fd)].isReplaying = true
+        continueReplay(connection)
+    }
+
+    /// Writes the next slice of `connection`'s replay: a merge by sequence of its topics' rings from
+    /// the cursor on (no sorting, no copies: the entries' shared bytes are queued by reference).
+    /// Stops at the slice's bound, when the socket pushes back (writability resumes it), or when
+    /// caught up, which ends the replay: from then on live events are written as they come.
+    private func continueReplay(_ connection: Connection) {
+        let fd = connection.fd
+        guard var replay = replays[fd] else { return }
+        let count = replay.topics.count
+        let finished = withUnsafeTemporaryAllocation(of: Int.self, capacity: count) { positions -> Bool in
+            for (slot, topic) in replay.topics.enumerated() {
+                positions[slot] = topics[Int(topic)].history.firstIndex(after: replay.last)
+            }
+            var written = 0
+            while true {
+                // The oldest next entry among the topics (at most a few: a linear scan).
+                var best = -1
+                var bestSequence = UInt64.max
+                for slot in 0..<count {
+                    let ring = topics[Int(replay.topics[slot])].history
+                    guard positions[slot] < ring.count else { continue }
+                    let sequence = ring[positions[slot]].sequence
+                    if sequence < bestSequence { (best, bestSequence) = (slot, sequence) }
+                }
+                if best < 0 { return true }
+                if written >= configuration.replayEntriesPerSlice || !connection.isWritable { return false }
+                let entry = topics[Int(replay.topics[best])].history[positions[best]]
+                guard connection.write(entry.bytes) else { return true }  // closed: its close removes it
+                positions[best] += 1
+                replay.last = bestSequence
+                written += 1
+                statistics.eventWrites += 1
+                statistics.bytesQueuedOrWritten += entry.bytes.count
+            }
+        }
+        members[Int(fd)].lastWrite = currentTime
+        if finished {
+            replays[fd] = nil
+            members[Int(fd)].isReplaying = false
+        } else {
+            replays[fd] = replay
+            // Pushed back: the writability change resumes it. Else the next turn goes on.
+            if connection.isWritable { scheduleReplay(connection) }
+        }
+    }
+
+    private func scheduleReplay(_ connection: Connection) {
+        replaysReady.append(connection.id)
+        guard !replaysScheduled else { return }
+        replaysScheduled = true
+        loop.runSoon { [unowned self] in self.runReadyReplays() }
+    }
+
+    /// One slice of each ready replay (those that still need more schedule themselves again).
+    private func runReadyReplays() {
+        replaysScheduled = false
+        let ready = replaysReady
+        replaysReady.removeAll(keepingCapacity: true)
+        for id in ready {
+            guard let connection = loop.connection(id: id), isSubscribed(connection),
+                  members[Int(connection.fd)].isReplaying else { continue }
+            continueReplay(connection)
+        }
     }
 
     /// One heartbeat slice: members not written to for a whole interval get the shared comment.

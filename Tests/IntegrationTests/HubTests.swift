@@ -15,12 +15,22 @@ private final class SubscribeOnAccept: ConnectionHandler {
     /// False plays a buggy server that forgets to unsubscribe.
     var unsubscribeOnClose = true
     var servers: [Connection] = []
+    /// The hub's event writes made inside the last `subscribe` (a replay's first slice).
+    var writesInSubscribe = 0
+    /// The connection's queued bytes right after the last `subscribe`.
+    var queuedAfterSubscribe = 0
 
     init(hub: Hub) { self.hub = hub }
 
     func connectionDidOpen(_ connection: Connection) {
         servers.append(connection)
+        let before = hub.statistics.eventWrites
         if subscribeOnOpen { hub.subscribe(connection, topics: topicsForNext, lastEventID: lastEventIDForNext) }
+        writesInSubscribe = hub.statistics.eventWrites - before
+        queuedAfterSubscribe = connection.queuedBytes
+    }
+    func connectionWritabilityDidChange(_ connection: Connection, isWritable: Bool) {
+        hub.connectionWritabilityDidChange(connection, isWritable: isWritable)
     }
     func connection(_ connection: Connection, didRead bytes: UnsafeRawBufferPointer) {}
     func connectionDidClose(_ connection: Connection, reason: CloseReason) {
@@ -140,6 +150,51 @@ extension Loopback {
                     #expect(clients.events[fresh.fd]?.map(\.dataString) == ["live"])
                     #expect(hub.statistics.replays == 1)
                     #expect(hub.statistics.replayMisses == 1)
+                }
+            }
+        }
+
+        /// A replay over many full topics is written a slice at a time as the socket drains (a merge by
+        /// sequence, no per-client copy): subscribing writes one slice, a client that does not read holds
+        /// a bounded queue, and events published mid-replay arrive once, in order, after the history.
+        @Test func replayIsIncrementalAndLiveEventsWaitForIt() throws {
+            var configuration = Hub.Configuration()
+            configuration.heartbeat = .zero
+            configuration.historyCount = 300
+            configuration.historyBytes = .max
+            configuration.maximumQueuedBytes = .max
+            let topics = (0..<16).map { "t\($0)" }
+            try expectNoFDLeak {
+                try hubScenario(clients: 0, configuration: configuration) { loop, hub, server, clients, address in
+                    let payload = String(repeating: "h", count: 1_000)
+                    for index in 0..<(16 * 300) { try hub.publish(OutgoingEvent(data: payload), topic: topics[index % 16]) }
+                    server.topicsForNext = topics
+                    server.lastEventIDForNext = "1"
+                    let stalled = try BlockingClient(connectingTo: address, receiveBuffer: 4096)
+                    #expect(drive(loop) { hub.statistics.subscribers == 1 })
+                    #expect(server.writesInSubscribe <= configuration.replayEntriesPerSlice, "subscribe wrote the whole history")
+                    #expect(server.queuedAfterSubscribe <= 512 * 1024, "subscribe queued \(server.queuedAfterSubscribe) bytes")
+                    let reader = try loop.connect(to: address, handler: clients)
+                    #expect(drive(loop) { hub.statistics.subscribers == 2 })
+                    #expect(server.writesInSubscribe <= configuration.replayEntriesPerSlice)
+                    // Live events while both replay: they must wait for the cursor, not overtake it.
+                    var live = 0
+                    while hub.replaysInProgress == 2 && live < 200 {
+                        live += 1
+                        try hub.publish(OutgoingEvent(data: "live-\(live)"), topic: topics[live % 16])
+                        loop.runOnce(maximumWait: .milliseconds(1))
+                    }
+                    #expect(live > 0, "the replay finished before any live event")
+                    let expected = 16 * 300 - 1 + live
+                    #expect(drive(loop) { clients.events[reader.fd]?.count == expected })
+                    let ids = clients.events[reader.fd]?.map { UInt64($0.lastEventID) ?? 0 } ?? []
+                    #expect(ids == Array(2...UInt64(16 * 300 + live)), "once each, in order")
+                    #expect(clients.events[reader.fd]?.suffix(live).map(\.dataString) == (1...live).map { "live-\($0)" })
+                    // The client that never reads holds a bounded queue and is still replaying.
+                    let stalledServer = server.servers[0]
+                    #expect(stalledServer.isOpen && hub.replaysInProgress == 1)
+                    #expect(stalledServer.queuedBytes < 1 << 20, "queued \(stalledServer.queuedBytes)")
+                    _ = stalled
                 }
             }
         }
