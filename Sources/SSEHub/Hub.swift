@@ -30,6 +30,10 @@ public final class Hub {
         /// Events kept per topic for Last-Event-ID replay, by count and by bytes.
         public var historyCount = 1000
         public var historyBytes = 1 << 20
+        /// Bytes of history kept across all topics: past it the oldest events of the whole hub go
+        /// first (a reconnection naming one of them is a replay miss). Default: an eighth of
+        /// physical memory, at most 1 GiB.
+        public var historyTotalBytes = Hub.defaultHistoryTotalBytes
         /// Queued (unsent) bytes past which a subscriber is dropped: it does not read, others go on.
         public var maximumQueuedBytes = 1 << 20
         /// History entries a replay writes per slice: a subscriber's replay goes on, a slice per
@@ -51,6 +55,11 @@ public final class Hub {
         public var replays = 0
         /// Reconnections whose Last-Event-ID was unknown or no longer in history (they get the live stream).
         public var replayMisses = 0
+        /// History entries dropped to keep the hub within `historyTotalBytes`.
+        public var historyEvictions = 0
+        /// History kept now across all topics: bytes and entries.
+        public var historyBytes = 0
+        public var historyEntries = 0
     }
 
     /// Where one subscriber stands. `topic == -1`: the fd is not a subscriber.
@@ -92,6 +101,11 @@ public final class Hub {
     /// Replaying connections (ids) to go on with at the end of this turn; others wait for writability.
     private var replaysReady: [UInt64] = []
     private var replaysScheduled = false
+    /// Every kept history entry as (topic, sequence), oldest first, from `historyOrderHead` on: the
+    /// hub-wide order in which `historyTotalBytes` evicts. Entries a topic's own bounds dropped (or
+    /// whose topic was reclaimed) stay until they reach the front or a compaction.
+    private var historyOrder: [(topic: Int32, sequence: UInt64)] = []
+    private var historyOrderHead = 0
     private var nextSlice = 0
     private var sliceCursor = 0
     private var sequence: UInt64 = 0
@@ -223,8 +237,7 @@ public final class Hub {
         event.id = id
         let bytes = try EventEncoder.encodeShared(event)
         let topic = topicID(name)
-        topics[Int(topic)].history.append(HistoryEntry(sequence: sequence, id: id, bytes: bytes),
-                                          countLimit: configuration.historyCount, byteLimit: configuration.historyBytes)
+        keepInHistory(HistoryEntry(sequence: sequence, id: id, bytes: bytes), topic: topic)
         statistics.events += 1
         let now = currentTime
         var slow: [Connection] = []
@@ -285,6 +298,46 @@ public final class Hub {
         }
         topicIDs[name] = id
         return id
+    }
+
+    /// Appends to the topic's ring, then evicts the hub's oldest entries while the total is over
+    /// `historyTotalBytes` (never the one just added).
+    private func keepInHistory(_ entry: HistoryEntry, topic: Int32) {
+        let (bytesBefore, countBefore) = (topics[Int(topic)].history.byteCount, topics[Int(topic)].history.count)
+        topics[Int(topic)].history.append(entry, countLimit: configuration.historyCount, byteLimit: configuration.historyBytes)
+        statistics.historyBytes += topics[Int(topic)].history.byteCount - bytesBefore
+        statistics.historyEntries += topics[Int(topic)].history.count - countBefore
+        guard topics[Int(topic)].history.count > 0 else { return }
+        historyOrder.append((topic, entry.sequence))
+        while statistics.historyBytes > configuration.historyTotalBytes && historyOrderHead < historyOrder.count {
+            let (oldTopic, oldSequence) = historyOrder[historyOrderHead]
+            if oldSequence == entry.sequence { break }
+            historyOrderHead += 1
+            // Live only if still its topic's oldest kept entry (a topic drops oldest first, and
+            // sequences are unique across topics, so a reused topic id never matches).
+            guard topics[Int(oldTopic)].history.oldestSequence == oldSequence else { continue }
+            statistics.historyBytes -= topics[Int(oldTopic)].history.removeOldest()
+            statistics.historyEntries -= 1
+            statistics.historyEvictions += 1
+            reclaimIfUnused(oldTopic)
+        }
+        compactHistoryOrder()
+    }
+
+    /// Drops the consumed front, and entries no longer kept once they outnumber the kept ones:
+    /// amortized O(1) per publication, and the order's size stays within twice what is kept.
+    private func compactHistoryOrder() {
+        let pending = historyOrder.count - historyOrderHead
+        if pending > 2 * statistics.historyEntries + 64 {
+            historyOrder = historyOrder[historyOrderHead...].filter { topic, sequence in
+                guard topics[Int(topic)].isInUse, let oldest = topics[Int(topic)].history.oldestSequence else { return false }
+                return sequence >= oldest
+            }
+            historyOrderHead = 0
+        } else if historyOrderHead >= 1024 && historyOrderHead * 2 >= historyOrder.count {
+            historyOrder.removeFirst(historyOrderHead)
+            historyOrderHead = 0
+        }
     }
 
     /// Frees `topic` if nobody subscribes to it and it keeps no history.
@@ -426,6 +479,11 @@ public final class Hub {
         }
         if !stale.isEmpty { removeStale(stale) }
     }
+}
+
+extension Hub {
+    /// An eighth of physical memory, at most 1 GiB (1 GiB if /proc/meminfo cannot be read).
+    public static let defaultHistoryTotalBytes = min((SystemMemory.physicalBytes() ?? .max) / 8, 1 << 30)
 }
 
 /// A topic: its subscribers' fds and its recent events.

@@ -199,6 +199,39 @@ extension Loopback {
             }
         }
 
+        /// History has a hub-wide byte budget: big events on many topics evict the hub's oldest first,
+        /// the newest stay, emptied topics are reclaimed, and a reconnection naming an evicted id is a miss.
+        @Test func historyHasAGlobalBudget() throws {
+            var configuration = Hub.Configuration()
+            configuration.heartbeat = .zero
+            configuration.historyTotalBytes = 1 << 20
+            try expectNoFDLeak {
+                try hubScenario(clients: 0, configuration: configuration) { loop, hub, server, clients, address in
+                    let payload = String(repeating: "m", count: 64 * 1024)
+                    for index in 1...200 { try hub.publish(OutgoingEvent(data: payload), topic: "big-\(index)") }
+                    #expect(hub.statistics.historyBytes <= 1 << 20)
+                    #expect(hub.statistics.historyBytes >= (1 << 20) - 2 * 66 * 1024, "the budget is used, not emptied")
+                    #expect(hub.statistics.historyEntries == hub.topicCount, "one event per topic left")
+                    #expect(hub.topicCount < 20, "evicted topics with no subscriber are reclaimed")
+                    #expect(hub.hasTopic("big-200") && !hub.hasTopic("big-1"))
+                    #expect(hub.statistics.historyEvictions == 200 - hub.topicCount)
+                    // An evicted id is a miss; a kept one replays.
+                    server.topicsForNext = ["big-1"]
+                    server.lastEventIDForNext = "1"
+                    let missed = try loop.connect(to: address, handler: clients)
+                    #expect(drive(loop) { hub.statistics.subscribers == 1 })
+                    #expect(hub.statistics.replayMisses == 1 && hub.statistics.replays == 0)
+                    server.topicsForNext = ["big-199", "big-200"]
+                    server.lastEventIDForNext = "199"
+                    let resumed = try loop.connect(to: address, handler: clients)
+                    #expect(drive(loop) { clients.events[resumed.fd]?.count == 1 })
+                    #expect(clients.events[resumed.fd]?.first?.lastEventID == "200")
+                    #expect(hub.statistics.replays == 1)
+                    _ = missed
+                }
+            }
+        }
+
         /// Heartbeats are spread over the interval slice by slice, on a manual clock: every step of
         /// H / slices visits one slice, whose members (dealt round-robin at subscription) get one
         /// heartbeat once they have been silent for an interval; a subscriber that just got an event
