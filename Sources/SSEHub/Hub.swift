@@ -1,5 +1,8 @@
 @_exported import SSE
 import Reactor
+#if canImport(Glibc)
+import Glibc
+#endif
 
 /// Fans Server-Sent Events out to the connections of one `EventLoop`: topics, a history ring per topic
 /// for Last-Event-ID replay, heartbeat comments, and a bound on what a slow subscriber may queue.
@@ -34,8 +37,14 @@ public final class Hub {
         /// first (a reconnection naming one of them is a replay miss). Default: an eighth of
         /// physical memory, at most 1 GiB.
         public var historyTotalBytes = Hub.defaultHistoryTotalBytes
-        /// Queued (unsent) bytes past which a subscriber is dropped: it does not read, others go on.
+        /// Unread output past which a subscriber is dropped (with a reset, freeing its kernel memory at
+        /// once): it does not read, others go on. Counts the loop's queue and the kernel's unsent bytes
+        /// (SIOCOUTQ, asked while the queue is not empty, and on every 16th event).
         public var maximumQueuedBytes = 1 << 20
+        /// The kernel send buffer (SO_SNDBUF) given to each event stream as it subscribes; nil keeps the
+        /// kernel's autotuning, which lets a socket whose peer never reads pin megabytes of kernel memory
+        /// (and push the whole machine's TCP memory into pressure, throttling healthy streams too).
+        public var streamSendBufferBytes: Int? = 64 * 1024
         /// History entries a replay writes per slice: a subscriber's replay goes on, a slice per
         /// loop turn, until it has caught up (pausing while its socket pushes back, see
         /// `connectionWritabilityDidChange`), so a storm of reconnections never holds the loop.
@@ -170,6 +179,10 @@ public final class Hub {
         membership.lastWrite = currentTime
         membership.generation = UInt32(truncatingIfNeeded: connection.id >> 32)
         members[Int(fd)] = membership
+        if let size = configuration.streamSendBufferBytes {
+            // A refusal leaves the kernel's default: the stream still works.
+            try? connection.setOption(level: SOL_SOCKET, name: SO_SNDBUF, value: Int32(clamping: size))
+        }
         statistics.subscribers += 1
         statistics.subscriptionsTotal += 1
         if let lastEventID { startReplay(to: connection, topics: ids, after: lastEventID) }
@@ -243,6 +256,9 @@ public final class Hub {
         var slow: [Connection] = []
         var stale: [Int32] = []
         var delivered = 0
+        // The kernel's share is asked for on every 16th event even when the loop's queue is empty:
+        // one ioctl per subscriber then, amortized to a sixteenth of one per write.
+        let checkKernel = sequence & 15 == 0
         for fd in topics[Int(topic)].subscribers {
             guard let connection = member(fd) else {
                 stale.append(fd)
@@ -253,18 +269,29 @@ public final class Hub {
             if connection.write(bytes) {
                 delivered += 1
                 members[Int(fd)].lastWrite = now
-                if connection.queuedBytes > configuration.maximumQueuedBytes { slow.append(connection) }
+                if isSlow(connection, checkKernel: checkKernel) { slow.append(connection) }
             }
         }
         statistics.eventWrites += delivered
         statistics.bytesQueuedOrWritten += delivered * bytes.count
         for connection in slow {
             statistics.slowSubscribersDropped += 1
-            connection.close()
+            connection.abort()
         }
         if !stale.isEmpty { removeStale(stale) }
         reclaimIfUnused(topic)  // no subscriber, and no history kept (historyCount 0)
         return (id, delivered)
+    }
+
+    /// Whether `connection` holds more unread output than allowed: the loop's queue, plus the
+    /// kernel's unsent bytes when that queue is not empty (the kernel's buffer is full then) or
+    /// when `checkKernel` says to look anyway.
+    @inline(__always)
+    private func isSlow(_ connection: Connection, checkKernel: Bool) -> Bool {
+        let queued = connection.queuedBytes
+        guard queued > 0 || checkKernel else { return false }
+        return queued > configuration.maximumQueuedBytes
+            || queued + connection.unsentBytes > configuration.maximumQueuedBytes
     }
 
     /// Wheel timers the hub holds (its heartbeat timer, if heartbeats are on).
@@ -470,12 +497,12 @@ public final class Hub {
                 statistics.heartbeats += 1
                 statistics.bytesQueuedOrWritten += Hub.heartbeatBytes.count
                 members[Int(fd)].lastWrite = now
-                if connection.queuedBytes > configuration.maximumQueuedBytes { slow.append(connection) }
+                if isSlow(connection, checkKernel: false) { slow.append(connection) }
             }
         }
         for connection in slow {
             statistics.slowSubscribersDropped += 1
-            connection.close()
+            connection.abort()
         }
         if !stale.isEmpty { removeStale(stale) }
     }

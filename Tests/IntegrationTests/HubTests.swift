@@ -232,6 +232,40 @@ extension Loopback {
             }
         }
 
+        /// Subscribers that never read are dropped once their unread output (the loop's queue and the
+        /// kernel's send queue, kept small by SO_SNDBUF) passes the bound, with a reset; subscribers
+        /// that read are never dropped.
+        @Test func nonReadersAreResetAndReadersKept() throws {
+            var configuration = Hub.Configuration()
+            configuration.heartbeat = .zero
+            configuration.maximumQueuedBytes = 256 * 1024
+            try expectNoFDLeak {
+                try hubScenario(clients: 10, configuration: configuration) { loop, hub, server, clients, address in
+                    var stalled: [BlockingClient] = []
+                    for _ in 0..<60 { stalled.append(try BlockingClient(connectingTo: address, receiveBuffer: 4096)) }
+                    #expect(drive(loop) { hub.statistics.subscribers == 70 })
+                    let payload = String(repeating: "r", count: 4 * 1024)
+                    for index in 1...200 {
+                        try hub.publish(OutgoingEvent(data: payload), topic: "default")
+                        // The readers read as they would: each event arrives before the next is sent.
+                        #expect(drive(loop) { clients.events.values.allSatisfy { $0.count == index } && clients.events.count == 10 })
+                    }
+                    #expect(hub.statistics.slowSubscribersDropped == 60)
+                    #expect(hub.statistics.subscribers == 10)
+                    #expect(clients.closed == 0, "a reader was dropped")
+                    // Each non-reader's socket was reset: after what it had received, ECONNRESET.
+                    var resets = 0
+                    var buffer = [UInt8](repeating: 0, count: 64 * 1024)
+                    for client in stalled {
+                        var result = 0
+                        repeat { result = recv(client.fd, &buffer, buffer.count, 0) } while result > 0
+                        if result < 0 && errno == ECONNRESET { resets += 1 }
+                    }
+                    #expect(resets == 60)
+                }
+            }
+        }
+
         /// Heartbeats are spread over the interval slice by slice, on a manual clock: every step of
         /// H / slices visits one slice, whose members (dealt round-robin at subscription) get one
         /// heartbeat once they have been silent for an interval; a subscriber that just got an event
