@@ -14,6 +14,13 @@ import Glibc
 /// (`Connection.id`), never by a bare fd: a subscriber whose connection closed without `unsubscribe`
 /// never reaches the next owner of that fd; it is dropped when the hub next comes across it.
 ///
+/// Replay (Last-Event-ID) is incremental: a replaying member's cursor (the last sequence it was
+/// written) sits in a side table, its topics' rings are merged by sequence from there, a slice per loop
+/// turn while its socket takes them, paused while it pushes back. Live events skip a replaying member:
+/// they are in the history, so its cursor reaches them in order. History has a per-topic bound and
+/// a hub-wide one (`historyTotalBytes`, evicting the hub's oldest events first). A topic with no
+/// subscriber and no history is reclaimed, its id reused.
+///
 /// Heartbeats: the interval H is cut into slices (one per second of H by default, at most 64); subscribers are dealt round-robin
 /// into slices, and one repeating timer visits one slice every H / slices, writing the shared heartbeat
 /// comment to those members that were not written to in the last H (less a small allowance for
