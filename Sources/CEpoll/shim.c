@@ -7,6 +7,8 @@
 #include <stddef.h>
 #include <stdlib.h>
 #include <sys/eventfd.h>
+#include <linux/sockios.h>
+#include <sys/ioctl.h>
 #include <sys/mman.h>
 #include <sys/resource.h>
 #include <sys/signalfd.h>
@@ -85,4 +87,9 @@ int cepoll_set_nofile_soft(uint64_t soft) {
     if (getrlimit(RLIMIT_NOFILE, &limit) != 0) return -1;
     limit.rlim_cur = (rlim_t)soft;
     return setrlimit(RLIMIT_NOFILE, &limit);
+}
+
+int cepoll_unsent_bytes(int fd) {
+    int value = 0;
+    return ioctl(fd, SIOCOUTQ, &value) < 0 ? -1 : value;
 }

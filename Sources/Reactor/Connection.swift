@@ -111,6 +111,10 @@ public struct Connection: Hashable, CustomStringConvertible {
     /// Bytes written but not yet accepted by the kernel.
     public var queuedBytes: Int { loop.queuedBytes(self) }
 
+    /// Bytes the kernel holds in the socket's send queue, not yet acknowledged by the peer (SIOCOUTQ,
+    /// one ioctl): with `queuedBytes`, all this connection's unread output. 0 if closed.
+    public var unsentBytes: Int { loop.unsentBytes(self) }
+
     /// False between crossing the high watermark and draining below the low one.
     public var isWritable: Bool { loop.isWritable(self) }
 
@@ -119,6 +123,11 @@ public struct Connection: Hashable, CustomStringConvertible {
 
     /// Closes now, dropping queued bytes; `connectionDidClose(.local)` is called before this returns.
     public func close() { loop.close(self, reason: .local) }
+
+    /// Closes now with a reset (RST, not FIN): what is queued here and in the kernel is dropped and
+    /// the socket's memory freed at once; the peer's next read fails with ECONNRESET. For peers that
+    /// do not read. `connectionDidClose(.local)` is called before this returns.
+    public func abort() { loop.abort(self) }
 
     /// Stops reading and closes once queued bytes are flushed.
     public func closeAfterFlush() { loop.closeAfterFlush(self) }

@@ -177,6 +177,16 @@ extension EventLoop {
         closingConnection = outer
     }
 
+    /// Closes with a reset (SO_LINGER on, zero seconds): queued and unsent bytes are dropped and the
+    /// kernel frees the socket's buffers at once, where a FIN would wait behind them.
+    func abort(_ connection: Connection) {
+        guard isCurrent(connection) else { return }
+        var option = linger(l_onoff: 1, l_linger: 0)
+        // If it fails, the close below is an orderly one: still a close.
+        _ = setsockopt(connection.fd, SOL_SOCKET, SO_LINGER, &option, socklen_t(MemoryLayout<linger>.size))
+        close(connection, reason: .local)
+    }
+
     func closeAfterFlush(_ connection: Connection) {
         guard isCurrent(connection) else { return }
         let index = Int(connection.fd)
@@ -280,6 +290,11 @@ extension EventLoop {
 
     func queuedBytes(_ connection: Connection) -> Int {
         isCurrent(connection) ? slots[Int(connection.fd)].queue?.byteCount ?? 0 : 0
+    }
+
+    func unsentBytes(_ connection: Connection) -> Int {
+        guard isCurrent(connection) else { return 0 }
+        return max(0, Int(cepoll_unsent_bytes(connection.fd)))
     }
 
     func isWritable(_ connection: Connection) -> Bool {

@@ -75,6 +75,10 @@ public final class EventLoop {
     /// Writability changes, delivered in order at the next safe point (never from inside `write`).
     var deferredWritability: [(Connection, Bool)] = []
     var runningDeferred = false
+    /// Work for the end of the next turn (`runSoon`): swapped out before it runs, so work it adds
+    /// waits one more turn and I/O gets its chance in between.
+    var soon: [() -> Void] = []
+    var spareSoon: [() -> Void] = []
     /// The connection whose `connectionDidClose` is running, and its userData, which stays readable.
     var closingConnection: (Connection, UInt64)? = nil
     private var stopRequested = false
@@ -162,6 +166,24 @@ public final class EventLoop {
         }
         fireTimers()
         runTasks()
+        runSoonWork()
+    }
+
+    /// Runs `body` on this loop at the end of the current turn (after its I/O, timers and posted
+    /// tasks; from such work itself, at the end of the next turn), without waiting for the clock: work cut into slices, one per turn, so that no
+    /// single turn holds the loop for long. Loop thread only; a manual clock needs no advancing.
+    public func runSoon(_ body: @escaping () -> Void) {
+        soon.append(body)
+    }
+
+    private func runSoonWork() {
+        guard !soon.isEmpty else { return }
+        swap(&soon, &spareSoon)
+        for body in spareSoon {
+            body()
+            runDeferred()
+        }
+        spareSoon.removeAll(keepingCapacity: true)
     }
 
     /// Makes `run()` return after the current iteration. Loop thread only; see `remote.stop()`.
@@ -241,7 +263,7 @@ public final class EventLoop {
     /// The epoll_wait timeout: 0 if work is waiting, else until the next timer tick, else forever.
     /// On a manual clock a timer not yet due is never waited for: time moves only when a test says.
     private func waitTimeout() -> Int32 {
-        if hasDeferredWork || remote.hasPendingTasks { return 0 }
+        if hasDeferredWork || remote.hasPendingTasks || !soon.isEmpty { return 0 }
         guard let next = wheel.nextExpiry() else { return -1 }
         updateNow()
         if next <= now { return 0 }

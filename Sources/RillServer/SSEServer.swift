@@ -174,6 +174,7 @@ public final class SSEServer: ConnectionHandler {
     }
 
     public func connectionWritabilityDidChange(_ connection: Connection, isWritable: Bool) {
+        hub.connectionWritabilityDidChange(connection, isWritable: isWritable)  // a paused replay goes on
         // Pipelined requests paused while responses piled up (see `serve`): go on.
         guard isWritable else { return }
         var state = ConnectionStateMachine(connection.userData)

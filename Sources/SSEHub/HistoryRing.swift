@@ -98,12 +98,23 @@ public struct HistoryRing {
         (firstIndex(after: sequence)..<count).map { self[$0] }
     }
 
-    private mutating func removeOldest() {
-        guard count > 0 else { return }
-        byteCount -= storage[head]!.bytes.count
+    /// The oldest entry's sequence, nil if empty.
+    public var oldestSequence: UInt64? { count > 0 ? self[0].sequence : nil }
+
+    /// Drops the oldest entry (if any); returns its size in bytes.
+    @discardableResult
+    public mutating func removeOldest() -> Int {
+        guard count > 0 else { return 0 }
+        let size = storage[head]!.bytes.count
+        byteCount -= size
         storage[head] = nil
         head = (head + 1) % storage.count
         count -= 1
+        if count == 0 && storage.count > 64 {
+            storage = []  // an emptied topic gives its slots back
+            head = 0
+        }
+        return size
     }
 }
 

@@ -1,5 +1,8 @@
 @_exported import SSE
 import Reactor
+#if canImport(Glibc)
+import Glibc
+#endif
 
 /// Fans Server-Sent Events out to the connections of one `EventLoop`: topics, a history ring per topic
 /// for Last-Event-ID replay, heartbeat comments, and a bound on what a slow subscriber may queue.
@@ -10,6 +13,13 @@ import Reactor
 /// A membership keeps its connection's generation too, so the hub names a connection by identity
 /// (`Connection.id`), never by a bare fd: a subscriber whose connection closed without `unsubscribe`
 /// never reaches the next owner of that fd; it is dropped when the hub next comes across it.
+///
+/// Replay (Last-Event-ID) is incremental: a replaying member's cursor (the last sequence it was
+/// written) sits in a side table, its topics' rings are merged by sequence from there, a slice per loop
+/// turn while its socket takes them, paused while it pushes back. Live events skip a replaying member:
+/// they are in the history, so its cursor reaches them in order. History has a per-topic bound and
+/// a hub-wide one (`historyTotalBytes`, evicting the hub's oldest events first). A topic with no
+/// subscriber and no history is reclaimed, its id reused.
 ///
 /// Heartbeats: the interval H is cut into slices (one per second of H by default, at most 64); subscribers are dealt round-robin
 /// into slices, and one repeating timer visits one slice every H / slices, writing the shared heartbeat
@@ -30,8 +40,22 @@ public final class Hub {
         /// Events kept per topic for Last-Event-ID replay, by count and by bytes.
         public var historyCount = 1000
         public var historyBytes = 1 << 20
-        /// Queued (unsent) bytes past which a subscriber is dropped: it does not read, others go on.
+        /// Bytes of history kept across all topics: past it the oldest events of the whole hub go
+        /// first (a reconnection naming one of them is a replay miss). Default: an eighth of
+        /// physical memory, at most 1 GiB.
+        public var historyTotalBytes = Hub.defaultHistoryTotalBytes
+        /// Unread output past which a subscriber is dropped (with a reset, freeing its kernel memory at
+        /// once): it does not read, others go on. Counts the loop's queue and the kernel's unsent bytes
+        /// (SIOCOUTQ, asked while the queue is not empty, and on every 16th event).
         public var maximumQueuedBytes = 1 << 20
+        /// The kernel send buffer (SO_SNDBUF) given to each event stream as it subscribes; nil keeps the
+        /// kernel's autotuning, which lets a socket whose peer never reads pin megabytes of kernel memory
+        /// (and push the whole machine's TCP memory into pressure, throttling healthy streams too).
+        public var streamSendBufferBytes: Int? = 64 * 1024
+        /// History entries a replay writes per slice: a subscriber's replay goes on, a slice per
+        /// loop turn, until it has caught up (pausing while its socket pushes back, see
+        /// `connectionWritabilityDidChange`), so a storm of reconnections never holds the loop.
+        public var replayEntriesPerSlice = 256
         public init() {}
     }
 
@@ -47,6 +71,11 @@ public final class Hub {
         public var replays = 0
         /// Reconnections whose Last-Event-ID was unknown or no longer in history (they get the live stream).
         public var replayMisses = 0
+        /// History entries dropped to keep the hub within `historyTotalBytes`.
+        public var historyEvictions = 0
+        /// History kept now across all topics: bytes and entries.
+        public var historyBytes = 0
+        public var historyEntries = 0
     }
 
     /// Where one subscriber stands. `topic == -1`: the fd is not a subscriber.
@@ -58,18 +87,41 @@ public final class Hub {
         /// The subscribed connection's generation: with the fd (the index), its `Connection.id`.
         var generation: UInt32 = 0
         var slice: UInt16 = 0
+        /// Replaying history (its cursor is in `replays`): live events wait, the cursor reaches them.
+        var isReplaying = false
+    }
+
+    /// A replay in progress: where its cursor stands (the last sequence written) on which topics.
+    /// Kept aside, only while replaying; positions in the rings are found again by bisection each
+    /// slice, as trimming moves them.
+    struct Replay {
+        var topics: [Int32]
+        var last: UInt64
     }
 
     public let configuration: Configuration
     public private(set) var statistics = Statistics()
     // Strong: the loop must outlive the timers this object cancels in deinit.
     let loop: EventLoop
+    /// Topics by id. A topic with no subscriber and no history is reclaimed: its slot is emptied and
+    /// its id goes to `freeTopicIDs` for the next new topic, so the ids memberships hold stay valid.
     var topics: [Topic] = []
     var topicIDs: [String: Int32] = [:]
+    var freeTopicIDs: [Int32] = []
     var members: [Membership] = []
     /// Subscribers of more than one topic: their further topics (rare, so kept aside).
     var extraTopics: [Int32: [(topic: Int32, index: UInt32)]] = [:]
     var slices: [[Int32]]
+    /// Replays in progress, by fd (the member's `isReplaying` says whether to look here).
+    var replays: [Int32: Replay] = [:]
+    /// Replaying connections (ids) to go on with at the end of this turn; others wait for writability.
+    private var replaysReady: [UInt64] = []
+    private var replaysScheduled = false
+    /// Every kept history entry as (topic, sequence), oldest first, from `historyOrderHead` on: the
+    /// hub-wide order in which `historyTotalBytes` evicts. Entries a topic's own bounds dropped (or
+    /// whose topic was reclaimed) stay until they reach the front or a compaction.
+    private var historyOrder: [(topic: Int32, sequence: UInt64)] = []
+    private var historyOrderHead = 0
     private var nextSlice = 0
     private var sliceCursor = 0
     private var sequence: UInt64 = 0
@@ -134,10 +186,24 @@ public final class Hub {
         membership.lastWrite = currentTime
         membership.generation = UInt32(truncatingIfNeeded: connection.id >> 32)
         members[Int(fd)] = membership
+        if let size = configuration.streamSendBufferBytes {
+            // A refusal leaves the kernel's default: the stream still works.
+            try? connection.setOption(level: SOL_SOCKET, name: SO_SNDBUF, value: Int32(clamping: size))
+        }
         statistics.subscribers += 1
         statistics.subscriptionsTotal += 1
-        if let lastEventID { replay(to: connection, topics: ids, after: lastEventID) }
+        if let lastEventID { startReplay(to: connection, topics: ids, after: lastEventID) }
     }
+
+    /// The server passes its connections' writability changes on: a replay paused because the
+    /// socket pushed back goes on once it drains.
+    public func connectionWritabilityDidChange(_ connection: Connection, isWritable: Bool) {
+        guard isWritable, isSubscribed(connection), members[Int(connection.fd)].isReplaying else { return }
+        scheduleReplay(connection)
+    }
+
+    /// Subscribers whose replay is still in progress.
+    public var replaysInProgress: Int { replays.count }
 
     /// Removes a subscriber (on close); does nothing for a connection that is not one (including a
     /// stale handle whose fd now belongs to another subscriber). O(1) per topic.
@@ -167,6 +233,7 @@ public final class Hub {
             for (topic, index) in extra { removeFromTopic(topic, at: index) }
         }
         removeFromSlice(Int(membership.slice), at: membership.indexInSlice)
+        if membership.isReplaying { replays[fd] = nil }
         members[Int(fd)] = Membership()
         statistics.subscribers -= 1
     }
@@ -190,39 +257,56 @@ public final class Hub {
         event.id = id
         let bytes = try EventEncoder.encodeShared(event)
         let topic = topicID(name)
-        topics[Int(topic)].history.append(HistoryEntry(sequence: sequence, id: id, bytes: bytes),
-                                          countLimit: configuration.historyCount, byteLimit: configuration.historyBytes)
+        keepInHistory(HistoryEntry(sequence: sequence, id: id, bytes: bytes), topic: topic)
         statistics.events += 1
         let now = currentTime
         var slow: [Connection] = []
         var stale: [Int32] = []
         var delivered = 0
+        // The kernel's share is asked for on every 16th event even when the loop's queue is empty:
+        // one ioctl per subscriber then, amortized to a sixteenth of one per write.
+        let checkKernel = sequence & 15 == 0
         for fd in topics[Int(topic)].subscribers {
             guard let connection = member(fd) else {
                 stale.append(fd)
                 continue
             }
+            // Its replay cursor reaches this event in the history, after what came before it.
+            if members[Int(fd)].isReplaying { continue }
             if connection.write(bytes) {
                 delivered += 1
                 members[Int(fd)].lastWrite = now
-                if connection.queuedBytes > configuration.maximumQueuedBytes { slow.append(connection) }
+                if isSlow(connection, checkKernel: checkKernel) { slow.append(connection) }
             }
         }
         statistics.eventWrites += delivered
         statistics.bytesQueuedOrWritten += delivered * bytes.count
         for connection in slow {
             statistics.slowSubscribersDropped += 1
-            connection.close()
+            connection.abort()
         }
         if !stale.isEmpty { removeStale(stale) }
+        reclaimIfUnused(topic)  // no subscriber, and no history kept (historyCount 0)
         return (id, delivered)
+    }
+
+    /// Whether `connection` holds more unread output than allowed: the loop's queue, plus the
+    /// kernel's unsent bytes when that queue is not empty (the kernel's buffer is full then) or
+    /// when `checkKernel` says to look anyway.
+    @inline(__always)
+    private func isSlow(_ connection: Connection, checkKernel: Bool) -> Bool {
+        let queued = connection.queuedBytes
+        guard queued > 0 || checkKernel else { return false }
+        return queued > configuration.maximumQueuedBytes
+            || queued + connection.unsentBytes > configuration.maximumQueuedBytes
     }
 
     /// Wheel timers the hub holds (its heartbeat timer, if heartbeats are on).
     public var timerCount: Int { heartbeatTimer == nil ? 0 : 1 }
 
-    /// Topics created so far (by a subscription or a publication); they are never removed.
-    public var topicCount: Int { topics.count }
+    /// Live topics: those with a subscriber or kept history (an unused topic is reclaimed, so
+    /// subscribing to made-up names and leaving does not use the server's topic limit up).
+    public var topicCount: Int { topics.count - freeTopicIDs.count }
 
     /// Whether `name` is a topic already.
     public func hasTopic(_ name: String) -> Bool { topicIDs[name] != nil }
@@ -238,16 +322,75 @@ public final class Hub {
 
     private func topicID(_ name: String) -> Int32 {
         if let id = topicIDs[name] { return id }
-        let id = Int32(topics.count)
-        topics.append(Topic(name: name))
+        let id: Int32
+        if let free = freeTopicIDs.popLast() {
+            id = free
+            topics[Int(id)] = Topic(name: name)
+        } else {
+            id = Int32(topics.count)
+            topics.append(Topic(name: name))
+        }
         topicIDs[name] = id
         return id
     }
 
-    /// Swap-remove from a topic's fd list, fixing the moved member's index.
+    /// Appends to the topic's ring, then evicts the hub's oldest entries while the total is over
+    /// `historyTotalBytes` (never the one just added).
+    private func keepInHistory(_ entry: HistoryEntry, topic: Int32) {
+        let (bytesBefore, countBefore) = (topics[Int(topic)].history.byteCount, topics[Int(topic)].history.count)
+        topics[Int(topic)].history.append(entry, countLimit: configuration.historyCount, byteLimit: configuration.historyBytes)
+        statistics.historyBytes += topics[Int(topic)].history.byteCount - bytesBefore
+        statistics.historyEntries += topics[Int(topic)].history.count - countBefore
+        guard topics[Int(topic)].history.count > 0 else { return }
+        historyOrder.append((topic, entry.sequence))
+        while statistics.historyBytes > configuration.historyTotalBytes && historyOrderHead < historyOrder.count {
+            let (oldTopic, oldSequence) = historyOrder[historyOrderHead]
+            if oldSequence == entry.sequence { break }
+            historyOrderHead += 1
+            // Live only if still its topic's oldest kept entry (a topic drops oldest first, and
+            // sequences are unique across topics, so a reused topic id never matches).
+            guard topics[Int(oldTopic)].history.oldestSequence == oldSequence else { continue }
+            statistics.historyBytes -= topics[Int(oldTopic)].history.removeOldest()
+            statistics.historyEntries -= 1
+            statistics.historyEvictions += 1
+            reclaimIfUnused(oldTopic)
+        }
+        compactHistoryOrder()
+    }
+
+    /// Drops the consumed front, and entries no longer kept once they outnumber the kept ones:
+    /// amortized O(1) per publication, and the order's size stays within twice what is kept.
+    private func compactHistoryOrder() {
+        let pending = historyOrder.count - historyOrderHead
+        if pending > 2 * statistics.historyEntries + 64 {
+            historyOrder = historyOrder[historyOrderHead...].filter { topic, sequence in
+                guard topics[Int(topic)].isInUse, let oldest = topics[Int(topic)].history.oldestSequence else { return false }
+                return sequence >= oldest
+            }
+            historyOrderHead = 0
+        } else if historyOrderHead >= 1024 && historyOrderHead * 2 >= historyOrder.count {
+            historyOrder.removeFirst(historyOrderHead)
+            historyOrderHead = 0
+        }
+    }
+
+    /// Frees `topic` if nobody subscribes to it and it keeps no history.
+    func reclaimIfUnused(_ topic: Int32) {
+        let slot = Int(topic)
+        guard topics[slot].isInUse, topics[slot].subscribers.isEmpty, topics[slot].history.count == 0 else { return }
+        topicIDs[topics[slot].name] = nil
+        topics[slot] = Topic.unused
+        freeTopicIDs.append(topic)
+    }
+
+    /// Swap-remove from a topic's fd list, fixing the moved member's index; reclaims the topic if
+    /// that was its last subscriber and it has no history.
     private func removeFromTopic(_ topic: Int32, at index: UInt32) {
         let last = topics[Int(topic)].subscribers.removeLast()
-        guard Int(index) < topics[Int(topic)].subscribers.count else { return }
+        guard Int(index) < topics[Int(topic)].subscribers.count else {
+            reclaimIfUnused(topic)
+            return
+        }
         topics[Int(topic)].subscribers[Int(index)] = last
         if members[Int(last)].topic == topic {
             members[Int(last)].indexInTopic = index
@@ -264,8 +407,9 @@ public final class Hub {
         members[Int(last)].indexInSlice = index
     }
 
-    /// Writes the history entries after `lastEventID` on `topicIDs`, oldest first.
-    private func replay(to connection: Connection, topics topicIDs: [Int32], after lastEventID: String) {
+    /// Starts replaying the history entries after `lastEventID` on `topicIDs`, oldest first: the
+    /// first slice now, the rest a slice per loop turn while the socket takes them.
+    private func startReplay(to connection: Connection, topics topicIDs: [Int32], after lastEventID: String) {
         var after: UInt64? = nil
         for topic in topicIDs {
             if let sequence = topics[Int(topic)].history.sequence(ofID: lastEventID) { after = max(after ?? 0, sequence) }
@@ -275,10 +419,74 @@ public final class Hub {
             return
         }
         statistics.replays += 1
-        var entries: [HistoryEntry] = []
-        for topic in topicIDs { entries += topics[Int(topic)].history.entries(after: after) }
-        for entry in entries.sorted(by: { $0.sequence < $1.sequence }) { connection.write(entry.bytes) }
-        members[Int(connection.fd)].lastWrite = currentTime
+        let fd = connection.fd
+        replays[fd] = Replay(topics: topicIDs, last: after)
+        members[Int(fd)].isReplaying = true
+        continueReplay(connection)
+    }
+
+    /// Writes the next slice of `connection`'s replay: a merge by sequence of its topics' rings from
+    /// the cursor on (no sorting, no copies: the entries' shared bytes are queued by reference).
+    /// Stops at the slice's bound, when the socket pushes back (writability resumes it), or when
+    /// caught up, which ends the replay: from then on live events are written as they come.
+    private func continueReplay(_ connection: Connection) {
+        let fd = connection.fd
+        guard var replay = replays[fd] else { return }
+        let count = replay.topics.count
+        let finished = withUnsafeTemporaryAllocation(of: Int.self, capacity: count) { positions -> Bool in
+            for (slot, topic) in replay.topics.enumerated() {
+                positions[slot] = topics[Int(topic)].history.firstIndex(after: replay.last)
+            }
+            var written = 0
+            while true {
+                // The oldest next entry among the topics (at most a few: a linear scan).
+                var best = -1
+                var bestSequence = UInt64.max
+                for slot in 0..<count {
+                    let ring = topics[Int(replay.topics[slot])].history
+                    guard positions[slot] < ring.count else { continue }
+                    let sequence = ring[positions[slot]].sequence
+                    if sequence < bestSequence { (best, bestSequence) = (slot, sequence) }
+                }
+                if best < 0 { return true }
+                if written >= configuration.replayEntriesPerSlice || !connection.isWritable { return false }
+                let entry = topics[Int(replay.topics[best])].history[positions[best]]
+                guard connection.write(entry.bytes) else { return true }  // closed: its close removes it
+                positions[best] += 1
+                replay.last = bestSequence
+                written += 1
+                statistics.eventWrites += 1
+                statistics.bytesQueuedOrWritten += entry.bytes.count
+            }
+        }
+        members[Int(fd)].lastWrite = currentTime
+        if finished {
+            replays[fd] = nil
+            members[Int(fd)].isReplaying = false
+        } else {
+            replays[fd] = replay
+            // Pushed back: the writability change resumes it. Else the next turn goes on.
+            if connection.isWritable { scheduleReplay(connection) }
+        }
+    }
+
+    private func scheduleReplay(_ connection: Connection) {
+        replaysReady.append(connection.id)
+        guard !replaysScheduled else { return }
+        replaysScheduled = true
+        loop.runSoon { [unowned self] in self.runReadyReplays() }
+    }
+
+    /// One slice of each ready replay (those that still need more schedule themselves again).
+    private func runReadyReplays() {
+        replaysScheduled = false
+        let ready = replaysReady
+        replaysReady.removeAll(keepingCapacity: true)
+        for id in ready {
+            guard let connection = loop.connection(id: id), isSubscribed(connection),
+                  members[Int(connection.fd)].isReplaying else { continue }
+            continueReplay(connection)
+        }
     }
 
     /// One heartbeat slice: members not written to for a whole interval get the shared comment.
@@ -296,15 +504,20 @@ public final class Hub {
                 statistics.heartbeats += 1
                 statistics.bytesQueuedOrWritten += Hub.heartbeatBytes.count
                 members[Int(fd)].lastWrite = now
-                if connection.queuedBytes > configuration.maximumQueuedBytes { slow.append(connection) }
+                if isSlow(connection, checkKernel: false) { slow.append(connection) }
             }
         }
         for connection in slow {
             statistics.slowSubscribersDropped += 1
-            connection.close()
+            connection.abort()
         }
         if !stale.isEmpty { removeStale(stale) }
     }
+}
+
+extension Hub {
+    /// An eighth of physical memory, at most 1 GiB (1 GiB if /proc/meminfo cannot be read).
+    public static let defaultHistoryTotalBytes = min((SystemMemory.physicalBytes() ?? .max) / 8, 1 << 30)
 }
 
 /// A topic: its subscribers' fds and its recent events.
@@ -312,8 +525,20 @@ struct Topic {
     let name: String
     var subscribers: [Int32] = []
     var history = HistoryRing()
+    /// False for a reclaimed slot (its id is on the free list).
+    let isInUse: Bool
 
-    init(name: String) { self.name = name }
+    init(name: String) {
+        self.name = name
+        isInUse = true
+    }
+
+    private init() {
+        name = ""
+        isInUse = false
+    }
+
+    static var unused: Topic { Topic() }
 }
 
 /// `value` in decimal, built on the stack: up to 15 digits this is a small string, so generated

@@ -107,6 +107,26 @@ extension Loopback {
         }
 
         /// On a manual clock `runOnce` does not wait for a timer, and real time passing fires nothing.
+        /// `runSoon` work runs at the end of the turn, on a manual clock without advancing it; work
+        /// it adds waits for the next turn, so a job cut into slices gives I/O a turn between slices.
+        @Test func runSoonRunsOncePerTurn() throws {
+            try expectNoFDLeak {
+                let loop = try EventLoop(clock: .manual(ManualClock()))
+                var slices = 0
+                func slice() {
+                    slices += 1
+                    if slices < 5 { loop.runSoon(slice) }
+                }
+                loop.runSoon(slice)
+                for turn in 1...5 {
+                    loop.runOnce(maximumWait: .seconds(5))  // never waits: work is pending
+                    #expect(slices == turn)
+                }
+                loop.runOnce(maximumWait: .zero)
+                #expect(slices == 5)
+            }
+        }
+
         @Test func manualClockStandsStill() throws {
             try expectNoFDLeak {
                 let clock = ManualClock()

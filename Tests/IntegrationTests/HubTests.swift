@@ -15,12 +15,22 @@ private final class SubscribeOnAccept: ConnectionHandler {
     /// False plays a buggy server that forgets to unsubscribe.
     var unsubscribeOnClose = true
     var servers: [Connection] = []
+    /// The hub's event writes made inside the last `subscribe` (a replay's first slice).
+    var writesInSubscribe = 0
+    /// The connection's queued bytes right after the last `subscribe`.
+    var queuedAfterSubscribe = 0
 
     init(hub: Hub) { self.hub = hub }
 
     func connectionDidOpen(_ connection: Connection) {
         servers.append(connection)
+        let before = hub.statistics.eventWrites
         if subscribeOnOpen { hub.subscribe(connection, topics: topicsForNext, lastEventID: lastEventIDForNext) }
+        writesInSubscribe = hub.statistics.eventWrites - before
+        queuedAfterSubscribe = connection.queuedBytes
+    }
+    func connectionWritabilityDidChange(_ connection: Connection, isWritable: Bool) {
+        hub.connectionWritabilityDidChange(connection, isWritable: isWritable)
     }
     func connection(_ connection: Connection, didRead bytes: UnsafeRawBufferPointer) {}
     func connectionDidClose(_ connection: Connection, reason: CloseReason) {
@@ -144,6 +154,118 @@ extension Loopback {
             }
         }
 
+        /// A replay over many full topics is written a slice at a time as the socket drains (a merge by
+        /// sequence, no per-client copy): subscribing writes one slice, a client that does not read holds
+        /// a bounded queue, and events published mid-replay arrive once, in order, after the history.
+        @Test func replayIsIncrementalAndLiveEventsWaitForIt() throws {
+            var configuration = Hub.Configuration()
+            configuration.heartbeat = .zero
+            configuration.historyCount = 300
+            configuration.historyBytes = .max
+            configuration.maximumQueuedBytes = .max
+            let topics = (0..<16).map { "t\($0)" }
+            try expectNoFDLeak {
+                try hubScenario(clients: 0, configuration: configuration) { loop, hub, server, clients, address in
+                    let payload = String(repeating: "h", count: 1_000)
+                    for index in 0..<(16 * 300) { try hub.publish(OutgoingEvent(data: payload), topic: topics[index % 16]) }
+                    server.topicsForNext = topics
+                    server.lastEventIDForNext = "1"
+                    let stalled = try BlockingClient(connectingTo: address, receiveBuffer: 4096)
+                    #expect(drive(loop) { hub.statistics.subscribers == 1 })
+                    #expect(server.writesInSubscribe <= configuration.replayEntriesPerSlice, "subscribe wrote the whole history")
+                    #expect(server.queuedAfterSubscribe <= 512 * 1024, "subscribe queued \(server.queuedAfterSubscribe) bytes")
+                    let reader = try loop.connect(to: address, handler: clients)
+                    #expect(drive(loop) { hub.statistics.subscribers == 2 })
+                    #expect(server.writesInSubscribe <= configuration.replayEntriesPerSlice)
+                    // Live events while both replay: they must wait for the cursor, not overtake it.
+                    var live = 0
+                    while hub.replaysInProgress == 2 && live < 200 {
+                        live += 1
+                        try hub.publish(OutgoingEvent(data: "live-\(live)"), topic: topics[live % 16])
+                        loop.runOnce(maximumWait: .milliseconds(1))
+                    }
+                    #expect(live > 0, "the replay finished before any live event")
+                    let expected = 16 * 300 - 1 + live
+                    #expect(drive(loop) { clients.events[reader.fd]?.count == expected })
+                    let ids = clients.events[reader.fd]?.map { UInt64($0.lastEventID) ?? 0 } ?? []
+                    #expect(ids == Array(2...UInt64(16 * 300 + live)), "once each, in order")
+                    #expect(clients.events[reader.fd]?.suffix(live).map(\.dataString) == (1...live).map { "live-\($0)" })
+                    // The client that never reads holds a bounded queue and is still replaying.
+                    let stalledServer = server.servers[0]
+                    #expect(stalledServer.isOpen && hub.replaysInProgress == 1)
+                    #expect(stalledServer.queuedBytes < 1 << 20, "queued \(stalledServer.queuedBytes)")
+                    _ = stalled
+                }
+            }
+        }
+
+        /// History has a hub-wide byte budget: big events on many topics evict the hub's oldest first,
+        /// the newest stay, emptied topics are reclaimed, and a reconnection naming an evicted id is a miss.
+        @Test func historyHasAGlobalBudget() throws {
+            var configuration = Hub.Configuration()
+            configuration.heartbeat = .zero
+            configuration.historyTotalBytes = 1 << 20
+            try expectNoFDLeak {
+                try hubScenario(clients: 0, configuration: configuration) { loop, hub, server, clients, address in
+                    let payload = String(repeating: "m", count: 64 * 1024)
+                    for index in 1...200 { try hub.publish(OutgoingEvent(data: payload), topic: "big-\(index)") }
+                    #expect(hub.statistics.historyBytes <= 1 << 20)
+                    #expect(hub.statistics.historyBytes >= (1 << 20) - 2 * 66 * 1024, "the budget is used, not emptied")
+                    #expect(hub.statistics.historyEntries == hub.topicCount, "one event per topic left")
+                    #expect(hub.topicCount < 20, "evicted topics with no subscriber are reclaimed")
+                    #expect(hub.hasTopic("big-200") && !hub.hasTopic("big-1"))
+                    #expect(hub.statistics.historyEvictions == 200 - hub.topicCount)
+                    // An evicted id is a miss; a kept one replays.
+                    server.topicsForNext = ["big-1"]
+                    server.lastEventIDForNext = "1"
+                    let missed = try loop.connect(to: address, handler: clients)
+                    #expect(drive(loop) { hub.statistics.subscribers == 1 })
+                    #expect(hub.statistics.replayMisses == 1 && hub.statistics.replays == 0)
+                    server.topicsForNext = ["big-199", "big-200"]
+                    server.lastEventIDForNext = "199"
+                    let resumed = try loop.connect(to: address, handler: clients)
+                    #expect(drive(loop) { clients.events[resumed.fd]?.count == 1 })
+                    #expect(clients.events[resumed.fd]?.first?.lastEventID == "200")
+                    #expect(hub.statistics.replays == 1)
+                    _ = missed
+                }
+            }
+        }
+
+        /// Subscribers that never read are dropped once their unread output (the loop's queue and the
+        /// kernel's send queue, kept small by SO_SNDBUF) passes the bound, with a reset; subscribers
+        /// that read are never dropped.
+        @Test func nonReadersAreResetAndReadersKept() throws {
+            var configuration = Hub.Configuration()
+            configuration.heartbeat = .zero
+            configuration.maximumQueuedBytes = 256 * 1024
+            try expectNoFDLeak {
+                try hubScenario(clients: 10, configuration: configuration) { loop, hub, server, clients, address in
+                    var stalled: [BlockingClient] = []
+                    for _ in 0..<60 { stalled.append(try BlockingClient(connectingTo: address, receiveBuffer: 4096)) }
+                    #expect(drive(loop) { hub.statistics.subscribers == 70 })
+                    let payload = String(repeating: "r", count: 4 * 1024)
+                    for index in 1...200 {
+                        try hub.publish(OutgoingEvent(data: payload), topic: "default")
+                        // The readers read as they would: each event arrives before the next is sent.
+                        #expect(drive(loop) { clients.events.values.allSatisfy { $0.count == index } && clients.events.count == 10 })
+                    }
+                    #expect(hub.statistics.slowSubscribersDropped == 60)
+                    #expect(hub.statistics.subscribers == 10)
+                    #expect(clients.closed == 0, "a reader was dropped")
+                    // Each non-reader's socket was reset: after what it had received, ECONNRESET.
+                    var resets = 0
+                    var buffer = [UInt8](repeating: 0, count: 64 * 1024)
+                    for client in stalled {
+                        var result = 0
+                        repeat { result = recv(client.fd, &buffer, buffer.count, 0) } while result > 0
+                        if result < 0 && errno == ECONNRESET { resets += 1 }
+                    }
+                    #expect(resets == 60)
+                }
+            }
+        }
+
         /// Heartbeats are spread over the interval slice by slice, on a manual clock: every step of
         /// H / slices visits one slice, whose members (dealt round-robin at subscription) get one
         /// heartbeat once they have been silent for an interval; a subscriber that just got an event
@@ -252,6 +374,37 @@ extension Loopback {
                     #expect(drive(loop) { !next.isOpen })
                     #expect(String(decoding: newcomer.receiveAll(), as: UTF8.self) == "end")
                     #expect(drive(loop) { clients.closed == 1 })
+                }
+            }
+        }
+
+        /// Topics nobody subscribes to and that keep no history are reclaimed, so subscribing to made-up
+        /// names and leaving does not use the topic limit up; reused ids never confuse live members.
+        @Test func unusedTopicsAreReclaimed() throws {
+            try expectNoFDLeak {
+                try hubScenario(clients: 0) { loop, hub, server, clients, address in
+                    server.topicsForNext = ["keep", "shared"]
+                    let keeper = try loop.connect(to: address, handler: clients)
+                    #expect(drive(loop) { hub.statistics.subscribers == 1 })
+                    var passers: [Connection] = []
+                    for index in 0..<50 {
+                        server.topicsForNext = ["made-up-\(index)", "shared"]
+                        passers.append(try loop.connect(to: address, handler: clients))
+                        #expect(drive(loop) { hub.statistics.subscribers == index + 2 })
+                    }
+                    #expect(hub.topicCount == 52)
+                    for passer in passers { passer.close() }
+                    #expect(drive(loop) { hub.statistics.subscribers == 1 })
+                    #expect(hub.topicCount == 2, "made-up topics are reclaimed when their last subscriber leaves")
+                    #expect(!hub.hasTopic("made-up-7"))
+                    // New topics take the freed ids; the keeper's topics are untouched.
+                    for index in 0..<10 { try hub.publish(OutgoingEvent(data: "n\(index)"), topic: "new-\(index)") }
+                    #expect(hub.topicCount == 12, "a topic with history stays")
+                    try hub.publish(OutgoingEvent(data: "k"), topic: "keep")
+                    try hub.publish(OutgoingEvent(data: "s"), topic: "shared")
+                    #expect(drive(loop) { clients.events[keeper.fd]?.count == 2 })
+                    #expect(clients.events[keeper.fd]?.map(\.dataString) == ["k", "s"])
+                    #expect(hub.subscriberCount(topic: "keep") == 1 && hub.subscriberCount(topic: "new-3") == 0)
                 }
             }
         }

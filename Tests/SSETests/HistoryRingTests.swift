@@ -33,6 +33,19 @@ struct HistoryRingTests {
         #expect(ring.byteCount == 300)
     }
 
+    /// Removing the oldest (the hub's global budget does) reports its size and keeps the order.
+    @Test func removeOldestReportsItsSize() {
+        var ring = HistoryRing()
+        for sequence in 1...3 as ClosedRange<UInt64> { ring.append(entry(sequence, size: Int(sequence) * 10), countLimit: 10, byteLimit: .max) }
+        #expect(ring.oldestSequence == 1)
+        #expect(ring.removeOldest() == 10)
+        #expect(ring.oldestSequence == 2 && ring.byteCount == 50)
+        #expect(ring.removeOldest() == 20 && ring.removeOldest() == 30)
+        #expect(ring.oldestSequence == nil && ring.removeOldest() == 0 && ring.byteCount == 0)
+        ring.append(entry(9), countLimit: 10, byteLimit: .max)
+        #expect(ring.sequence(ofID: "e9") == 9)
+    }
+
     @Test func countLimitZeroKeepsNothing() {
         var ring = HistoryRing()
         ring.append(entry(1), countLimit: 0, byteLimit: .max)

@@ -67,4 +67,8 @@ int cepoll_signalfd(const int *signals, int count);
 int cepoll_nofile_limits(uint64_t *soft, uint64_t *hard);
 int cepoll_set_nofile_soft(uint64_t soft);
 
+/// ioctl is variadic, which Swift cannot call. Bytes in a socket's send queue not yet acknowledged
+/// (SIOCOUTQ): what the kernel holds for it beyond what the loop has queued. -1 with errno on failure.
+int cepoll_unsent_bytes(int fd);
+
 #endif
