@@ -1,3 +1,5 @@
+import Reactor
+
 /// One sample of `/metrics`.
 public struct MetricSample: Sendable {
     public let name: String
@@ -68,6 +70,15 @@ extension SSEServer {
         metrics.add("rill_bytes_read_total", "counter", "Bytes read from sockets.", loop.statistics.bytesRead)
         metrics.add("rill_slow_subscribers_dropped_total", "counter",
                     "Subscribers closed for queueing more than the limit.", hub.slowSubscribersDropped)
+        metrics.add("rill_history_bytes", "gauge", "Event bytes kept for replay over all topics.", hub.historyBytes)
+        metrics.add("rill_history_entries", "gauge", "Events kept for replay over all topics.", hub.historyEntries)
+        metrics.add("rill_history_evictions_total", "counter",
+                    "Events dropped from history to keep all topics within --history-total.", hub.historyEvictions)
+        metrics.add("rill_replays_in_progress", "gauge", "Reconnections whose replay is still being written.",
+                    self.hub.replaysInProgress)
+        metrics.add("rill_kernel_tcp_memory_bytes", "gauge",
+                    "Memory the kernel's TCP sockets hold, machine-wide (/proc/net/sockstat).",
+                    SystemMemory.tcpSocketBytes() ?? 0)
         metrics.add("rill_replays_total", "counter", "Reconnections given the events after their Last-Event-ID.", hub.replays)
         metrics.add("rill_replay_misses_total", "counter",
                     "Reconnections whose Last-Event-ID was unknown or expired.", hub.replayMisses)

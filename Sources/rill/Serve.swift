@@ -42,6 +42,11 @@ struct Serve: ParsableCommand {
             transform: Parse.bytes)
     var historyBytes = 1 << 20
 
+    @Option(name: .customLong("history-total"), parsing: .unconditional,
+            help: "Bytes of events kept for replay over all topics together; past it the oldest go first, whatever their topic. (default: an eighth of the machine's memory, at most 1G)",
+            transform: Parse.bytes)
+    var historyTotal: Int?
+
     @Option(name: .customLong("max-connections"), parsing: .unconditional,
             help: "Connections held at once; past it clients get 503 with Retry-After. Default: what the open-file limit allows.",
             transform: { try Parse.count($0, minimum: 1) })
@@ -176,6 +181,7 @@ struct Serve: ParsableCommand {
         configuration.hub.heartbeat = .seconds(heartbeat)
         configuration.hub.historyCount = history
         configuration.hub.historyBytes = historyBytes
+        if let historyTotal { configuration.hub.historyTotalBytes = historyTotal }
         configuration.hub.maximumQueuedBytes = maxQueued
         configuration.tick = .seconds(tick)
         configuration.staticDirectory = staticDirectory

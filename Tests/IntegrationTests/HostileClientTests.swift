@@ -188,10 +188,9 @@ extension Loopback {
         @Test func subscribersCannotExhaustPublishingTopics() throws {
             try expectNoFDLeak {
                 let harness = try ServerHarness { $0.publishToken = "s3cret"; $0.maximumTopics = 5 }
-                for index in 0..<5 {
-                    let response = try harness.exchange("GET /sse?topic=anon\(index) HTTP/1.1\r\nHost: t\r\n\r\n")
-                    #expect(response.status == 200)
-                }
+                // Held open: a topic that only departed subscribers named is reclaimed by the hub.
+                var anonymous: [Connection] = []
+                for index in 0..<5 { anonymous += try harness.subscribe(1, path: "/sse?topic=anon\(index)") }
                 #expect(try harness.exchange("GET /sse?topic=anon5 HTTP/1.1\r\nHost: t\r\n\r\n").status == 503)
                 let token = "Authorization: Bearer s3cret\r\n"
                 for index in 0..<5 {
@@ -203,6 +202,9 @@ extension Loopback {
                 #expect(try harness.publish("x", query: "topic=news5", headers: token).status == 503)
                 let stream = try harness.subscribe(1, path: "/sse?topic=news4")
                 #expect(harness.clients.peer(stream[0]).responses.first?.status == 200, "published topics can be subscribed")
+                for connection in anonymous { connection.close() }
+                #expect(drive(harness.loop) { harness.server.hub.statistics.subscribers == 1 })
+                #expect(harness.server.hub.topicCount == 5, "their topics were reclaimed when they left; news0–4 keep history")
                 harness.shutDown()
             }
         }
