@@ -54,8 +54,10 @@ enum ByteScanning {
     /// at a time while 16 remain. (Both sides of every compare are vectors: a scalar operand made
     /// the compiler emit a lane-by-lane loop.)
     @inline(__always)
-    static func firstByte(_ base: UnsafePointer<UInt8>, _ start: Int, _ end: Int,
-                          below low: UInt8, orFrom high: UInt8, through highest: UInt8) -> Int {
+    static func firstByte(
+        _ base: UnsafePointer<UInt8>, _ start: Int, _ end: Int,
+        below low: UInt8, orFrom high: UInt8, through highest: UInt8
+    ) -> Int {
         var index = start
         let lows = SIMD16<UInt8>(repeating: low)
         let highs = SIMD16<UInt8>(repeating: high)

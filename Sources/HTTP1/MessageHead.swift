@@ -179,7 +179,11 @@ func tokenEquals(_ bytes: UnsafeRawBufferPointer, _ range: ByteRange, _ lowercas
     }
     var index = 0
     while index < count {
-        if name.load(fromByteOffset: index, as: UInt8.self) | 0x20 != literal.load(fromByteOffset: index, as: UInt8.self) { return false }
+        if name.load(fromByteOffset: index, as: UInt8.self) | 0x20
+            != literal.load(fromByteOffset: index, as: UInt8.self)
+        {
+            return false
+        }
         index += 1
     }
     return true

@@ -139,7 +139,9 @@ struct MessageParser {
                 return consume(through: position, event: .body(range))
             case .chunkDataEnd:
                 guard count - position >= 2 else {
-                    if count > position && base[position] != 13 { return HTTPParseStep(event: fail(.missingChunkTerminator), consumed: 0) }
+                    if count > position && base[position] != 13 {
+                        return HTTPParseStep(event: fail(.missingChunkTerminator), consumed: 0)
+                    }
                     return needMore()
                 }
                 guard base[position] == 13 && base[position + 1] == 10 else {
@@ -226,7 +228,8 @@ struct MessageParser {
         while true {
             // One bound for the whole head (or trailer section): scanning never passes it, so whatever
             // the split of the bytes, an oversized head fails at the same byte.
-            let limitEnd = inTrailers
+            let limitEnd =
+                inTrailers
                 ? lineStart + limits.headerSection - trailerBytes
                 : head.startLineOffset + limits.headerSection
             let end = min(count, limitEnd)
@@ -287,7 +290,8 @@ struct MessageParser {
                 }
                 let digits = (base[position + 9], base[position + 10], base[position + 11])
                 guard base[position + 8] == 32, (49...53).contains(digits.0), (48...57).contains(digits.1),
-                      (48...57).contains(digits.2) else { return failed(.invalidStatusLine) }
+                    (48...57).contains(digits.2)
+                else { return failed(.invalidStatusLine) }
                 head.status = Int(digits.0 - 48) * 100 + Int(digits.1 - 48) * 10 + Int(digits.2 - 48)
                 switch base[position + 12] {
                 case 32: position += 13
@@ -379,7 +383,7 @@ struct MessageParser {
         if word == MessageParser.http11 { return .success(.http1_1) }
         if word == MessageParser.http10 { return .success(.http1_0) }
         guard base[at] == 72, base[at + 1] == 84, base[at + 2] == 84, base[at + 3] == 80, base[at + 4] == 47,
-              base[at + 6] == 46, (48...57).contains(base[at + 5]), (48...57).contains(base[at + 7])
+            base[at + 6] == 46, (48...57).contains(base[at + 5]), (48...57).contains(base[at + 7])
         else { return .failure(.invalidVersion) }
         // RFC 9110 2.5: a higher minor version of HTTP/1 is handled as the highest we implement.
         // HTTP/0.x and HTTP/2 and above are not HTTP/1 framing at all.

@@ -22,7 +22,11 @@ public struct ResponseHeadWriter {
         bytes.append(32)
         appendDecimal(status)
         bytes.append(32)
-        if let reason { bytes.append(contentsOf: reason.utf8) } else { bytes.append(contentsOf: reasonPhrase(status).utf8) }
+        if let reason {
+            bytes.append(contentsOf: reason.utf8)
+        } else {
+            bytes.append(contentsOf: reasonPhrase(status).utf8)
+        }
         bytes.append(contentsOf: [13, 10])
     }
 

@@ -23,7 +23,8 @@ public struct FindMaxSearch: Sendable {
         if !settled {
             stopped = "at \(level): streams still opening after \(Int(budget)) s"
         } else if status.errorCount > 0 || status.open < level {
-            stopped = "at \(level): \(status.open) open, "
+            stopped =
+                "at \(level): \(status.open) open, "
                 + (status.errors.isEmpty ? "no error reported" : LoadCounts.summary(status.errors))
         }
         return stopped == nil
@@ -40,10 +41,16 @@ public struct FindMaxSearch: Sendable {
 
     /// The answer: the maximum, why the search stopped (with `notes`), and a failure if not even the
     /// first step held.
-    public func conclusion(interrupted: Bool, notes: [String] = []) -> (maximum: Int, stoppedBecause: String, failure: String?) {
-        let reason = stopped
-            ?? (interrupted ? "interrupted" : "reached the --connections ceiling (\(ceiling)) cleanly; raise it to go further")
-        return (clean, ([reason] + notes).joined(separator: "; "),
-                clean > 0 ? nil : "not even \(min(step, ceiling)) streams held cleanly: \(reason)")
+    public func conclusion(interrupted: Bool, notes: [String] = []) -> (
+        maximum: Int, stoppedBecause: String, failure: String?
+    ) {
+        let reason =
+            stopped
+            ?? (interrupted
+                ? "interrupted" : "reached the --connections ceiling (\(ceiling)) cleanly; raise it to go further")
+        return (
+            clean, ([reason] + notes).joined(separator: "; "),
+            clean > 0 ? nil : "not even \(min(step, ceiling)) streams held cleanly: \(reason)"
+        )
     }
 }

@@ -63,7 +63,8 @@ public indirect enum LoadErrorClass: Hashable, Codable, Sendable, CustomStringCo
         case .status(let status): return "status \(status)"
         case .malformedResponse: return "malformed response"
         case .notEventStream(let type):
-            return type.isEmpty ? "response has no Content-Type, not text/event-stream" : "response is \(type), not text/event-stream"
+            return type.isEmpty
+                ? "response has no Content-Type, not text/event-stream" : "response is \(type), not text/event-stream"
         case .heartbeatsStopped: return "heartbeats stopped (silent > 2 intervals)"
         case .requestLost: return "request lost with its connection"
         case .worker(let index, let why): return "worker \(index) \(why)"

@@ -29,17 +29,21 @@ public enum LoadLimit: CaseIterable, Sendable, CustomStringConvertible {
     public var description: String {
         switch self {
         case .openFiles:
-            return "this process's open-file limit: use --workers auto (or more workers), or raise the hard limit (ulimit -Hn)"
+            return
+                "this process's open-file limit: use --workers auto (or more workers), or raise the hard limit (ulimit -Hn)"
         case .ephemeralPorts:
             return "ephemeral ports per source address (net.ipv4.ip_local_port_range): add --source addresses"
         case .serverConnections:
-            return "the server's connection limit (rill serve --max-connections, its open-file limit): run it with workers"
+            return
+                "the server's connection limit (rill serve --max-connections, its open-file limit): run it with workers"
         case .acceptBacklog:
-            return "the server's accept backlog (net.core.somaxconn, its listen backlog), or nothing listening: lower --rate"
+            return
+                "the server's accept backlog (net.core.somaxconn, its listen backlog), or nothing listening: lower --rate"
         case .serverClosed:
             return "the server closed connections: see its log (idle timeout, limits, or it exited)"
         case .heartbeats:
-            return "the server stopped writing to some streams (overloaded, or its heartbeat is slower than --heartbeat-interval)"
+            return
+                "the server stopped writing to some streams (overloaded, or its heartbeat is slower than --heartbeat-interval)"
         }
     }
 

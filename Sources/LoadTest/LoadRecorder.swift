@@ -36,15 +36,18 @@ public struct LoadRecorder: Codable {
     }
 
     public static func histogram() -> Histogram<UInt64> {
-        Histogram(lowestDiscernibleValue: 1, highestTrackableValue: 3_600_000_000, numberOfSignificantValueDigits: .three)
+        Histogram(
+            lowestDiscernibleValue: 1, highestTrackableValue: 3_600_000_000, numberOfSignificantValueDigits: .three)
     }
 
     public mutating func error(_ kind: LoadErrorClass) { counts.error(kind) }
 
     /// Opens connection number `index` (counted across workers) to `target`, round-robin over
     /// `sources`; a connection that cannot even start is counted as failed and nil is returned.
-    mutating func connect(_ loop: EventLoop, to target: TargetURL, sources: [SocketAddress], index: Int,
-                          handler: any ConnectionHandler, userData: UInt64) -> Connection? {
+    mutating func connect(
+        _ loop: EventLoop, to target: TargetURL, sources: [SocketAddress], index: Int,
+        handler: any ConnectionHandler, userData: UInt64
+    ) -> Connection? {
         let source = sources.isEmpty ? nil : sources[index % sources.count]
         do {
             return try loop.connect(to: target.address, from: source, handler: handler, userData: userData)

@@ -79,15 +79,18 @@ public struct LoadReport {
         let counts = recorder.counts
         let histograms: [(String, Histogram<UInt64>)] = [
             ("connect", recorder.connect), ("first byte", recorder.firstByte),
-            ("event", recorder.eventLatency), ("to last", recorder.timeToLast), (mode == .sse ? "publish" : "request", recorder.requestLatency),
+            ("event", recorder.eventLatency), ("to last", recorder.timeToLast),
+            (mode == .sse ? "publish" : "request", recorder.requestLatency)
         ]
         var lines: [String] = []
         let wanted = plan.connectionCount
-        let spread = "\(outcome.workers) \(outcome.workers == 1 ? "process" : "worker processes"), \(outcome.sources) source addresses"
+        let spread =
+            "\(outcome.workers) \(outcome.workers == 1 ? "process" : "worker processes"), \(outcome.sources) source addresses"
         switch mode {
         case .sse:
             var title = "rill load sse \(target): "
-            title += plan.findMax ? "find-max up to \(wanted) streams in steps of \(plan.step.value)" : "\(wanted) streams"
+            title +=
+                plan.findMax ? "find-max up to \(wanted) streams in steps of \(plan.step.value)" : "\(wanted) streams"
             if plan.rate.value > 0 { title += " at \(plan.rate.value)/s" }
             if !plan.findMax { title += ", held \(plan.duration)" }
             if plan.publishRate > 0 && !plan.findMax {
@@ -98,33 +101,46 @@ public struct LoadReport {
                 lines.append("  Maximum    \(maximum) streams held cleanly")
                 lines.append("  Stopped    " + (outcome.stoppedBecause ?? "-"))
             }
-            lines.append(String(format: "  Streams    %8d opened  %8d held  %6d failed   ramp %.2f s (%.0f/s), ",
-                                counts.opened, counts.open, counts.failed, outcome.rampSeconds,
-                                outcome.rampSeconds > 0 ? Double(counts.opened) / outcome.rampSeconds : 0) + spread)
-            lines.append(String(format: "  Events     %8d published %7d received  %5d streams with gaps   %d heartbeats",
-                                counts.published, counts.events, counts.gaps, counts.heartbeats))
+            lines.append(
+                String(
+                    format: "  Streams    %8d opened  %8d held  %6d failed   ramp %.2f s (%.0f/s), ",
+                    counts.opened, counts.open, counts.failed, outcome.rampSeconds,
+                    outcome.rampSeconds > 0 ? Double(counts.opened) / outcome.rampSeconds : 0) + spread)
+            lines.append(
+                String(
+                    format: "  Events     %8d published %7d received  %5d streams with gaps   %d heartbeats",
+                    counts.published, counts.events, counts.gaps, counts.heartbeats))
         case .http:
-            lines.append("rill load http \(target): \(wanted) connections, \(plan.duration)"
-                         + (plan.requestRate > 0 ? ", \(plan.requestRate) requests/s (open loop)" : ""))
-            lines.append(String(format: "  Requests   %8d in %.2f s   %.1f requests/s   %d connections opened, ",
-                                counts.requests, outcome.holdSeconds, counts.requestsPerSecond,
-                                counts.opened) + spread)
+            lines.append(
+                "rill load http \(target): \(wanted) connections, \(plan.duration)"
+                    + (plan.requestRate > 0 ? ", \(plan.requestRate) requests/s (open loop)" : ""))
+            lines.append(
+                String(
+                    format: "  Requests   %8d in %.2f s   %.1f requests/s   %d connections opened, ",
+                    counts.requests, outcome.holdSeconds, counts.requestsPerSecond,
+                    counts.opened) + spread)
         }
         lines.append("  Latency          p50        p90        p99      p99.9        max      count")
         for (name, histogram) in histograms where histogram.totalCount > 0 {
             let values = [50.0, 90, 99, 99.9].map { histogram.valueAtPercentile($0) } + [histogram.max]
-            lines.append("    " + name.padding(toLength: 11, withPad: " ", startingAt: 0)
-                         + values.map { LoadReport.milliseconds($0).leftPadded(11) }.joined()
-                         + String(histogram.totalCount).leftPadded(11))
+            lines.append(
+                "    " + name.padding(toLength: 11, withPad: " ", startingAt: 0)
+                    + values.map { LoadReport.milliseconds($0).leftPadded(11) }.joined()
+                    + String(histogram.totalCount).leftPadded(11))
         }
         if counts.residentBytes > 0 && counts.open > 0 {
             let growth = counts.residentBytes - counts.baselineBytes
-            lines.append(String(format: "  Memory     %.1f MB resident in the load generator, %.0f B per connection over its %.1f MB baseline",
-                                Double(counts.residentBytes) / 1e6, Double(growth) / Double(max(1, counts.opened)),
-                                Double(counts.baselineBytes) / 1e6))
+            lines.append(
+                String(
+                    format:
+                        "  Memory     %.1f MB resident in the load generator, %.0f B per connection over its %.1f MB baseline",
+                    Double(counts.residentBytes) / 1e6, Double(growth) / Double(max(1, counts.opened)),
+                    Double(counts.baselineBytes) / 1e6))
         } else if counts.residentBytes > 0 {
             // Nothing held at the end: growth over no connections means nothing.
-            lines.append(String(format: "  Memory     %.1f MB resident in the load generator", Double(counts.residentBytes) / 1e6))
+            lines.append(
+                String(
+                    format: "  Memory     %.1f MB resident in the load generator", Double(counts.residentBytes) / 1e6))
         }
         lines.append("  Errors     " + (counts.errors.isEmpty ? "none" : LoadCounts.summary(counts.errors)))
         // Nothing listening is said by the failure line; "lower --rate" would mislead.
@@ -145,8 +161,10 @@ public struct LoadReport {
             requestsPerSecond: counts.requestsPerSecond,
             residentBytes: counts.residentBytes, baselineBytes: counts.baselineBytes,
             maximumHeld: outcome.maximum, stoppedBecause: outcome.stoppedBecause,
-            latencyMicroseconds: Dictionary(uniqueKeysWithValues: histograms.filter { $0.1.totalCount > 0 }.map { ($0.0, Percentiles($0.1)) }),
-            errors: Dictionary(counts.errors.map { ($0.key.description, $0.value) }, uniquingKeysWith: +), limits: limits, series: outcome.series, failure: failure)
+            latencyMicroseconds: Dictionary(
+                uniqueKeysWithValues: histograms.filter { $0.1.totalCount > 0 }.map { ($0.0, Percentiles($0.1)) }),
+            errors: Dictionary(counts.errors.map { ($0.key.description, $0.value) }, uniquingKeysWith: +),
+            limits: limits, series: outcome.series, failure: failure)
     }
 
     /// `2026-12-01T21:18:00.123Z` for a CLOCK_REALTIME time in nanoseconds.
@@ -157,7 +175,9 @@ public struct LoadReport {
     }
 
     public static func milliseconds(_ microseconds: UInt64) -> String {
-        microseconds < 10_000 ? String(format: "%.2fms", Double(microseconds) / 1000) : String(format: "%.1fms", Double(microseconds) / 1000)
+        microseconds < 10_000
+            ? String(format: "%.2fms", Double(microseconds) / 1000)
+            : String(format: "%.1fms", Double(microseconds) / 1000)
     }
 }
 

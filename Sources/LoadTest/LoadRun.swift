@@ -20,7 +20,10 @@ final class LoadRun {
     private var runStart: UInt64 = 0
     private var goal = 0
 
-    init(loop: EventLoop, plan: LoadPlan, sources: [SocketAddress], workers: [LoadWorker], progress: @escaping (String) -> Void) {
+    init(
+        loop: EventLoop, plan: LoadPlan, sources: [SocketAddress], workers: [LoadWorker],
+        progress: @escaping (String) -> Void
+    ) {
         self.loop = loop
         self.plan = plan
         self.target = plan.target
@@ -60,7 +63,8 @@ final class LoadRun {
         let holdStart = MonotonicClock.nanoseconds()
         if plan.publishRate > 0 && !stopping {
             if plan.publishAfter.seconds > 0 { run("holding", timeout: plan.publishAfter.seconds) { _ in false } }
-            startPublisher(pace: .openLoop(plan.publishRate), limit: plan.publishCount.value > 0 ? plan.publishCount.value : nil)
+            startPublisher(
+                pace: .openLoop(plan.publishRate), limit: plan.publishCount.value > 0 ? plan.publishCount.value : nil)
         }
         run("holding", timeout: plan.duration.seconds - seconds(since: holdStart)) { _ in false }
         let holdSeconds = seconds(since: holdStart)
@@ -71,8 +75,11 @@ final class LoadRun {
         // Streams that never opened or did not last say more than the errors behind them.
         let held = outcome.recorder.counts.open
         if !stopping {
-            if openedAtHold < wanted { outcome.failure = "only \(openedAtHold) of \(wanted) streams opened" }
-            else if held < openedAtHold { outcome.failure = "\(openedAtHold - held) streams ended during the hold" }
+            if openedAtHold < wanted {
+                outcome.failure = "only \(openedAtHold) of \(wanted) streams opened"
+            } else if held < openedAtHold {
+                outcome.failure = "\(openedAtHold - held) streams ended during the hold"
+            }
         }
         return outcome
     }
@@ -102,8 +109,10 @@ final class LoadRun {
                 }
                 if publisher.recorder.counts.errorCount > errorsBefore || publisher.recorder.counts.requests == before {
                     probing = false
-                    notes.append("probe events off: POST \(plan.publishPath) failed ("
-                                 + LoadCounts.summary(publisher.recorder.counts.errors) + "); only connections and heartbeats were checked")
+                    notes.append(
+                        "probe events off: POST \(plan.publishPath) failed ("
+                            + LoadCounts.summary(publisher.recorder.counts.errors)
+                            + "); only connections and heartbeats were checked")
                 } else {
                     announce(publisher.recorder.counts.requests)
                     let published = publisher.recorder.counts.requests
@@ -162,8 +171,10 @@ final class LoadRun {
         let rate = rate ?? Double(plan.rate.value)
         for (index, worker) in workers.enumerated() {
             let share = count / workers.count + (index < count % workers.count ? 1 : 0)
-            worker.send(.grow(connections: share, rate: rate / Double(workers.count), sourceOffset: index,
-                              pending: StreamLoad.pendingShare(workers: workers.count)))
+            worker.send(
+                .grow(
+                    connections: share, rate: rate / Double(workers.count), sourceOffset: index,
+                    pending: StreamLoad.pendingShare(workers: workers.count)))
         }
     }
 
@@ -177,7 +188,8 @@ final class LoadRun {
     /// of a run that stopped); whether `done` came true. The status is summed once per turn of the
     /// loop: a local worker's counts its streams.
     @discardableResult
-    private func run(_ phase: String, timeout: Double, draining: Bool = false, until done: (LoadCounts) -> Bool) -> Bool {
+    private func run(_ phase: String, timeout: Double, draining: Bool = false, until done: (LoadCounts) -> Bool) -> Bool
+    {
         let start = MonotonicClock.nanoseconds()
         var status = total
         while !done(status) {
@@ -203,8 +215,11 @@ final class LoadRun {
     private func startPublisher(pace: RequestLoad.Pace, limit: Int? = nil) {
         let publishTarget = TargetURL(target.with(target: plan.publishPath))!
         let payload = max(plan.payloadBytes.value, 22)
-        let head = "POST \(plan.publishPath) HTTP/1.1\r\nHost: \(target.hostHeader)\r\nContent-Length: \(payload)\r\n\r\n"
-        let publisher = RequestLoad(loop: loop, target: publishTarget, sources: [], connections: 1, pace: pace, limit: limit) {
+        let head =
+            "POST \(plan.publishPath) HTTP/1.1\r\nHost: \(target.hostHeader)\r\nContent-Length: \(payload)\r\n\r\n"
+        let publisher = RequestLoad(
+            loop: loop, target: publishTarget, sources: [], connections: 1, pace: pace, limit: limit
+        ) {
             var data = Array("t=\(WallClock.nanoseconds()) ".utf8)
             if data.count < payload { data += [UInt8](repeating: UInt8(ascii: "x"), count: payload - data.count) }
             return Array(head.utf8) + data
@@ -246,13 +261,14 @@ final class LoadRun {
             }
         }
         let counts = outcome.recorder.counts
-        if interrupted { outcome.failure = "interrupted" }
-        else if nothingListening {
+        if interrupted {
+            outcome.failure = "interrupted"
+        } else if nothingListening {
             outcome.failure = "connection refused: is a server listening on \(target.address)?"
             outcome.nothingListening = true
-        }
-        else if counts.gaps > 0 { outcome.failure = "\(counts.gaps) streams missed events (\(published) published)" }
-        else if counts.errorCount > 0 && !plan.findMax {
+        } else if counts.gaps > 0 {
+            outcome.failure = "\(counts.gaps) streams missed events (\(published) published)"
+        } else if counts.errorCount > 0 && !plan.findMax {
             outcome.failure = "errors: " + LoadCounts.summary(counts.errors)
         }
         return outcome
@@ -303,9 +319,11 @@ struct LoadSeries {
     /// Notes the summed `status` (and the publisher's count) at `second` since the start.
     mutating func record(second: Int, _ status: LoadCounts, published: Int) {
         guard second > lastSecond else { return }
-        seconds.append(LoadSecond(second: second, open: status.open, events: status.events - last.events,
-                                  requests: status.requests + published - last.requests - lastPublished,
-                                  errors: status.errorCount - last.errorCount))
+        seconds.append(
+            LoadSecond(
+                second: second, open: status.open, events: status.events - last.events,
+                requests: status.requests + published - last.requests - lastPublished,
+                errors: status.errorCount - last.errorCount))
         last = status
         lastPublished = published
         lastSecond = second

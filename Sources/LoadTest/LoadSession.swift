@@ -7,7 +7,8 @@ import Glibc
 /// Why a run cannot start as planned.
 public enum LoadError: Error, Equatable, CustomStringConvertible {
     /// `--workers N` leaves more connections per process than its open-file limit allows.
-    case tooManyPerProcess(connections: Int, processes: Int, each: Int, softLimit: UInt64, hardLimit: UInt64, needed: Int)
+    case tooManyPerProcess(
+        connections: Int, processes: Int, each: Int, softLimit: UInt64, hardLimit: UInt64, needed: Int)
     /// More connections per source address than the ephemeral port range has.
     case ephemeralPortsShort(connections: Int, sources: Int, perSource: Int, ports: Int)
     /// The connections need more memory than MemAvailable (kernel and generator, per connection).
@@ -36,7 +37,8 @@ public enum LoadError: Error, Equatable, CustomStringConvertible {
                 + "but MemAvailable is \(gigabytes(available)): at most \(fits) fit; lower -c"
                 + (loopback ? ", or run rill load on another machine than the server" : "")
         case .systemFileLimit(let connections, let loopback, let limit, let inUse, let fits):
-            return "\(connections) connections need \(loopback ? "\(2 * connections) open files (both ends on this machine)" : "\(connections) open files"), "
+            return
+                "\(connections) connections need \(loopback ? "\(2 * connections) open files (both ends on this machine)" : "\(connections) open files"), "
                 + "but the system allows \(limit) (fs.file-max) and \(inUse) are open: at most \(fits) fit; "
                 + "lower -c, or raise fs.file-max (sysctl -w fs.file-max=N)"
         case .tooManySourceAddresses(let connections, let addresses):
@@ -54,12 +56,16 @@ public enum LoadSession {
 
     /// Applies the plan's open-file limit; connections one process may hold.
     static func perProcess(_ plan: LoadPlan) -> (count: Int, soft: UInt64, hard: UInt64) {
-        let limits = plan.fdLimit.map { ResourceLimits.setOpenFilesSoftLimit(UInt64($0)) } ?? ResourceLimits.raiseOpenFilesToHardLimit()
+        let limits =
+            plan.fdLimit.map { ResourceLimits.setOpenFilesSoftLimit(UInt64($0)) }
+            ?? ResourceLimits.raiseOpenFilesToHardLimit()
         return (Int(limits.soft) - reservedFiles, limits.soft, limits.hard)
     }
 
     /// The plan with its defaults resolved: a find-max ceiling from the limits, and source addresses.
-    static func resolved(_ plan: LoadPlan, perProcess: Int) throws(LoadError) -> (plan: LoadPlan, sources: [SocketAddress]) {
+    static func resolved(_ plan: LoadPlan, perProcess: Int) throws(LoadError) -> (
+        plan: LoadPlan, sources: [SocketAddress]
+    ) {
         var plan = plan
         if plan.findMax && plan.connections == nil { plan.connections = perProcess * (plan.workers ?? 1) }
         let wanted = plan.connectionCount
@@ -72,22 +78,26 @@ public enum LoadSession {
     }
 
     /// How many processes the plan needs (1: this one), or why it cannot run.
-    public static func processes(connections wanted: Int, workers: Int?, perProcess: Int, softLimit: UInt64 = 0,
-                                 hardLimit: UInt64 = 0, sources: Int, ephemeralPorts ports: Int) throws(LoadError) -> Int {
+    public static func processes(
+        connections wanted: Int, workers: Int?, perProcess: Int, softLimit: UInt64 = 0,
+        hardLimit: UInt64 = 0, sources: Int, ephemeralPorts ports: Int
+    ) throws(LoadError) -> Int {
         let processes: Int
         if let count = workers {
             processes = count
             let each = (wanted + count - 1) / count
             if each > perProcess {
-                throw .tooManyPerProcess(connections: wanted, processes: count, each: each, softLimit: softLimit,
-                                         hardLimit: hardLimit, needed: (wanted + perProcess - 1) / perProcess)
+                throw .tooManyPerProcess(
+                    connections: wanted, processes: count, each: each, softLimit: softLimit,
+                    hardLimit: hardLimit, needed: (wanted + perProcess - 1) / perProcess)
             }
         } else {
             processes = (wanted + perProcess - 1) / perProcess
         }
         let perSource = (wanted + max(1, sources) - 1) / max(1, sources)
         if perSource > ports {
-            throw .ephemeralPortsShort(connections: wanted, sources: max(1, sources), perSource: perSource, ports: ports)
+            throw .ephemeralPortsShort(
+                connections: wanted, sources: max(1, sources), perSource: perSource, ports: ports)
         }
         return processes
     }
@@ -95,17 +105,20 @@ public enum LoadSession {
     /// Runs the plan as the coordinator. `workerArguments` start a worker process (this program's
     /// command line for a worker; `--connections N` is appended when find-max chose the ceiling);
     /// `progress` gets a status line a few times a second; `loop` is stopped by interrupts.
-    public static func run(_ plan: LoadPlan, loop: EventLoop, workerArguments: [String],
-                           progress: @escaping (String) -> Void) throws -> LoadReport {
+    public static func run(
+        _ plan: LoadPlan, loop: EventLoop, workerArguments: [String],
+        progress: @escaping (String) -> Void
+    ) throws -> LoadReport {
         let limits = perProcess(plan)
         if !plan.findMax || plan.connections != nil {
             try MachineCapacity.current().check(connections: plan.connectionCount, loopback: plan.target.isLoopback)
         }
         let ceilingChosen = plan.findMax && plan.connections == nil
         let (plan, sources) = try resolved(plan, perProcess: limits.count)
-        let count = try processes(connections: plan.connectionCount, workers: plan.workers, perProcess: limits.count,
-                                  softLimit: limits.soft, hardLimit: limits.hard, sources: sources.count,
-                                  ephemeralPorts: LoadLimit.ephemeralPorts())
+        let count = try processes(
+            connections: plan.connectionCount, workers: plan.workers, perProcess: limits.count,
+            softLimit: limits.soft, hardLimit: limits.hard, sources: sources.count,
+            ephemeralPorts: LoadLimit.ephemeralPorts())
         let workers: [LoadWorker]
         var children: RemoteWorkers? = nil
         if count == 1 {

@@ -39,14 +39,17 @@ final class LocalWorker: LoadWorker {
             startHousekeeping()
             switch plan.mode {
             case .sse:
-                if streams == nil { streams = StreamLoad(loop: loop, target: plan.target, sources: sources, sourceOffset: sourceOffset) }
+                if streams == nil {
+                    streams = StreamLoad(loop: loop, target: plan.target, sources: sources, sourceOffset: sourceOffset)
+                }
                 streams!.maximumPending = pending
                 streams!.grow(to: connections, rate: rate)
             case .http:
                 guard requests == nil else { return }
-                requests = RequestLoad(loop: loop, target: plan.target, sources: sources, sourceOffset: sourceOffset,
-                                       connections: connections, pace: rate > 0 ? .openLoop(rate) : .closedLoop,
-                                       request: plan.httpRequest)
+                requests = RequestLoad(
+                    loop: loop, target: plan.target, sources: sources, sourceOffset: sourceOffset,
+                    connections: connections, pace: rate > 0 ? .openLoop(rate) : .closedLoop,
+                    request: plan.httpRequest)
                 requests!.start()
             }
         case .published(let count):

@@ -25,7 +25,9 @@ public struct MachineCapacity: Equatable, Sendable {
     public static func current() -> MachineCapacity {
         var available = Int.max
         if let fields = ProcFile.fields("/proc/meminfo", bytes: 4096),
-           let index = fields.firstIndex(of: "MemAvailable:"), index + 1 < fields.count, let kB = Int(fields[index + 1]) {
+            let index = fields.firstIndex(of: "MemAvailable:"), index + 1 < fields.count,
+            let kB = Int(fields[index + 1])
+        {
             available = kB * 1024
         }
         let fileMax = ProcFile.fields("/proc/sys/fs/file-max")?.first.flatMap { Int($0) } ?? Int.max
@@ -43,14 +45,16 @@ public struct MachineCapacity: Equatable, Sendable {
         let each = MachineCapacity.bytesPerConnection(loopback: loopback)
         let (needed, overflow) = connections.multipliedReportingOverflow(by: each)
         if overflow || needed > availableBytes {
-            throw .notEnoughMemory(connections: connections, loopback: loopback, perConnection: each,
-                                   available: availableBytes, fits: availableBytes / each)
+            throw .notEnoughMemory(
+                connections: connections, loopback: loopback, perConnection: each,
+                available: availableBytes, fits: availableBytes / each)
         }
         let filesEach = loopback ? 2 : 1
         let free = fileLimit - filesInUse
         if connections.multipliedReportingOverflow(by: filesEach).partialValue > free {
-            throw .systemFileLimit(connections: connections, loopback: loopback, limit: fileLimit, inUse: filesInUse,
-                                   fits: max(0, free / filesEach))
+            throw .systemFileLimit(
+                connections: connections, loopback: loopback, limit: fileLimit, inUse: filesInUse,
+                fits: max(0, free / filesEach))
         }
     }
 }

@@ -10,9 +10,11 @@ enum ProcFile {
         guard let fd = try? FileDescriptor.open(path, flags: O_RDONLY) else { return nil }
         defer { FileDescriptor.close(fd) }
         var buffer = [UInt8](repeating: 0, count: bytes)
-        guard case .done(let count)? = try? buffer.withUnsafeMutableBytes({ buffer throws(SystemError) in
-            try FileDescriptor.read(fd, into: buffer)
-        }), count > 0 else { return nil }
+        guard
+            case .done(let count)? = try? buffer.withUnsafeMutableBytes({ buffer throws(SystemError) in
+                try FileDescriptor.read(fd, into: buffer)
+            }), count > 0
+        else { return nil }
         return String(decoding: buffer[0..<count], as: UTF8.self).split { $0 == " " || $0 == "\t" || $0 == "\n" }
     }
 }
@@ -21,7 +23,9 @@ enum ProcFile {
 enum ProcessMemory {
     static func residentBytes() -> Int {
         // "size resident shared text lib data dt", in pages.
-        guard let fields = ProcFile.fields("/proc/self/statm"), fields.count > 1, let pages = Int(fields[1]) else { return 0 }
+        guard let fields = ProcFile.fields("/proc/self/statm"), fields.count > 1, let pages = Int(fields[1]) else {
+            return 0
+        }
         return pages * Int(sysconf(Int32(_SC_PAGESIZE)))
     }
 }

@@ -7,8 +7,13 @@ public struct CountArgument: CustomStringConvertible, Sendable {
     public init?(argument: String) {
         var text = argument.lowercased()
         var scale = 1.0
-        if text.hasSuffix("k") { scale = 1_000; text.removeLast() }
-        else if text.hasSuffix("m") { scale = 1_000_000; text.removeLast() }
+        if text.hasSuffix("k") {
+            scale = 1_000
+            text.removeLast()
+        } else if text.hasSuffix("m") {
+            scale = 1_000_000
+            text.removeLast()
+        }
         guard let number = Double(text), number >= 0, number.isFinite else { return nil }
         value = Int((number * scale).rounded())
     }
@@ -35,5 +40,7 @@ public struct DurationArgument: CustomStringConvertible, Sendable {
     }
 
     public var duration: Duration { .nanoseconds(Int64(seconds * 1e9)) }
-    public var description: String { seconds >= 60 && seconds.truncatingRemainder(dividingBy: 60) == 0 ? "\(Int(seconds / 60))m" : "\(seconds)s" }
+    public var description: String {
+        seconds >= 60 && seconds.truncatingRemainder(dividingBy: 60) == 0 ? "\(Int(seconds / 60))m" : "\(seconds)s"
+    }
 }

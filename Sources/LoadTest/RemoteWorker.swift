@@ -30,8 +30,10 @@ final class RemoteWorkers: SupervisorDelegate {
     func supervisor(_ supervisor: Supervisor, argumentsFor index: Int) -> [String] { arguments }
     func supervisor(_ supervisor: Supervisor, started index: Int, channel: Connection) {}
 
-    func supervisor(_ supervisor: Supervisor, received type: UInt8, payload: UnsafeRawBufferPointer,
-                    from index: Int) throws(FrameError) {
+    func supervisor(
+        _ supervisor: Supervisor, received type: UInt8, payload: UnsafeRawBufferPointer,
+        from index: Int
+    ) throws(FrameError) {
         switch try WorkerMessage.decode(type, payload, as: WorkerReply.self) {
         case .status(let status): workers[index].status = status
         case .result(let result): workers[index].result = result
@@ -42,8 +44,10 @@ final class RemoteWorkers: SupervisorDelegate {
         workers[index].died("sent a message that does not decode: \(error)")
     }
 
-    func supervisor(_ supervisor: Supervisor, worker index: Int, exited status: ProcessExit, lived: Duration,
-                    restartIn: Duration?) {
+    func supervisor(
+        _ supervisor: Supervisor, worker index: Int, exited status: ProcessExit, lived: Duration,
+        restartIn: Duration?
+    ) {
         workers[index].died("exited before its result (\(status))")
     }
 
@@ -55,7 +59,11 @@ final class RemoteWorkers: SupervisorDelegate {
 final class RemoteWorker: LoadWorker {
     let index: Int
     unowned let supervisor: Supervisor
-    fileprivate(set) var status: LoadCounts = { var counts = LoadCounts(); counts.settled = false; return counts }()
+    fileprivate(set) var status: LoadCounts = {
+        var counts = LoadCounts()
+        counts.settled = false
+        return counts
+    }()
     fileprivate(set) var result: LoadRecorder?
 
     init(index: Int, supervisor: Supervisor) {

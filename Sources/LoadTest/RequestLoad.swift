@@ -53,8 +53,10 @@ final class RequestLoad: ConnectionHandler {
     private(set) var inFlight = 0
     private var pacer: TimerID? = nil
 
-    init(loop: EventLoop, target: TargetURL, sources: [SocketAddress], sourceOffset: Int = 0, connections: Int,
-         pace: Pace, limit: Int? = nil, makeRequest: @escaping () -> [UInt8]) {
+    init(
+        loop: EventLoop, target: TargetURL, sources: [SocketAddress], sourceOffset: Int = 0, connections: Int,
+        pace: Pace, limit: Int? = nil, makeRequest: @escaping () -> [UInt8]
+    ) {
         self.loop = loop
         self.limit = limit
         self.target = target
@@ -65,10 +67,14 @@ final class RequestLoad: ConnectionHandler {
         clients = Array(repeating: Client(), count: connections)
     }
 
-    convenience init(loop: EventLoop, target: TargetURL, sources: [SocketAddress], sourceOffset: Int, connections: Int,
-                     pace: Pace, request: [UInt8]) {
-        self.init(loop: loop, target: target, sources: sources, sourceOffset: sourceOffset, connections: connections,
-                  pace: pace) { request }
+    convenience init(
+        loop: EventLoop, target: TargetURL, sources: [SocketAddress], sourceOffset: Int, connections: Int,
+        pace: Pace, request: [UInt8]
+    ) {
+        self.init(
+            loop: loop, target: target, sources: sources, sourceOffset: sourceOffset, connections: connections,
+            pace: pace
+        ) { request }
     }
 
     /// Connects every client and starts sending.
@@ -99,8 +105,9 @@ final class RequestLoad: ConnectionHandler {
     private func connect(_ index: Int) {
         let queuedIdle = clients[index].queuedIdle
         clients[index] = Client(started: MonotonicClock.nanoseconds(), queuedIdle: queuedIdle)
-        clients[index].connection = recorder.connect(loop, to: target, sources: sources, index: sourceOffset + index,
-                                                     handler: self, userData: UInt64(index))
+        clients[index].connection = recorder.connect(
+            loop, to: target, sources: sources, index: sourceOffset + index,
+            handler: self, userData: UInt64(index))
         if clients[index].connection != nil { openConnections += 1 }
     }
 
@@ -123,7 +130,12 @@ final class RequestLoad: ConnectionHandler {
     func connectionDidOpen(_ connection: Connection) {
         let index = Int(connection.userData)
         recorder.opened(startedAt: clients[index].started)
-        if case .closedLoop = pace { send(index, intended: MonotonicClock.nanoseconds()) } else { ready(index); dispatch() }
+        if case .closedLoop = pace {
+            send(index, intended: MonotonicClock.nanoseconds())
+        } else {
+            ready(index)
+            dispatch()
+        }
     }
 
     private func send(_ index: Int, intended: UInt64) {
@@ -184,18 +196,27 @@ final class RequestLoad: ConnectionHandler {
         clients[index].busy = false
         inFlight -= 1
         clients[index].status = 0
-        if case .closedLoop = pace { send(index, intended: now) } else { ready(index); dispatch() }
+        if case .closedLoop = pace {
+            send(index, intended: now)
+        } else {
+            ready(index)
+            dispatch()
+        }
     }
 
     /// Feeds `bytes` to client `index`'s parser up to the end of one response.
-    private func parse(_ index: Int, _ bytes: UnsafeRawBufferPointer) -> (consumed: Int, completed: Bool, malformed: Bool) {
+    private func parse(_ index: Int, _ bytes: UnsafeRawBufferPointer) -> (
+        consumed: Int, completed: Bool, malformed: Bool
+    ) {
         var consumed = 0
         while true {
             let step = clients[index].parser.parse(UnsafeRawBufferPointer(rebasing: bytes[consumed...]))
             consumed += step.consumed
             switch step.event {
             case .head:
-                if clients[index].parser.head.status >= 200 { clients[index].status = clients[index].parser.head.status }
+                if clients[index].parser.head.status >= 200 {
+                    clients[index].status = clients[index].parser.head.status
+                }
             case .body:
                 break
             case .end:

@@ -49,7 +49,10 @@ final class StreamLoad: ConnectionHandler {
         self.target = target
         self.sources = sources
         self.sourceOffset = sourceOffset
-        request = SharedBytes(Array("GET \(target.target) HTTP/1.1\r\nHost: \(target.hostHeader)\r\nAccept: text/event-stream\r\n\r\n".utf8))
+        request = SharedBytes(
+            Array(
+                "GET \(target.target) HTTP/1.1\r\nHost: \(target.hostHeader)\r\nAccept: text/event-stream\r\n\r\n".utf8)
+        )
     }
 
     /// Streams opening at once (connect sent, response head not yet in), over all workers.
@@ -79,7 +82,8 @@ final class StreamLoad: ConnectionHandler {
     /// Opens the streams the rate allows by now.
     func pump() {
         guard attempted < goal else { return }
-        let allowed = RampSchedule(start: rampStart, base: rampBase, goal: goal, rate: rate).allowed(now: MonotonicClock.nanoseconds())
+        let allowed = RampSchedule(start: rampStart, base: rampBase, goal: goal, rate: rate).allowed(
+            now: MonotonicClock.nanoseconds())
         // Streams still waiting for their response head are capped: beyond what the server's accept
         // queue holds, SYNs are dropped and retried only after a second, which slows the ramp down.
         var batch = 0
@@ -94,8 +98,10 @@ final class StreamLoad: ConnectionHandler {
         let index = streams.count
         streams.append(Stream(started: MonotonicClock.nanoseconds()))
         attempted += 1
-        if let connection = recorder.connect(loop, to: target, sources: sources, index: sourceOffset + index,
-                                             handler: self, userData: UInt64(index)) {
+        if let connection = recorder.connect(
+            loop, to: target, sources: sources, index: sourceOffset + index,
+            handler: self, userData: UInt64(index))
+        {
             connection.write(request)
         } else {
             ended += 1
@@ -153,7 +159,9 @@ final class StreamLoad: ConnectionHandler {
 
     /// The head's Content-Type without parameters, lowercased ("" when there is none).
     static func mediaType(_ head: MessageHead, in bytes: UnsafeRawBufferPointer) -> String {
-        guard let field = head.headers.first(where: { bytes.string($0.name).lowercased() == "content-type" }) else { return "" }
+        guard let field = head.headers.first(where: { bytes.string($0.name).lowercased() == "content-type" }) else {
+            return ""
+        }
         let value = bytes.string(field.value)
         return String(value.prefix { $0 != ";" }).trimmingSpaces.lowercased()
     }
@@ -208,7 +216,8 @@ final class StreamLoad: ConnectionHandler {
     /// Streams silent for longer than `limit` nanoseconds (heartbeats stopped); each counted once.
     func checkHeartbeats(limit: UInt64) {
         let now = MonotonicClock.nanoseconds()
-        for index in streams.indices where streams[index].open && !streams[index].errorCounted && now - streams[index].lastHeard > limit {
+        for index in streams.indices
+        where streams[index].open && !streams[index].errorCounted && now - streams[index].lastHeard > limit {
             streams[index].errorCounted = true
             recorder.error(.heartbeatsStopped)
         }

@@ -19,7 +19,8 @@ public enum TargetURLError: Error, Equatable, CustomStringConvertible {
         case .unknownScheme(let scheme): return "unknown scheme '\(scheme)': rill load speaks http://"
         case .https: return "https is not supported yet: use http://"
         case .missingHost: return "it has no host: write http://HOST:PORT/PATH, e.g. http://127.0.0.1:8080/sse"
-        case .ipv6Literal: return "IPv6 literals are not supported yet: use an IPv4 address (127.0.0.1 for this machine)"
+        case .ipv6Literal:
+            return "IPv6 literals are not supported yet: use an IPv4 address (127.0.0.1 for this machine)"
         case .hostNotNumeric(let host):
             return "host '\(host)' is not a numeric IPv4 address or localhost (rill load resolves no names)"
         case .portNotANumber(let port): return "port '\(port)' is not a number"

@@ -33,10 +33,13 @@ enum WorkerMessage {
     }
 
     /// Decodes one frame's payload; `FrameError.malformed` if it is not a `Message`.
-    static func decode<Message: Decodable>(_ type: UInt8, _ payload: UnsafeRawBufferPointer,
-                                           as message: Message.Type) throws(FrameError) -> Message {
+    static func decode<Message: Decodable>(
+        _ type: UInt8, _ payload: UnsafeRawBufferPointer,
+        as message: Message.Type
+    ) throws(FrameError) -> Message {
         guard type == WorkerMessage.json,
-              let message = try? JSONDecoder().decode(Message.self, from: Data(payload)) else { throw .malformed(type: type) }
+            let message = try? JSONDecoder().decode(Message.self, from: Data(payload))
+        else { throw .malformed(type: type) }
         return message
     }
 }

@@ -11,15 +11,19 @@ extension EventLoop {
     /// `dup2`, which clears the flag on the copy). The caller owns both until one is adopted.
     public static func makeSocketPair() throws(SystemError) -> (Int32, Int32) {
         var fds: [Int32] = [-1, -1]
-        try syscallChecked("socketpair") { Glibc.socketpair(AF_UNIX, CEPOLL_SOCK_STREAM | CEPOLL_SOCK_CLOEXEC, 0, &fds) }
+        try syscallChecked("socketpair") {
+            Glibc.socketpair(AF_UNIX, CEPOLL_SOCK_STREAM | CEPOLL_SOCK_CLOEXEC, 0, &fds)
+        }
         return (fds[0], fds[1])
     }
 
     /// Registers an already connected stream socket as an open connection: it is made non-blocking
     /// and the loop owns it from now on (closed exactly once, by the loop). `connectionDidOpen` is
     /// not called; the connection is open on return.
-    public func adopt(connectedSocket fd: Int32, handler: any ConnectionHandler,
-                      userData: UInt64 = 0) throws(SystemError) -> Connection {
+    public func adopt(
+        connectedSocket fd: Int32, handler: any ConnectionHandler,
+        userData: UInt64 = 0
+    ) throws(SystemError) -> Connection {
         let socket = OwnedFD(fd)
         let flags = try syscallChecked("fcntl(F_GETFL)") { Glibc.fcntl(socket.raw, F_GETFL) }
         try syscallChecked("fcntl(F_SETFL)") { Glibc.fcntl(socket.raw, F_SETFL, flags | O_NONBLOCK) }

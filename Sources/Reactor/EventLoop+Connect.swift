@@ -12,14 +12,17 @@ extension EventLoop {
     ///     thanks to IP_BIND_ADDRESS_NO_PORT, so ports are shared across destinations). Spreading
     ///     connections over 127.0.0.2, 127.0.0.3, ... lifts the ~28k ephemeral-port limit per pair.
     /// - Throws: errors found at once: EMFILE, EADDRNOTAVAIL, an immediate ECONNREFUSED, ...
-    public func connect(to address: SocketAddress, from source: SocketAddress? = nil,
-                        timeout: Duration? = .seconds(10), noDelay: Bool = true,
-                        handler: any ConnectionHandler, userData: UInt64 = 0) throws(SystemError) -> Connection {
+    public func connect(
+        to address: SocketAddress, from source: SocketAddress? = nil,
+        timeout: Duration? = .seconds(10), noDelay: Bool = true,
+        handler: any ConnectionHandler, userData: UInt64 = 0
+    ) throws(SystemError) -> Connection {
         let socket = try Socket.makeTCP()
         if let source {
             do {
-                try Socket.setOption(socket.raw, Int32(IPPROTO_IP), CEPOLL_IP_BIND_ADDRESS_NO_PORT, 1, "IP_BIND_ADDRESS_NO_PORT")
-            } catch where error.errno == ENOPROTOOPT {
+                try Socket.setOption(
+                    socket.raw, Int32(IPPROTO_IP), CEPOLL_IP_BIND_ADDRESS_NO_PORT, 1, "IP_BIND_ADDRESS_NO_PORT")
+            } catch  where error.errno == ENOPROTOOPT {
                 // A kernel before 4.2: bind picks the port now; connections still spread over sources.
             }
             try Socket.bind(socket.raw, source)

@@ -11,7 +11,8 @@ extension EventLoop {
     func connectionReady(_ connection: Connection, mask: UInt32) {
         if mask & CEPOLL_ERR != 0 {
             let code = Socket.pendingError(connection.fd)
-            close(connection, reason: closeReason(SystemError(operation: "socket", errno: code == 0 ? ECONNRESET : code)))
+            close(
+                connection, reason: closeReason(SystemError(operation: "socket", errno: code == 0 ? ECONNRESET : code)))
             return
         }
         if mask & (CEPOLL_IN | CEPOLL_HUP) != 0 {
@@ -48,7 +49,8 @@ extension EventLoop {
             }
             if count > 0 {
                 statistics.bytesRead += count
-                slots[Int(fd)].handler?.connection(connection, didRead: UnsafeRawBufferPointer(rebasing: readBuffer[0..<count]))
+                slots[Int(fd)].handler?.connection(
+                    connection, didRead: UnsafeRawBufferPointer(rebasing: readBuffer[0..<count]))
                 guard isCurrent(connection) else { return }
                 reads += 1
                 if !hangup && (count < readBuffer.count || reads >= configuration.readsPerWakeup) { return }
@@ -81,7 +83,9 @@ extension EventLoop {
         var written = 0
         if slots[index].queue == nil && slots[index].kind == .connection {
             do {
-                if case .done(let result) = try syscall("send", { send(fd, bytes.baseAddress, bytes.count, CEPOLL_MSG_NOSIGNAL) }) {
+                if case .done(let result) = try syscall(
+                    "send", { send(fd, bytes.baseAddress, bytes.count, CEPOLL_MSG_NOSIGNAL) })
+                {
                     written = result
                     statistics.bytesWritten += result
                     if result == bytes.count { return true }
@@ -129,7 +133,8 @@ extension EventLoop {
             message.msg_iovlen = vectorCount
             let result: Int
             do {
-                guard case .done(let sent) = try syscall("sendmsg", { sendmsg(fd, &message, CEPOLL_MSG_NOSIGNAL) }) else { break }
+                guard case .done(let sent) = try syscall("sendmsg", { sendmsg(fd, &message, CEPOLL_MSG_NOSIGNAL) })
+                else { break }
                 result = sent
             } catch {
                 close(connection, reason: closeReason(error))

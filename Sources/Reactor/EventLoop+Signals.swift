@@ -22,9 +22,10 @@ extension EventLoop {
     public func watchSignals(_ signals: [Int32], handler: @escaping (Int32) -> Void) throws(SystemError) {
         precondition(signalHandler == nil, "watchSignals is called once per loop")
         try EventLoop.blockSignals(signals)
-        let fd = OwnedFD(try syscallChecked("signalfd") {
-            signals.withUnsafeBufferPointer { cepoll_signalfd($0.baseAddress, Int32($0.count)) }
-        })
+        let fd = OwnedFD(
+            try syscallChecked("signalfd") {
+                signals.withUnsafeBufferPointer { cepoll_signalfd($0.baseAddress, Int32($0.count)) }
+            })
         _ = try register(fd, kind: .signal, events: CEPOLL_IN)
         signalHandler = handler
     }

@@ -26,8 +26,10 @@ extension EventLoop {
 
     /// Runs `body` every `interval`, first after `initialDelay` (default: one interval).
     @discardableResult
-    public func scheduleRepeating(every interval: Duration, initialDelay: Duration? = nil,
-                                  _ body: @escaping () -> Void) -> TimerID {
+    public func scheduleRepeating(
+        every interval: Duration, initialDelay: Duration? = nil,
+        _ body: @escaping () -> Void
+    ) -> TimerID {
         let ticks = max(interval.millisecondsRoundedUp, 1)
         return scheduleTask(after: initialDelay ?? interval, TimerTask(action: .closure(body), interval: ticks))
     }
@@ -35,8 +37,10 @@ extension EventLoop {
     /// Calls `handler.timerFired(_:token:)` after `delay`, and then every `repeating` if given.
     /// Allocation-free: the way to give every one of many connections its own timer.
     @discardableResult
-    public func schedule(after delay: Duration, repeating: Duration? = nil,
-                         handler: any TimerHandler, token: UInt64) -> TimerID {
+    public func schedule(
+        after delay: Duration, repeating: Duration? = nil,
+        handler: any TimerHandler, token: UInt64
+    ) -> TimerID {
         let interval = repeating.map { max($0.millisecondsRoundedUp, 1) } ?? 0
         return scheduleTask(after: delay, TimerTask(action: .handler(handler, token), interval: interval))
     }

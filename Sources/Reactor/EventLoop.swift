@@ -98,8 +98,9 @@ public final class EventLoop {
         let epoll = OwnedFD(try syscallChecked("epoll_create1") { epoll_create1(Int32(CEPOLL_CLOEXEC)) })
         let remote = try EventLoopRemote()
         try syscallChecked("epoll_ctl(eventfd)") {
-            cepoll_ctl(epoll.raw, EPOLL_CTL_ADD, remote.wakeFD, CEPOLL_IN,
-                       FdSlot.token(fd: remote.wakeFD, generation: 0))
+            cepoll_ctl(
+                epoll.raw, EPOLL_CTL_ADD, remote.wakeFD, CEPOLL_IN,
+                FdSlot.token(fd: remote.wakeFD, generation: 0))
         }
         self.remote = remote
         epollFD = epoll.release()
@@ -219,7 +220,8 @@ public final class EventLoop {
     /// The connection an `id` named, if it is still open (nil once it closed, even if its fd was reused).
     public func connection(id: UInt64) -> Connection? {
         let fd = Int32(truncatingIfNeeded: id)
-        guard let connection = connection(onFD: fd), connection.generation == UInt32(truncatingIfNeeded: id >> 32) else { return nil }
+        guard let connection = connection(onFD: fd), connection.generation == UInt32(truncatingIfNeeded: id >> 32)
+        else { return nil }
         return connection
     }
 
@@ -328,7 +330,8 @@ public final class EventLoop {
     func setInterest(_ fd: Int32, events: UInt32) throws(SystemError) {
         let index = Int(fd)
         var flags = slots[index].flags
-        let current = (flags.contains(.registeredIn) ? CEPOLL_IN : 0) | (flags.contains(.registeredOut) ? CEPOLL_OUT : 0)
+        let current =
+            (flags.contains(.registeredIn) ? CEPOLL_IN : 0) | (flags.contains(.registeredOut) ? CEPOLL_OUT : 0)
         guard current != events else { return }
         let token = FdSlot.token(fd: fd, generation: slots[index].generation)
         try syscallChecked("epoll_ctl(mod)") { cepoll_ctl(epollFD, EPOLL_CTL_MOD, fd, events, token) }

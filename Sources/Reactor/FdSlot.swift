@@ -8,15 +8,15 @@ struct FdSlot {
     /// State bits of a connection slot.
     struct Flags: OptionSet {
         var rawValue: UInt16
-        static let readClosed = Flags(rawValue: 1 << 0)       // peer's FIN seen, or closing after flush
-        static let readPaused = Flags(rawValue: 1 << 1)       // user asked to stop reading
-        static let writeShutdown = Flags(rawValue: 1 << 2)    // shutdown(SHUT_WR) done
+        static let readClosed = Flags(rawValue: 1 << 0)  // peer's FIN seen, or closing after flush
+        static let readPaused = Flags(rawValue: 1 << 1)  // user asked to stop reading
+        static let writeShutdown = Flags(rawValue: 1 << 2)  // shutdown(SHUT_WR) done
         static let shutdownPending = Flags(rawValue: 1 << 3)  // shut down writing once flushed
-        static let closePending = Flags(rawValue: 1 << 4)     // close once flushed
-        static let notWritable = Flags(rawValue: 1 << 5)      // above the high watermark
-        static let failed = Flags(rawValue: 1 << 6)           // a deferred close is queued
-        static let registeredIn = Flags(rawValue: 1 << 7)     // EPOLLIN in the epoll interest set
-        static let registeredOut = Flags(rawValue: 1 << 8)    // EPOLLOUT in the epoll interest set
+        static let closePending = Flags(rawValue: 1 << 4)  // close once flushed
+        static let notWritable = Flags(rawValue: 1 << 5)  // above the high watermark
+        static let failed = Flags(rawValue: 1 << 6)  // a deferred close is queued
+        static let registeredIn = Flags(rawValue: 1 << 7)  // EPOLLIN in the epoll interest set
+        static let registeredOut = Flags(rawValue: 1 << 8)  // EPOLLOUT in the epoll interest set
     }
 
     var handler: (any ConnectionHandler)? = nil

@@ -15,7 +15,9 @@ public enum FileDescriptor {
 
     /// read(2) into `buffer`: `.done(0)` at end of file, `.wouldBlock` if a non-blocking descriptor
     /// has nothing yet.
-    public static func read(_ fd: Int32, into buffer: UnsafeMutableRawBufferPointer) throws(SystemError) -> IOResult<Int> {
+    public static func read(_ fd: Int32, into buffer: UnsafeMutableRawBufferPointer) throws(SystemError) -> IOResult<
+        Int
+    > {
         try syscall("read") { Glibc.read(fd, buffer.baseAddress, buffer.count) }
     }
 
@@ -31,7 +33,8 @@ public enum FileDescriptor {
         var offset = 0
         while offset < bytes.count {
             guard case .done(let written)? = try? write(fd, UnsafeRawBufferPointer(rebasing: bytes[offset...])),
-                  written > 0 else { return false }
+                written > 0
+            else { return false }
             offset += written
         }
         return true

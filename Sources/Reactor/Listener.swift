@@ -125,8 +125,10 @@ extension EventLoop {
     ///   - backlog: the kernel's accept queue (capped by net.core.somaxconn).
     ///   - reusePort: SO_REUSEPORT, so several processes or loops can share the port.
     ///   - noDelay: TCP_NODELAY on accepted connections (on by default: writes are whole messages).
-    public func listen(on address: SocketAddress, backlog: Int32 = 4096, reusePort: Bool = false,
-                       noDelay: Bool = true, handler: any ConnectionHandler) throws(SystemError) -> Listener {
+    public func listen(
+        on address: SocketAddress, backlog: Int32 = 4096, reusePort: Bool = false,
+        noDelay: Bool = true, handler: any ConnectionHandler
+    ) throws(SystemError) -> Listener {
         let socket = try Socket.makeTCP()
         try Socket.setOption(socket.raw, SOL_SOCKET, SO_REUSEADDR, 1, "SO_REUSEADDR")
         if reusePort { try Socket.setOption(socket.raw, SOL_SOCKET, CEPOLL_SO_REUSEPORT, 1, "SO_REUSEPORT") }
@@ -140,8 +142,10 @@ extension EventLoop {
     }
 
     /// Registers a connected or connecting socket and gives it to `handler`.
-    func adopt(_ socket: consuming OwnedFD, kind: FdSlot.Kind, handler: any ConnectionHandler,
-               userData: UInt64) throws(SystemError) -> Connection {
+    func adopt(
+        _ socket: consuming OwnedFD, kind: FdSlot.Kind, handler: any ConnectionHandler,
+        userData: UInt64
+    ) throws(SystemError) -> Connection {
         let events = kind == .connecting ? CEPOLL_OUT : CEPOLL_IN
         let (fd, generation) = try register(socket, kind: kind, events: events)
         slots[Int(fd)].handler = handler

@@ -25,8 +25,10 @@ public final class LoopThread: Sendable {
     }
 
     /// Starts a loop with nothing set up yet; use `remote.execute` to give it work.
-    public static func start(configuration: EventLoop.Configuration = .init(),
-                             clock: EventLoop.Clock = .monotonic) throws -> LoopThread {
+    public static func start(
+        configuration: EventLoop.Configuration = .init(),
+        clock: EventLoop.Clock = .monotonic
+    ) throws -> LoopThread {
         try start(configuration: configuration, clock: clock) { _ in () }.0
     }
 
@@ -39,12 +41,14 @@ public final class LoopThread: Sendable {
         remote = loop.remote
         let box = Unmanaged.passRetained(Box(loop)).toOpaque()
         var thread = pthread_t()
-        let result = pthread_create(&thread, nil, { context in
-            let loop = Unmanaged<Box>.fromOpaque(context!).takeRetainedValue().loop
-            loop.run()
-            loop.closeAll()
-            return nil
-        }, box)
+        let result = pthread_create(
+            &thread, nil,
+            { context in
+                let loop = Unmanaged<Box>.fromOpaque(context!).takeRetainedValue().loop
+                loop.run()
+                loop.closeAll()
+                return nil
+            }, box)
         guard result == 0 else {
             // EAGAIN: out of threads or memory. The loop was not handed over: release it here.
             Unmanaged<Box>.fromOpaque(box).release()

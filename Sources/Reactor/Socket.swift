@@ -14,7 +14,9 @@ enum Socket {
         return OwnedFD(fd)
     }
 
-    static func setOption(_ fd: Int32, _ level: Int32, _ name: Int32, _ value: Int32, _ label: String) throws(SystemError) {
+    static func setOption(_ fd: Int32, _ level: Int32, _ name: Int32, _ value: Int32, _ label: String)
+        throws(SystemError)
+    {
         var value = value
         try syscallChecked("setsockopt(\(label))") {
             Glibc.setsockopt(fd, level, name, &value, socklen_t(MemoryLayout<Int32>.size))
@@ -47,11 +49,12 @@ enum Socket {
     static func connect(_ fd: Int32, _ address: SocketAddress) throws(SystemError) -> IOResult<Int> {
         var storage = address.sockaddr
         return try syscall("connect(\(address))") {
-            Int(withUnsafePointer(to: &storage) {
-                $0.withMemoryRebound(to: sockaddr.self, capacity: 1) {
-                    Glibc.connect(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size))
-                }
-            })
+            Int(
+                withUnsafePointer(to: &storage) {
+                    $0.withMemoryRebound(to: sockaddr.self, capacity: 1) {
+                        Glibc.connect(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size))
+                    }
+                })
         }
     }
 

@@ -48,7 +48,9 @@ func isUnacceptableErrno(_ code: Int32) -> Bool {
 
 @inline(never)
 func unacceptableErrno(_ code: Int32, _ operation: String) -> Never {
-    fatalError("\(operation) failed with errno \(code) (\(SystemError(operation: operation, errno: code))): a bug in descriptor ownership")
+    fatalError(
+        "\(operation) failed with errno \(code) (\(SystemError(operation: operation, errno: code))): a bug in descriptor ownership"
+    )
 }
 
 /// For calls that may block (read, send, accept, connect, ...): `.wouldBlock` on EAGAIN/EWOULDBLOCK

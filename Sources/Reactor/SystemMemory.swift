@@ -7,7 +7,8 @@ import Glibc
 public enum SystemMemory {
     /// Physical memory (MemTotal in /proc/meminfo), in bytes.
     public static func physicalBytes() -> Int? {
-        guard let text = readSmallFile("/proc/meminfo"), let kibibytes = field(in: text, line: "MemTotal:", after: nil) else {
+        guard let text = readSmallFile("/proc/meminfo"), let kibibytes = field(in: text, line: "MemTotal:", after: nil)
+        else {
             return nil
         }
         return kibibytes * 1024
@@ -16,7 +17,8 @@ public enum SystemMemory {
     /// Memory the kernel's TCP sockets hold now (the `mem` pages of the `TCP:` line of
     /// /proc/net/sockstat), in bytes: what tcp_mem pressure is measured against.
     public static func tcpSocketBytes() -> Int? {
-        guard let text = readSmallFile("/proc/net/sockstat"), let pages = field(in: text, line: "TCP:", after: "mem") else {
+        guard let text = readSmallFile("/proc/net/sockstat"), let pages = field(in: text, line: "TCP:", after: "mem")
+        else {
             return nil
         }
         return pages * Int(sysconf(Int32(_SC_PAGESIZE)))

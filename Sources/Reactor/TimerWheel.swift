@@ -61,8 +61,10 @@ struct TimerWheel<Payload> {
             nodes[Int(index)].deadline = deadline
         } else {
             index = UInt32(nodes.count)
-            nodes.append(Node(deadline: deadline, next: TimerWheel.none, prev: TimerWheel.none,
-                              bucket: -1, generation: 0, payload: payload))
+            nodes.append(
+                Node(
+                    deadline: deadline, next: TimerWheel.none, prev: TimerWheel.none,
+                    bucket: -1, generation: 0, payload: payload))
         }
         count += 1
         link(index, into: bucket(for: deadline))

@@ -14,9 +14,13 @@ struct ErrorLog {
         for (label, total) in counts {
             let previous = reported[label, default: 0]
             guard total > previous else { continue }
-            lines.append(LogLine(.warning, "rill serve: \(label): \(total - previous) in the last \(interval) (\(total) in all)",
-                                 fields: [("class", .text(label)), ("count", .number(total - previous)),
-                                          ("total", .number(total)), ("interval", .text(interval))]))
+            lines.append(
+                LogLine(
+                    .warning, "rill serve: \(label): \(total - previous) in the last \(interval) (\(total) in all)",
+                    fields: [
+                        ("class", .text(label)), ("count", .number(total - previous)),
+                        ("total", .number(total)), ("interval", .text(interval))
+                    ]))
             reported[label] = total
         }
         return lines
@@ -33,7 +37,10 @@ extension SSEServer {
         counts += [
             ("header timeouts (request not complete in time)", statistics.headerTimeouts),
             ("body timeouts (408: a body slower than the minimum rate)", statistics.bodyTimeouts),
-            ("requests refused with 503: unfinished requests at their memory budget", statistics.partialRequestsRefused),
+            (
+                "requests refused with 503: unfinished requests at their memory budget",
+                statistics.partialRequestsRefused
+            ),
             ("clients turned away with 503 at the connection limit", statistics.connectionsRejected),
             ("slow subscribers dropped", hub.statistics.slowSubscribersDropped),
             ("unknown or expired Last-Event-IDs", hub.statistics.replayMisses),
@@ -42,7 +49,7 @@ extension SSEServer {
             ("subscriptions refused at the topic limit (503)", statistics.topicsExhausted),
             ("connections reset by peer", statistics.resets),
             ("accept errors", listener.acceptErrors),
-            ("accept pauses: out of file descriptors", listener.exhaustionPauses),
+            ("accept pauses: out of file descriptors", listener.exhaustionPauses)
         ]
         return counts
     }

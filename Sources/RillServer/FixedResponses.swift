@@ -3,9 +3,9 @@ import HTTP1
 /// Whole responses and heads that never change, built once: writing them is one `write`.
 enum FixedResponses {
     /// The head of a Server-Sent Events stream (no Content-Length: the body runs until close).
-    static let eventStreamHead: [UInt8] = Array((
-        "HTTP/1.1 200 OK\r\nContent-Type: text/event-stream\r\nCache-Control: no-cache\r\n"
-        + "X-Accel-Buffering: no\r\n\r\n").utf8)
+    static let eventStreamHead: [UInt8] = Array(
+        ("HTTP/1.1 200 OK\r\nContent-Type: text/event-stream\r\nCache-Control: no-cache\r\n"
+            + "X-Accel-Buffering: no\r\n\r\n").utf8)
 
     /// The interim answer to `Expect: 100-continue` on a publication.
     static let continueResponse: [UInt8] = Array("HTTP/1.1 100 Continue\r\n\r\n".utf8)
@@ -20,8 +20,9 @@ enum FixedResponses {
     /// A complete plain-text response that closes the connection.
     static func plainText(status: Int, body: String, extraHeaders: String = "") -> [UInt8] {
         let text = body + "\n"
-        return Array(("HTTP/1.1 \(status) \(reasonPhrase(status))\r\nContent-Type: text/plain; charset=utf-8\r\n"
-            + "Content-Length: \(text.utf8.count)\r\n\(extraHeaders)Connection: close\r\n\r\n\(text)").utf8)
+        return Array(
+            ("HTTP/1.1 \(status) \(reasonPhrase(status))\r\nContent-Type: text/plain; charset=utf-8\r\n"
+                + "Content-Length: \(text.utf8.count)\r\n\(extraHeaders)Connection: close\r\n\r\n\(text)").utf8)
     }
 
     /// The response to a request the parser refused: its status, its reason as the body, then close.
@@ -36,7 +37,7 @@ enum FixedResponses {
             .invalidContentLength, .conflictingContentLength, .contentLengthWithTransferEncoding,
             .chunkedNotLast, .invalidChunkSize, .invalidChunkExtension, .missingChunkTerminator, .missingHost,
             .multipleHost, .unexpectedEOF, .requestLineTooLong, .headerSectionTooLarge, .tooManyHeaders,
-            .bodyTooLarge, .unsupportedTransferCoding, .unsupportedVersion,
+            .bodyTooLarge, .unsupportedTransferCoding, .unsupportedVersion
         ]
         return Dictionary(uniqueKeysWithValues: all.map { ($0, plainText(status: $0.status, body: $0.reason)) })
     }()

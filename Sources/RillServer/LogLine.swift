@@ -31,7 +31,9 @@ public struct LogLine: Sendable {
     /// CLOCK_REALTIME nanoseconds.
     public var time: UInt64
 
-    public init(_ level: Level, _ message: String, fields: [(String, Value)] = [], time: UInt64 = WallClock.nanoseconds()) {
+    public init(
+        _ level: Level, _ message: String, fields: [(String, Value)] = [], time: UInt64 = WallClock.nanoseconds()
+    ) {
         self.level = level
         self.message = message
         self.fields = fields
@@ -48,7 +50,8 @@ public struct LogLine: Sendable {
             if fieldsInText { for (key, value) in fields { line += " \(key)=\(LogLine.quotedIfNeeded(value))" } }
             return line
         case .json:
-            var line = "{\"time\":\"\(stamp)\",\"level\":\"\(level.rawValue)\",\"message\":\(LogLine.jsonString(message))"
+            var line =
+                "{\"time\":\"\(stamp)\",\"level\":\"\(level.rawValue)\",\"message\":\(LogLine.jsonString(message))"
             for (key, value) in fields {
                 line += ",\(LogLine.jsonString(key)):"
                 switch value {
@@ -64,7 +67,9 @@ public struct LogLine: Sendable {
     public func write(_ format: LogFormat) { writeStandardError(rendered(format)) }
 
     static func quotedIfNeeded(_ value: Value) -> String {
-        guard case .text(let text) = value, text.contains(where: { $0 == " " || $0 == "\"" || $0 == "=" }) else { return value.description }
+        guard case .text(let text) = value, text.contains(where: { $0 == " " || $0 == "\"" || $0 == "=" }) else {
+            return value.description
+        }
         return jsonString(text)
     }
 

@@ -28,7 +28,9 @@ struct MetricsText {
                 text += "# HELP \(sample.name) \(sample.help)\n# TYPE \(sample.name) \(sample.type)\n"
                 lastName = sample.name
             }
-            text += sample.labels.isEmpty ? "\(sample.name) \(sample.value)\n" : "\(sample.name){\(sample.labels)} \(sample.value)\n"
+            text +=
+                sample.labels.isEmpty
+                ? "\(sample.name) \(sample.value)\n" : "\(sample.name){\(sample.labels)} \(sample.value)\n"
         }
         return text
     }
@@ -41,12 +43,16 @@ extension SSEServer {
         var samples = metricsSamples()
         if let relay, let totals = relay.totals, totals.values.count == samples.count {
             for index in samples.indices { samples[index].value = totals.values[index] }
-            samples.append(MetricSample(name: "rill_workers", type: "gauge", help: "Worker processes whose figures are summed here.",
-                                        labels: "", value: totals.workers))
+            samples.append(
+                MetricSample(
+                    name: "rill_workers", type: "gauge", help: "Worker processes whose figures are summed here.",
+                    labels: "", value: totals.workers))
         }
         // Not among the summed samples: it is 1 on every worker, and 1 in the sum.
-        samples.append(MetricSample(name: "rill_build_info", type: "gauge", help: "Always 1; the version is its label.",
-                                    labels: "version=\"\(RillVersion.current)\"", value: 1))
+        samples.append(
+            MetricSample(
+                name: "rill_build_info", type: "gauge", help: "Always 1; the version is its label.",
+                labels: "version=\"\(RillVersion.current)\"", value: 1))
         return MetricsText.render(samples)
     }
 
@@ -57,61 +63,82 @@ extension SSEServer {
         metrics.add("rill_connections", "gauge", "Connections held now (streams and requests).", heldConnections)
         metrics.add("rill_subscribers", "gauge", "Event streams open now.", hub.subscribers)
         metrics.add("rill_connections_total", "counter", "Connections accepted and held.", statistics.connectionsTotal)
-        metrics.add("rill_connections_rejected_total", "counter",
-                    "Connections turned away with 503 at the connection limit.", statistics.connectionsRejected)
+        metrics.add(
+            "rill_connections_rejected_total", "counter",
+            "Connections turned away with 503 at the connection limit.", statistics.connectionsRejected)
         metrics.add("rill_connection_limit", "gauge", "Connections the server holds at most.", maximumConnections)
         metrics.add("rill_requests_total", "counter", "Requests answered.", statistics.requests)
         metrics.add("rill_events_total", "counter", "Events published (POST /publish and the ticker).", hub.events)
         metrics.add("rill_event_writes_total", "counter", "Events queued to subscribers.", hub.eventWrites)
         metrics.add("rill_heartbeats_total", "counter", "Heartbeat comments written.", hub.heartbeats)
-        metrics.add("rill_stream_bytes_total", "counter", "Event and heartbeat bytes queued to subscribers.",
-                    hub.bytesQueuedOrWritten)
+        metrics.add(
+            "rill_stream_bytes_total", "counter", "Event and heartbeat bytes queued to subscribers.",
+            hub.bytesQueuedOrWritten)
         metrics.add("rill_bytes_written_total", "counter", "Bytes written to sockets.", loop.statistics.bytesWritten)
         metrics.add("rill_bytes_read_total", "counter", "Bytes read from sockets.", loop.statistics.bytesRead)
-        metrics.add("rill_slow_subscribers_dropped_total", "counter",
-                    "Subscribers closed for queueing more than the limit.", hub.slowSubscribersDropped)
+        metrics.add(
+            "rill_slow_subscribers_dropped_total", "counter",
+            "Subscribers closed for queueing more than the limit.", hub.slowSubscribersDropped)
         metrics.add("rill_history_bytes", "gauge", "Event bytes kept for replay over all topics.", hub.historyBytes)
         metrics.add("rill_history_entries", "gauge", "Events kept for replay over all topics.", hub.historyEntries)
-        metrics.add("rill_history_evictions_total", "counter",
-                    "Events dropped from history to keep all topics within --history-total.", hub.historyEvictions)
-        metrics.add("rill_replays_in_progress", "gauge", "Reconnections whose replay is still being written.",
-                    self.hub.replaysInProgress)
-        metrics.add("rill_kernel_tcp_memory_bytes", "gauge",
-                    "Memory the kernel's TCP sockets hold, machine-wide (/proc/net/sockstat).",
-                    SystemMemory.tcpSocketBytes() ?? 0)
-        metrics.add("rill_replays_total", "counter", "Reconnections given the events after their Last-Event-ID.", hub.replays)
-        metrics.add("rill_replay_misses_total", "counter",
-                    "Reconnections whose Last-Event-ID was unknown or expired.", hub.replayMisses)
+        metrics.add(
+            "rill_history_evictions_total", "counter",
+            "Events dropped from history to keep all topics within --history-total.", hub.historyEvictions)
+        metrics.add(
+            "rill_replays_in_progress", "gauge", "Reconnections whose replay is still being written.",
+            self.hub.replaysInProgress)
+        metrics.add(
+            "rill_kernel_tcp_memory_bytes", "gauge",
+            "Memory the kernel's TCP sockets hold, machine-wide (/proc/net/sockstat).",
+            SystemMemory.tcpSocketBytes() ?? 0)
+        metrics.add(
+            "rill_replays_total", "counter", "Reconnections given the events after their Last-Event-ID.", hub.replays)
+        metrics.add(
+            "rill_replay_misses_total", "counter",
+            "Reconnections whose Last-Event-ID was unknown or expired.", hub.replayMisses)
         for status in [400, 413, 414, 431, 501, 505] {
-            metrics.add("rill_parse_errors_total", "counter", "Malformed requests, by response status.",
-                        statistics.parseErrors[status, default: 0], labels: "status=\"\(status)\"")
+            metrics.add(
+                "rill_parse_errors_total", "counter", "Malformed requests, by response status.",
+                statistics.parseErrors[status, default: 0], labels: "status=\"\(status)\"")
         }
-        let refusals = [("404", statistics.notFound), ("405", statistics.methodNotAllowed),
-                        ("401", statistics.unauthorized), ("400", statistics.badRequests),
-                        ("503", statistics.topicsExhausted)]
+        let refusals = [
+            ("404", statistics.notFound), ("405", statistics.methodNotAllowed),
+            ("401", statistics.unauthorized), ("400", statistics.badRequests),
+            ("503", statistics.topicsExhausted)
+        ]
         for (status, count) in refusals {
-            metrics.add("rill_requests_refused_total", "counter", "Well-formed requests refused, by status.",
-                        count, labels: "status=\"\(status)\"")
+            metrics.add(
+                "rill_requests_refused_total", "counter", "Well-formed requests refused, by status.",
+                count, labels: "status=\"\(status)\"")
         }
-        metrics.add("rill_partial_requests_refused_total", "counter",
-                    "Requests refused (503) because unfinished requests held their memory budget.",
-                    statistics.partialRequestsRefused)
-        metrics.add("rill_partial_request_bytes", "gauge", "Bytes held by requests split across reads.",
-                    partialRequestBytes)
-        metrics.add("rill_turns_yielded_total", "counter",
-                    "Times a pipelining connection was put off to the next loop turn (its share was used).",
-                    statistics.turnsYielded)
-        for (kind, count) in [("header", statistics.headerTimeouts), ("body", statistics.bodyTimeouts),
-                              ("idle", statistics.idleTimeouts),
-                              ("linger", statistics.lingerTimeouts)] {
-            metrics.add("rill_timeouts_total", "counter", "Connections closed by a timeout, by kind.",
-                        count, labels: "kind=\"\(kind)\"")
+        metrics.add(
+            "rill_partial_requests_refused_total", "counter",
+            "Requests refused (503) because unfinished requests held their memory budget.",
+            statistics.partialRequestsRefused)
+        metrics.add(
+            "rill_partial_request_bytes", "gauge", "Bytes held by requests split across reads.",
+            partialRequestBytes)
+        metrics.add(
+            "rill_turns_yielded_total", "counter",
+            "Times a pipelining connection was put off to the next loop turn (its share was used).",
+            statistics.turnsYielded)
+        for (kind, count) in [
+            ("header", statistics.headerTimeouts), ("body", statistics.bodyTimeouts),
+            ("idle", statistics.idleTimeouts),
+            ("linger", statistics.lingerTimeouts)
+        ] {
+            metrics.add(
+                "rill_timeouts_total", "counter", "Connections closed by a timeout, by kind.",
+                count, labels: "kind=\"\(kind)\"")
         }
-        metrics.add("rill_resets_total", "counter", "Connections that ended in a reset or socket error.", statistics.resets)
-        metrics.add("rill_accept_errors_total", "counter", "Failed accepts (other than running out of fds).",
-                    listener.acceptErrors)
-        metrics.add("rill_fd_exhaustion_pauses_total", "counter",
-                    "Times accepting paused because file descriptors ran out.", listener.exhaustionPauses)
+        metrics.add(
+            "rill_resets_total", "counter", "Connections that ended in a reset or socket error.", statistics.resets)
+        metrics.add(
+            "rill_accept_errors_total", "counter", "Failed accepts (other than running out of fds).",
+            listener.acceptErrors)
+        metrics.add(
+            "rill_fd_exhaustion_pauses_total", "counter",
+            "Times accepting paused because file descriptors ran out.", listener.exhaustionPauses)
         metrics.add("rill_static_files_total", "counter", "Files served from --static.", statistics.staticFiles)
         return metrics.samples
     }

@@ -118,10 +118,13 @@ public enum RelayMessage: Equatable, Sendable {
         switch kind {
         case .publish, .event:
             guard let token = u64(), let topic = text(), let topic, let data = bytes(), let data,
-                  let id = text(), let name = text() else { return nil }
+                let id = text(), let name = text()
+            else { return nil }
             let event = RelayedEvent(data: data, id: id, name: name)
-            self = kind == .publish ? .publish(token: token, topic: topic, event: event)
-                                    : .event(token: token, topic: topic, event: event)
+            self =
+                kind == .publish
+                ? .publish(token: token, topic: topic, event: event)
+                : .event(token: token, topic: topic, event: event)
         case .statistics:
             guard let values = values() else { return nil }
             self = .statistics(values)

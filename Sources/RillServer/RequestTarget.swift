@@ -51,7 +51,8 @@ struct RequestTarget {
                 let name = UnsafeRawBufferPointer(rebasing: bytes[start..<equals])
                 let value = UnsafeRawBufferPointer(rebasing: bytes[min(equals + 1, stop)..<stop])
                 guard let name = percentDecodedString(name, plusIsSpace: true),
-                      let value = percentDecodedString(value, plusIsSpace: true) else { return nil }
+                    let value = percentDecodedString(value, plusIsSpace: true)
+                else { return nil }
                 result.append((name, value))
             }
             start = stop + 1
@@ -68,7 +69,8 @@ func percentDecoded(_ bytes: UnsafeRawBufferPointer, plusIsSpace: Bool) -> [UInt
     while index < bytes.count {
         let byte = bytes[index]
         if byte == UInt8(ascii: "%") {
-            guard index + 2 < bytes.count, let high = hexValue(bytes[index + 1]), let low = hexValue(bytes[index + 2]) else {
+            guard index + 2 < bytes.count, let high = hexValue(bytes[index + 1]), let low = hexValue(bytes[index + 2])
+            else {
                 return nil
             }
             output.append(high << 4 | low)

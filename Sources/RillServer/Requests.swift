@@ -67,8 +67,10 @@ extension SSEServer {
     /// Parses and answers the requests in `bytes`; returns how many bytes it consumed. Stops early
     /// when the connection becomes a stream or closes (the rest is not parsed), or when responses
     /// pile up unread (reading pauses; the caller keeps the rest).
-    func serve(_ connection: Connection, _ state: inout ConnectionStateMachine, _ bytes: UnsafeRawBufferPointer,
-               parser: inout RequestParser, pending: inout PendingRequest?) -> Int {
+    func serve(
+        _ connection: Connection, _ state: inout ConnectionStateMachine, _ bytes: UnsafeRawBufferPointer,
+        parser: inout RequestParser, pending: inout PendingRequest?
+    ) -> Int {
         var offset = 0
         // This connection's share of the loop turn: requests answered and response bytes written.
         var answered = 0
@@ -83,12 +85,18 @@ extension SSEServer {
             case .head:
                 switch requestHead(parser.head, window) {
                 case .awaitEnd(var request):
-                    guard startBody(&request, parser.head.framing, connection, &state, arrived: window.count - step.consumed) else {
+                    guard
+                        startBody(
+                            &request, parser.head.framing, connection, &state, arrived: window.count - step.consumed)
+                    else {
                         break
                     }
                     pending = request
                 case .continueThenAwaitEnd(var request):
-                    guard startBody(&request, parser.head.framing, connection, &state, arrived: window.count - step.consumed) else {
+                    guard
+                        startBody(
+                            &request, parser.head.framing, connection, &state, arrived: window.count - step.consumed)
+                    else {
                         break
                     }
                     connection.write(FixedResponses.continueResponse)
@@ -119,7 +127,8 @@ extension SSEServer {
                 return bytes.count
             }
             // Only with more to parse: a read that ends with its last request owes nothing to later.
-            let ownShareUsed = answered >= configuration.maximumRequestsPerTurn
+            let ownShareUsed =
+                answered >= configuration.maximumRequestsPerTurn
                 || responseBytes &- bytesBefore >= configuration.maximumResponseBytesPerTurn
             let overBudget = offset < bytes.count && (ownShareUsed || turnBudgetSpent)
             switch state.stepParsed(isWritable: connection.isWritable, overBudget: overBudget) {
@@ -144,10 +153,13 @@ extension SSEServer {
 
     /// After a read: if a request is unfinished, or bytes are left (reading paused), the connection
     /// takes the parser and a copy of the rest into `partials`, and the loop-wide parser is replaced.
-    func keepIfPartial(_ connection: Connection, _ state: inout ConnectionStateMachine, parser: inout RequestParser,
-                       pending: PendingRequest?, rest: UnsafeRawBufferPointer) {
+    func keepIfPartial(
+        _ connection: Connection, _ state: inout ConnectionStateMachine, parser: inout RequestParser,
+        pending: PendingRequest?, rest: UnsafeRawBufferPointer
+    ) {
         guard connection.isOpen, !parser.isIdle || !rest.isEmpty || pending != nil,
-              state.requestUnfinished(now: now, timeouts: timeouts) else { return }
+            state.requestUnfinished(now: now, timeouts: timeouts)
+        else { return }
         let partial = PartialRequest(parser: parser, buffered: Array(rest), pending: pending)
         guard fitsPartialBudget(partial.heldBytes, connection, &state) else {
             parser.reset()
@@ -202,7 +214,9 @@ extension SSEServer {
 
     /// Whether a partial request holding `bytes` fits the budget beside the others; if not, the
     /// client gets 503 with Retry-After and the connection closes (after the linger).
-    private func fitsPartialBudget(_ bytes: Int, _ connection: Connection, _ state: inout ConnectionStateMachine) -> Bool {
+    private func fitsPartialBudget(_ bytes: Int, _ connection: Connection, _ state: inout ConnectionStateMachine)
+        -> Bool
+    {
         guard partialRequestBytes + bytes > configuration.maximumPartialRequestBytes else { return true }
         refuseOverBudget(connection, &state)
         return false
@@ -219,8 +233,10 @@ extension SSEServer {
     /// A routed head whose body follows: the body deadline starts; a publication whose
     /// Content-Length will not arrive in this read reserves it whole, if the budget allows
     /// (else 503 and close, before the client sends it: false).
-    private func startBody(_ request: inout PendingRequest, _ framing: BodyFraming, _ connection: Connection,
-                           _ state: inout ConnectionStateMachine, arrived: Int) -> Bool {
+    private func startBody(
+        _ request: inout PendingRequest, _ framing: BodyFraming, _ connection: Connection,
+        _ state: inout ConnectionStateMachine, arrived: Int
+    ) -> Bool {
         guard framing != .none else { return true }
         state.bodyStarted(now: now, timeouts: timeouts)
         guard request.collectsBody, case .length(let length) = framing, length > arrived else { return true }
@@ -309,18 +325,23 @@ extension SSEServer {
         let isPOST = bytes.equals(method, "POST")
         let isOPTIONS = bytes.equals(method, "OPTIONS")
         let target = RequestTarget(head.target, in: bytes)
-        var request = PendingRequest(action: .refuse(.notFound), keepAlive: head.keepAlive && !isDraining, isHEAD: isHEAD)
+        var request = PendingRequest(
+            action: .refuse(.notFound), keepAlive: head.keepAlive && !isDraining, isHEAD: isHEAD)
         let cors = configuration.corsOrigin != nil
 
         func methods(_ allowed: Bool, allow: StaticString, corsAllow: StaticString) -> Bool {
             if allowed { return true }
-            request.action = isOPTIONS && cors ? .preflight(allow: corsAllow) : .refuse(.methodNotAllowed(allow: cors ? corsAllow : allow))
+            request.action =
+                isOPTIONS && cors
+                ? .preflight(allow: corsAllow) : .refuse(.methodNotAllowed(allow: cors ? corsAllow : allow))
             return false
         }
 
         let path = target.path
         if target.isRoot(in: bytes) {
-            if methods(isGET || isHEAD, allow: "GET, HEAD", corsAllow: "GET, HEAD, OPTIONS") { request.action = .demoPage }
+            if methods(isGET || isHEAD, allow: "GET, HEAD", corsAllow: "GET, HEAD, OPTIONS") {
+                request.action = .demoPage
+            }
         } else if bytes.equals(path, "/sse") {
             if methods(isGET, allow: "GET", corsAllow: "GET, OPTIONS") {
                 request.action = subscription(target, head, bytes)
@@ -330,7 +351,9 @@ extension SSEServer {
                 request.action = publication(target, head, bytes)
             }
         } else if bytes.equals(path, "/metrics") {
-            if methods(isGET || isHEAD, allow: "GET, HEAD", corsAllow: "GET, HEAD, OPTIONS") { request.action = .metrics }
+            if methods(isGET || isHEAD, allow: "GET, HEAD", corsAllow: "GET, HEAD, OPTIONS") {
+                request.action = .metrics
+            }
         } else if let staticFiles = staticFiles, bytes.hasPrefix(path, "/static/") {
             if methods(isGET || isHEAD, allow: "GET, HEAD", corsAllow: "GET, HEAD, OPTIONS") {
                 request.action = staticFileAction(path, bytes, staticFiles)
@@ -350,7 +373,9 @@ extension SSEServer {
         return .awaitEnd(request)
     }
 
-    private func subscription(_ target: RequestTarget, _ head: MessageHead, _ bytes: UnsafeRawBufferPointer) -> PendingRequest.Action {
+    private func subscription(_ target: RequestTarget, _ head: MessageHead, _ bytes: UnsafeRawBufferPointer)
+        -> PendingRequest.Action
+    {
         guard let parameters = target.parameters(in: bytes) else { return .refuse(.badRequest("malformed query")) }
         var topics: [String] = []
         var lastEventID: String? = nil
@@ -375,10 +400,13 @@ extension SSEServer {
         return .subscribe(topics: topics, lastEventID: lastEventID.flatMap { $0.isEmpty ? nil : $0 })
     }
 
-    private func publication(_ target: RequestTarget, _ head: MessageHead, _ bytes: UnsafeRawBufferPointer) -> PendingRequest.Action {
+    private func publication(_ target: RequestTarget, _ head: MessageHead, _ bytes: UnsafeRawBufferPointer)
+        -> PendingRequest.Action
+    {
         if let token = configuration.publishToken {
             guard let header = head.headers.value(of: "authorization", in: bytes),
-                  bearerTokenMatches(UnsafeRawBufferPointer(rebasing: bytes[header.range]), token) else {
+                bearerTokenMatches(UnsafeRawBufferPointer(rebasing: bytes[header.range]), token)
+            else {
                 return .refuse(.unauthorized)
             }
         }
@@ -414,9 +442,14 @@ extension SSEServer {
         return new == 0 || hub.topicCount + new <= configuration.maximumTopics
     }
 
-    private func staticFileAction(_ path: ByteRange, _ bytes: UnsafeRawBufferPointer, _ files: StaticFiles) -> PendingRequest.Action {
-        let relative = UnsafeRawBufferPointer(rebasing: bytes[(Int(path.start) + "/static/".utf8.count)..<Int(path.end)])
-        guard let decoded = percentDecoded(relative, plusIsSpace: false) else { return .refuse(.badRequest("malformed path")) }
+    private func staticFileAction(_ path: ByteRange, _ bytes: UnsafeRawBufferPointer, _ files: StaticFiles)
+        -> PendingRequest.Action
+    {
+        let relative = UnsafeRawBufferPointer(
+            rebasing: bytes[(Int(path.start) + "/static/".utf8.count)..<Int(path.end)])
+        guard let decoded = percentDecoded(relative, plusIsSpace: false) else {
+            return .refuse(.badRequest("malformed path"))
+        }
         guard let safe = StaticFiles.safeRelativePath(decoded) else { return .refuse(.notFound) }
         return .staticFile(safe)
     }

@@ -8,10 +8,12 @@ extension SSEServer {
         statistics.requests += 1
         switch request.action {
         case .demoPage:
-            respond(connection, &state, request, status: 200, contentType: "text/html; charset=utf-8", body: DemoPage.html)
+            respond(
+                connection, &state, request, status: 200, contentType: "text/html; charset=utf-8", body: DemoPage.html)
         case .metrics:
-            respond(connection, &state, request, status: 200, contentType: "text/plain; version=0.0.4; charset=utf-8",
-                    body: metricsText().utf8)
+            respond(
+                connection, &state, request, status: 200, contentType: "text/plain; version=0.0.4; charset=utf-8",
+                body: metricsText().utf8)
         case .subscribe(let topics, let lastEventID):
             state.subscribed()
             store(connection, &state)  // before the hub writes (a replay may close the connection)
@@ -23,8 +25,9 @@ extension SSEServer {
                 respond(connection, &state, request, status: 503, body: "no supervisor\n".utf8)
                 break
             }
-            relay.forward(RelayMessage.RelayedEvent(data: request.body, id: id, name: name), topic: topic,
-                          request: request, from: connection)
+            relay.forward(
+                RelayMessage.RelayedEvent(data: request.body, id: id, name: name), topic: topic,
+                request: request, from: connection)
             state.publicationForwarded()
             store(connection, &state)
         case .publish(let topic, let name, let id):
@@ -52,7 +55,8 @@ extension SSEServer {
                 switch failure {
                 case .notFound: refuse(connection, &state, request, .notFound)
                 case .tooLarge: respond(connection, &state, request, status: 413, body: "file too large\n".utf8)
-                case .unavailable: respond(connection, &state, request, status: 503, body: "out of file descriptors\n".utf8)
+                case .unavailable:
+                    respond(connection, &state, request, status: 503, body: "out of file descriptors\n".utf8)
                 }
             }
         case .preflight(let allow):
@@ -66,15 +70,19 @@ extension SSEServer {
         }
     }
 
-    func refuse(_ connection: Connection, _ state: inout ConnectionStateMachine, _ request: PendingRequest,
-                _ refusal: Refusal) {
+    func refuse(
+        _ connection: Connection, _ state: inout ConnectionStateMachine, _ request: PendingRequest,
+        _ refusal: Refusal
+    ) {
         switch refusal {
         case .notFound:
             statistics.notFound += 1
             respond(connection, &state, request, status: 404, body: "not found\n".utf8)
         case .methodNotAllowed(let allow):
             statistics.methodNotAllowed += 1
-            respond(connection, &state, request, status: 405, body: "method not allowed\n".utf8) { $0.header("Allow", allow) }
+            respond(connection, &state, request, status: 405, body: "method not allowed\n".utf8) {
+                $0.header("Allow", allow)
+            }
         case .unauthorized:
             statistics.unauthorized += 1
             respond(connection, &state, request, status: 401, body: "publishing needs a valid token\n".utf8) {
@@ -96,9 +104,11 @@ extension SSEServer {
 
     /// A response with a body (plain text unless told otherwise); `headers` adds any others. The
     /// Content-Length is the body's (none for a 204, RFC 9110 8.6).
-    func respond(_ connection: Connection, _ state: inout ConnectionStateMachine, _ request: PendingRequest, status: Int,
-                 contentType: StaticString? = "text/plain; charset=utf-8", body: some Collection<UInt8>,
-                 headers: (inout ResponseHeadWriter) -> Void = { _ in }) {
+    func respond(
+        _ connection: Connection, _ state: inout ConnectionStateMachine, _ request: PendingRequest, status: Int,
+        contentType: StaticString? = "text/plain; charset=utf-8", body: some Collection<UInt8>,
+        headers: (inout ResponseHeadWriter) -> Void = { _ in }
+    ) {
         writer.start(status: status)
         if let contentType { writer.header("Content-Type", contentType) }
         headers(&writer)
@@ -115,8 +125,10 @@ extension SSEServer {
 
     /// Adds the headers every response shares, writes head and body in one buffer, then either
     /// waits for the next request or closes.
-    private func send(_ connection: Connection, _ state: inout ConnectionStateMachine, _ request: PendingRequest,
-                      body: some Collection<UInt8>) {
+    private func send(
+        _ connection: Connection, _ state: inout ConnectionStateMachine, _ request: PendingRequest,
+        body: some Collection<UInt8>
+    ) {
         if let origin = configuration.corsOrigin { writer.header("Access-Control-Allow-Origin", origin) }
         if !request.keepAlive { writer.header("Connection", "close") }
         let response = request.isHEAD ? writer.finish() : writer.finish(body: body)
@@ -126,8 +138,10 @@ extension SSEServer {
     }
 
     /// Carries out what the state machine decided after a final response, and stores the state.
-    func perform(_ action: ConnectionStateMachine.ResponseAction, _ connection: Connection,
-                 _ state: inout ConnectionStateMachine) {
+    func perform(
+        _ action: ConnectionStateMachine.ResponseAction, _ connection: Connection,
+        _ state: inout ConnectionStateMachine
+    ) {
         switch action {
         case .awaitNextRequest: break
         case .shutdownAndLinger: connection.shutdownWrite()

@@ -78,7 +78,8 @@ public final class SSEServer: ConnectionHandler {
         hub = Hub(loop: loop, configuration: configuration.hub)
         parser = RequestParser(limits: configuration.limits)
         let fileLimit = Int(clamping: ResourceLimits.openFiles().soft)
-        maximumConnections = configuration.maximumConnections
+        maximumConnections =
+            configuration.maximumConnections
             ?? max(1, fileLimit - ServerConfiguration.reservedDescriptors)
         staticFiles = configuration.staticDirectory.map {
             StaticFiles(directory: $0, maximumBytes: configuration.maximumStaticFileBytes)
@@ -95,8 +96,9 @@ public final class SSEServer: ConnectionHandler {
         if let worker = configuration.workerIndex { head += Array("X-Rill-Worker: \(worker)\r\n".utf8) }
         head += Array("\r\n".utf8)
         streamHead = SharedBytes(head)
-        rejection = SharedBytes(FixedResponses.plainText(
-            status: 503, body: "server at its connection limit, retry later", extraHeaders: "Retry-After: 1\r\n"))
+        rejection = SharedBytes(
+            FixedResponses.plainText(
+                status: 503, body: "server at its connection limit, retry later", extraHeaders: "Retry-After: 1\r\n"))
         listener = try loop.listen(on: configuration.address, reusePort: configuration.reusePort, handler: self)
         if let tick = configuration.tick, tick > .zero {
             tickTimer = loop.scheduleRepeating(every: tick) { [unowned self] in self.publishTick() }
@@ -146,7 +148,9 @@ public final class SSEServer: ConnectionHandler {
 
     public func connectionDidOpen(_ connection: Connection) {
         var state = ConnectionStateMachine()
-        switch state.open(now: now, timeouts: timeouts, atLimit: heldConnections >= maximumConnections, draining: isDraining) {
+        switch state.open(
+            now: now, timeouts: timeouts, atLimit: heldConnections >= maximumConnections, draining: isDraining)
+        {
         case .reject:
             statistics.connectionsRejected += 1
             connection.write(rejection)
@@ -168,8 +172,9 @@ public final class SSEServer: ConnectionHandler {
         } else {
             var pending: PendingRequest? = nil
             let consumed = serve(connection, &state, bytes, parser: &parser, pending: &pending)
-            keepIfPartial(connection, &state, parser: &parser, pending: pending,
-                          rest: UnsafeRawBufferPointer(rebasing: bytes[consumed...]))
+            keepIfPartial(
+                connection, &state, parser: &parser, pending: pending,
+                rest: UnsafeRawBufferPointer(rebasing: bytes[consumed...]))
         }
     }
 
@@ -287,7 +292,8 @@ public final class SSEServer: ConnectionHandler {
         publishedTopics.insert(topic)
         let delivered = try? hub.publish(event.outgoing, topic: topic)
         guard token != 0, let request = relay?.waiting.removeValue(forKey: token),
-              let connection = loop.connection(id: token) else { return }
+            let connection = loop.connection(id: token)
+        else { return }
         var state = ConnectionStateMachine(connection.userData)
         state.publicationReturned()
         if let delivered {

@@ -32,10 +32,16 @@ public final class WorkerRelay: ConnectionHandler {
         var buffer = [UInt8](repeating: 0, count: 64 * 1024)
         while !messages.contains(.start) {
             // The channel is still blocking here: the loop has not adopted it yet.
-            guard case .done(let count)? = try? buffer.withUnsafeMutableBytes({ buffer throws(SystemError) in
-                try FileDescriptor.read(fd, into: buffer)
-            }), count > 0 else { return nil }
-            guard let received = buffer.withUnsafeBytes({ reader.receive(UnsafeRawBufferPointer(rebasing: $0[0..<count])) }) else {
+            guard
+                case .done(let count)? = try? buffer.withUnsafeMutableBytes({ buffer throws(SystemError) in
+                    try FileDescriptor.read(fd, into: buffer)
+                }), count > 0
+            else { return nil }
+            guard
+                let received = buffer.withUnsafeBytes({
+                    reader.receive(UnsafeRawBufferPointer(rebasing: $0[0..<count]))
+                })
+            else {
                 return nil
             }
             messages += received
@@ -59,7 +65,9 @@ public final class WorkerRelay: ConnectionHandler {
     }
 
     /// Sends a publication up; the request waits for its event.
-    func forward(_ event: RelayMessage.RelayedEvent, topic: String, request: PendingRequest, from connection: Connection) {
+    func forward(
+        _ event: RelayMessage.RelayedEvent, topic: String, request: PendingRequest, from connection: Connection
+    ) {
         guard let channel else {
             server.respond(connection, request, status: 503, body: "no supervisor\n".utf8)
             return

@@ -110,7 +110,9 @@ public enum EventEncoder {
                     sink.append(prefix)
                     sink.append(UnsafeBufferPointer(rebasing: text[start..<index]))
                     sink.append(10)
-                    if index < text.count && text[index] == 13 && index + 1 < text.count && text[index + 1] == 10 { index += 1 }
+                    if index < text.count && text[index] == 13 && index + 1 < text.count && text[index + 1] == 10 {
+                        index += 1
+                    }
                     start = index + 1
                 }
                 index += 1

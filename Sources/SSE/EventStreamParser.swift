@@ -131,13 +131,18 @@ public struct EventStreamParser {
             }
             index = end + 1
             if bytes[end] == 13 {
-                if index == bytes.count { afterCR = true }
-                else if bytes[index] == 10 { index += 1 }
+                if index == bytes.count { afterCR = true } else if bytes[index] == 10 { index += 1 }
             }
         }
         // Fields still pointing into `bytes` are copied before the caller reuses them.
-        if case .borrowed(let value) = dataState { data = Array(value); dataState = .owned }
-        if case .borrowed(let value) = typeState { eventType = Array(value); typeState = .owned }
+        if case .borrowed(let value) = dataState {
+            data = Array(value)
+            dataState = .owned
+        }
+        if case .borrowed(let value) = typeState {
+            eventType = Array(value)
+            typeState = .owned
+        }
     }
 
     /// The offset of the first CR or LF at or after `start`, a word at a time.
@@ -184,12 +189,19 @@ public struct EventStreamParser {
         }
         let colon = line.firstIndex(of: UInt8(ascii: ":"))
         let field = UnsafeRawBufferPointer(rebasing: line[..<(colon ?? line.count)])
-        var value = colon.map { UnsafeRawBufferPointer(rebasing: line[($0 + 1)...]) } ?? UnsafeRawBufferPointer(start: nil, count: 0)
+        var value =
+            colon.map { UnsafeRawBufferPointer(rebasing: line[($0 + 1)...]) }
+            ?? UnsafeRawBufferPointer(start: nil, count: 0)
         if value.first == 32 { value = UnsafeRawBufferPointer(rebasing: value[1...]) }
         if EventStreamParser.isField(field, "data") {
             switch dataState {
             case .absent:
-                if borrowed { dataState = .borrowed(value) } else { data = Array(value); dataState = .owned }
+                if borrowed {
+                    dataState = .borrowed(value)
+                } else {
+                    data = Array(value)
+                    dataState = .owned
+                }
             case .borrowed(let first):
                 data = Array(first)
                 data.append(10)
@@ -200,7 +212,12 @@ public struct EventStreamParser {
                 data.append(contentsOf: value)
             }
         } else if EventStreamParser.isField(field, "event") {
-            if borrowed { typeState = .borrowed(value) } else { eventType = Array(value); typeState = .owned }
+            if borrowed {
+                typeState = .borrowed(value)
+            } else {
+                eventType = Array(value)
+                typeState = .owned
+            }
         } else if EventStreamParser.isField(field, "id") {
             if !value.contains(0) {
                 lastEventID.removeAll(keepingCapacity: true)

@@ -122,7 +122,9 @@ public struct HistoryRing {
 /// Exactly the strings `decimalString` makes, so a match names the sequence it was made from.
 func decimalValue(_ text: String) -> UInt64? {
     let digits = text.utf8
-    guard !digits.isEmpty, digits.count <= 20, digits.first != UInt8(ascii: "0") || digits.count == 1 else { return nil }
+    guard !digits.isEmpty, digits.count <= 20, digits.first != UInt8(ascii: "0") || digits.count == 1 else {
+        return nil
+    }
     var value: UInt64 = 0
     for byte in digits {
         let digit = byte &- UInt8(ascii: "0")

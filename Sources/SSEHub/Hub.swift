@@ -80,10 +80,10 @@ public final class Hub {
 
     /// Where one subscriber stands. `topic == -1`: the fd is not a subscriber.
     struct Membership {
-        var topic: Int32 = -1          // first topic; others, if any, in `extraTopics`
+        var topic: Int32 = -1  // first topic; others, if any, in `extraTopics`
         var indexInTopic: UInt32 = 0
         var indexInSlice: UInt32 = 0
-        var lastWrite: UInt32 = 0      // loop ms, wrapping (intervals are far below 49 days)
+        var lastWrite: UInt32 = 0  // loop ms, wrapping (intervals are far below 49 days)
         /// The subscribed connection's generation: with the fd (the index), its `Connection.id`.
         var generation: UInt32 = 0
         var slice: UInt16 = 0
@@ -250,7 +250,9 @@ public final class Hub {
     /// how many subscribers it was queued to. Subscribers over the queue limit are dropped after the
     /// round, so no subscriber waits on another.
     @discardableResult
-    public func publish(_ event: OutgoingEvent, topic name: String) throws(EventEncodingError) -> (id: String, subscribers: Int) {
+    public func publish(_ event: OutgoingEvent, topic name: String) throws(EventEncodingError) -> (
+        id: String, subscribers: Int
+    ) {
         var event = event
         sequence += 1
         let id = event.id ?? decimalString(sequence)
@@ -338,7 +340,8 @@ public final class Hub {
     /// `historyTotalBytes` (never the one just added).
     private func keepInHistory(_ entry: HistoryEntry, topic: Int32) {
         let (bytesBefore, countBefore) = (topics[Int(topic)].history.byteCount, topics[Int(topic)].history.count)
-        topics[Int(topic)].history.append(entry, countLimit: configuration.historyCount, byteLimit: configuration.historyBytes)
+        topics[Int(topic)].history.append(
+            entry, countLimit: configuration.historyCount, byteLimit: configuration.historyBytes)
         statistics.historyBytes += topics[Int(topic)].history.byteCount - bytesBefore
         statistics.historyEntries += topics[Int(topic)].history.count - countBefore
         guard topics[Int(topic)].history.count > 0 else { return }
@@ -364,7 +367,9 @@ public final class Hub {
         let pending = historyOrder.count - historyOrderHead
         if pending > 2 * statistics.historyEntries + 64 {
             historyOrder = historyOrder[historyOrderHead...].filter { topic, sequence in
-                guard topics[Int(topic)].isInUse, let oldest = topics[Int(topic)].history.oldestSequence else { return false }
+                guard topics[Int(topic)].isInUse, let oldest = topics[Int(topic)].history.oldestSequence else {
+                    return false
+                }
                 return sequence >= oldest
             }
             historyOrderHead = 0
@@ -412,7 +417,9 @@ public final class Hub {
     private func startReplay(to connection: Connection, topics topicIDs: [Int32], after lastEventID: String) {
         var after: UInt64? = nil
         for topic in topicIDs {
-            if let sequence = topics[Int(topic)].history.sequence(ofID: lastEventID) { after = max(after ?? 0, sequence) }
+            if let sequence = topics[Int(topic)].history.sequence(ofID: lastEventID) {
+                after = max(after ?? 0, sequence)
+            }
         }
         guard let after else {
             statistics.replayMisses += 1
@@ -484,7 +491,8 @@ public final class Hub {
         replaysReady.removeAll(keepingCapacity: true)
         for id in ready {
             guard let connection = loop.connection(id: id), isSubscribed(connection),
-                  members[Int(connection.fd)].isReplaying else { continue }
+                members[Int(connection.fd)].isReplaying
+            else { continue }
             continueReplay(connection)
         }
     }

@@ -68,7 +68,10 @@ public enum ProcessExit: Equatable, Sendable, CustomStringConvertible {
 
     /// From waitpid's status (WIFEXITED / WEXITSTATUS / WTERMSIG are macros Swift does not import).
     init(waitStatus status: Int32) {
-        if status == -1 { self = .exited(-1); return }
+        if status == -1 {
+            self = .exited(-1)
+            return
+        }
         let signal = status & 0x7f
         self = signal == 0 ? .exited((status >> 8) & 0xff) : .signaled(signal)
     }

@@ -60,8 +60,10 @@ public struct FrameDecoder: Sendable {
 
     /// Appends `bytes` and calls `handle` with each complete frame's type and payload (valid only
     /// during the call). Throws the first corruption, and again on every later call.
-    public mutating func receive(_ bytes: UnsafeRawBufferPointer,
-                                 _ handle: (UInt8, UnsafeRawBufferPointer) throws(FrameError) -> Void) throws(FrameError) {
+    public mutating func receive(
+        _ bytes: UnsafeRawBufferPointer,
+        _ handle: (UInt8, UnsafeRawBufferPointer) throws(FrameError) -> Void
+    ) throws(FrameError) {
         if let failure { throw failure }
         do throws(FrameError) {
             if buffer.isEmpty {
@@ -93,8 +95,10 @@ public struct FrameDecoder: Sendable {
     }
 
     /// Hands over the whole frames at the start of `bytes`; how many bytes they took.
-    private static func frames(in bytes: UnsafeRawBufferPointer, limit: Int,
-                               _ handle: (UInt8, UnsafeRawBufferPointer) throws(FrameError) -> Void) throws(FrameError) -> Int {
+    private static func frames(
+        in bytes: UnsafeRawBufferPointer, limit: Int,
+        _ handle: (UInt8, UnsafeRawBufferPointer) throws(FrameError) -> Void
+    ) throws(FrameError) -> Int {
         var start = 0
         while bytes.count - start >= 4 {
             let length = Int(UInt32(littleEndian: bytes.loadUnaligned(fromByteOffset: start, as: UInt32.self)))

@@ -103,7 +103,9 @@ public struct Supervision: Sendable {
     /// `bytes` are queued, unread, to worker `index` (beyond its start's): past the policy's bound,
     /// the worker has stalled.
     public mutating func queued(_ index: Int, bytes: Int) -> [Action] {
-        guard let limit = policy.maximumQueuedBytes, bytes > limit, isRunning(index), !stalled[index], !stopping else { return [] }
+        guard let limit = policy.maximumQueuedBytes, bytes > limit, isRunning(index), !stalled[index], !stopping else {
+            return []
+        }
         stalled[index] = true
         return [.kill(index, .backlog(bytes))]
     }

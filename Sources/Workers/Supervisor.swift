@@ -11,8 +11,9 @@ public protocol SupervisorDelegate: AnyObject {
     func supervisor(_ supervisor: Supervisor, started index: Int, channel: Connection)
     /// Worker `index` sent a frame (the payload is valid during the call). Throwing
     /// `FrameError.malformed` kills the worker, as a corrupt frame does.
-    func supervisor(_ supervisor: Supervisor, received type: UInt8, payload: UnsafeRawBufferPointer,
-                    from index: Int) throws(FrameError)
+    func supervisor(
+        _ supervisor: Supervisor, received type: UInt8, payload: UnsafeRawBufferPointer,
+        from index: Int) throws(FrameError)
     /// Worker `index` sent bytes that are not frames; it is killed (and restarted per the policy).
     func supervisor(_ supervisor: Supervisor, worker index: Int, sentCorruptFrames error: FrameError)
     /// Worker `index` could not be started.
@@ -20,16 +21,21 @@ public protocol SupervisorDelegate: AnyObject {
     /// Worker `index` stalled (see `Supervision.Stall`) and is being killed; its exit follows.
     func supervisor(_ supervisor: Supervisor, worker index: Int, stalled reason: Supervision.Stall)
     /// Worker `index` exited after `lived`; it is restarted after `restartIn` (nil: it stays down).
-    func supervisor(_ supervisor: Supervisor, worker index: Int, exited status: ProcessExit, lived: Duration,
-                    restartIn: Duration?)
+    func supervisor(
+        _ supervisor: Supervisor, worker index: Int, exited status: ProcessExit, lived: Duration,
+        restartIn: Duration?)
 }
 
 extension SupervisorDelegate {
     public func supervisor(_ supervisor: Supervisor, worker index: Int, sentCorruptFrames error: FrameError) {}
-    public func supervisor(_ supervisor: Supervisor, worker index: Int, failedToStart error: SpawnError, restartIn: Duration?) {}
+    public func supervisor(
+        _ supervisor: Supervisor, worker index: Int, failedToStart error: SpawnError, restartIn: Duration?
+    ) {}
     public func supervisor(_ supervisor: Supervisor, worker index: Int, stalled reason: Supervision.Stall) {}
-    public func supervisor(_ supervisor: Supervisor, worker index: Int, exited status: ProcessExit, lived: Duration,
-                           restartIn: Duration?) {}
+    public func supervisor(
+        _ supervisor: Supervisor, worker index: Int, exited status: ProcessExit, lived: Duration,
+        restartIn: Duration?
+    ) {}
 }
 
 /// Runs N copies of a program (by default this one), each with a socket pair as its fd 0, on a
@@ -57,8 +63,10 @@ public final class Supervisor: ConnectionHandler {
     /// How often exits are collected (waitpid with WNOHANG) and restarts are checked.
     static let reapInterval: Duration = .milliseconds(20)
 
-    public init(loop: EventLoop, workers: Int, policy: RestartPolicy = RestartPolicy(),
-                path: String = ChildProcess.executablePath, delegate: any SupervisorDelegate) {
+    public init(
+        loop: EventLoop, workers: Int, policy: RestartPolicy = RestartPolicy(),
+        path: String = ChildProcess.executablePath, delegate: any SupervisorDelegate
+    ) {
         self.loop = loop
         self.path = path
         self.delegate = delegate

@@ -44,16 +44,18 @@ enum Parse {
     /// of 1024), or `64kB`, `1MB`, `1GB` (powers of 1000). The one size syntax of every command.
     static func bytes(_ text: String) throws -> Int {
         let units: [(String, Double)] = [
-            ("KiB", 1024), ("MiB", 1_048_576), ("GiB", 1_073_741_824), ("kB", 1e3), ("KB", 1e3), ("MB", 1e6), ("GB", 1e9),
-            ("k", 1024), ("K", 1024), ("M", 1_048_576), ("G", 1_073_741_824), ("B", 1),
+            ("KiB", 1024), ("MiB", 1_048_576), ("GiB", 1_073_741_824), ("kB", 1e3), ("KB", 1e3), ("MB", 1e6),
+            ("GB", 1e9),
+            ("k", 1024), ("K", 1024), ("M", 1_048_576), ("G", 1_073_741_824), ("B", 1)
         ]
         var number = Double(text)
         if number == nil, let (suffix, scale) = units.first(where: { text.hasSuffix($0.0) }) {
             number = Double(text.dropLast(suffix.count)).map { $0 * scale }
         }
         guard let number, number.isFinite, number >= 0, number < 1e15 else {
-            throw Invalid("not a size: write bytes (65536) or a number with a unit: 64k, 1M, 1G or 64KiB, 1MiB "
-                          + "(powers of 1024), 64kB, 1MB (powers of 1000)")
+            throw Invalid(
+                "not a size: write bytes (65536) or a number with a unit: 64k, 1M, 1G or 64KiB, 1MiB "
+                    + "(powers of 1024), 64kB, 1MB (powers of 1000)")
         }
         return Int(number.rounded())
     }
@@ -62,9 +64,17 @@ enum Parse {
     static func count(_ text: String, minimum: Int, meaning: String = "") throws -> Int {
         var digits = text.lowercased()
         var scale = 1.0
-        if digits.hasSuffix("k") { scale = 1_000; digits.removeLast() } else if digits.hasSuffix("m") { scale = 1_000_000; digits.removeLast() }
-        guard let number = Double(digits), number.isFinite, number * scale >= Double(minimum), number * scale < 1e15 else {
-            throw Invalid("must be a whole number of at least \(minimum)\(meaning) (k and M suffixes are accepted: 10k)")
+        if digits.hasSuffix("k") {
+            scale = 1_000
+            digits.removeLast()
+        } else if digits.hasSuffix("m") {
+            scale = 1_000_000
+            digits.removeLast()
+        }
+        guard let number = Double(digits), number.isFinite, number * scale >= Double(minimum), number * scale < 1e15
+        else {
+            throw Invalid(
+                "must be a whole number of at least \(minimum)\(meaning) (k and M suffixes are accepted: 10k)")
         }
         return Int((number * scale).rounded())
     }
@@ -78,7 +88,8 @@ enum Parse {
     /// `auto` or a number of worker processes, at least 1.
     static func workers(_ text: String) throws -> WorkersArgument {
         guard let workers = WorkersArgument(argument: text) else {
-            throw Invalid("must be 'auto' (one per CPU) or a number of processes, at least 1 (1: this process does the work)")
+            throw Invalid(
+                "must be 'auto' (one per CPU) or a number of processes, at least 1 (1: this process does the work)")
         }
         return workers
     }

@@ -11,12 +11,14 @@ struct Echo: ParsableCommand {
     @Option(help: "Address to listen on (IPv4, numeric).")
     var host = "127.0.0.1"
 
-    @Option(parsing: .unconditional, help: "Port to listen on; 0 picks a free one (printed at start). (default: 7000)",
-            transform: Parse.port)
+    @Option(
+        parsing: .unconditional, help: "Port to listen on; 0 picks a free one (printed at start). (default: 7000)",
+        transform: Parse.port)
     var port: UInt16 = 7000
 
-    @Option(parsing: .unconditional, help: "Listen backlog (capped by net.core.somaxconn). (default: 4096)",
-            transform: { Int32(try Parse.count($0, minimum: 1, meaning: " (capped by net.core.somaxconn)")) })
+    @Option(
+        parsing: .unconditional, help: "Listen backlog (capped by net.core.somaxconn). (default: 4096)",
+        transform: { Int32(try Parse.count($0, minimum: 1, meaning: " (capped by net.core.somaxconn)")) })
     var backlog: Int32 = 4096
 
     func run() throws {
@@ -27,12 +29,16 @@ struct Echo: ParsableCommand {
         let loop = try EventLoop()
         let listener = try loop.listen(on: address, backlog: backlog, handler: EchoHandler())
         stopOnInterrupt(loop)
-        print("rill echo listening on \(listener.address), open-file limit \(limits.soft) (about \(limits.soft - 16) connections)")
+        print(
+            "rill echo listening on \(listener.address), open-file limit \(limits.soft) (about \(limits.soft - 16) connections)"
+        )
         flushStandardOutput()
         loop.run()
         let open = loop.openConnections
         listener.close()
         loop.closeAll()
-        print("rill echo stopped: accepted \(listener.accepted), open at stop \(open), accept errors \(listener.acceptErrors), fd-exhaustion pauses \(listener.exhaustionPauses)")
+        print(
+            "rill echo stopped: accepted \(listener.accepted), open at stop \(open), accept errors \(listener.acceptErrors), fd-exhaustion pauses \(listener.exhaustionPauses)"
+        )
     }
 }

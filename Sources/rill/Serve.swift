@@ -25,93 +25,126 @@ struct Serve: ParsableCommand {
     @Option(help: "Address to listen on (numeric IPv4).")
     var host = "127.0.0.1"
 
-    @Option(parsing: .unconditional, help: "Port to listen on; 0 picks a free one (printed at start). (default: 8080)",
-            transform: Parse.port)
+    @Option(
+        parsing: .unconditional, help: "Port to listen on; 0 picks a free one (printed at start). (default: 8080)",
+        transform: Parse.port)
     var port: UInt16 = 8080
 
-    @Option(parsing: .unconditional,
-            help: "Seconds between heartbeat comments on an otherwise silent stream; 0 turns them off. (default: 15)",
-            transform: { try Parse.seconds($0, zero: "off") })
+    @Option(
+        parsing: .unconditional,
+        help: "Seconds between heartbeat comments on an otherwise silent stream; 0 turns them off. (default: 15)",
+        transform: { try Parse.seconds($0, zero: "off") })
     var heartbeat: Double = 15
 
-    @Option(parsing: .unconditional, help: "Events kept per topic for Last-Event-ID replay. (default: 1000)",
-            transform: { try Parse.count($0, minimum: 0) })
+    @Option(
+        parsing: .unconditional, help: "Events kept per topic for Last-Event-ID replay. (default: 1000)",
+        transform: { try Parse.count($0, minimum: 0) })
     var history = 1000
 
-    @Option(name: .customLong("history-bytes"), parsing: .unconditional, help: "Bytes of events kept per topic for replay. (default: 1M, i.e. 1 MiB)",
-            transform: Parse.bytes)
+    @Option(
+        name: .customLong("history-bytes"), parsing: .unconditional,
+        help: "Bytes of events kept per topic for replay. (default: 1M, i.e. 1 MiB)",
+        transform: Parse.bytes)
     var historyBytes = 1 << 20
 
-    @Option(name: .customLong("history-total"), parsing: .unconditional,
-            help: "Bytes of events kept for replay over all topics together; past it the oldest go first, whatever their topic. (default: an eighth of the machine's memory, at most 1G)",
-            transform: Parse.bytes)
+    @Option(
+        name: .customLong("history-total"), parsing: .unconditional,
+        help:
+            "Bytes of events kept for replay over all topics together; past it the oldest go first, whatever their topic. (default: an eighth of the machine's memory, at most 1G)",
+        transform: Parse.bytes)
     var historyTotal: Int?
 
-    @Option(name: .customLong("max-connections"), parsing: .unconditional,
-            help: "Connections held at once; past it clients get 503 with Retry-After. Default: what the open-file limit allows.",
-            transform: { try Parse.count($0, minimum: 1) })
+    @Option(
+        name: .customLong("max-connections"), parsing: .unconditional,
+        help:
+            "Connections held at once; past it clients get 503 with Retry-After. Default: what the open-file limit allows.",
+        transform: { try Parse.count($0, minimum: 1) })
     var maxConnections: Int?
 
-    @Option(parsing: .unconditional,
-            help: "Seconds between server-time events on topic 'time' (the demo page shows them); 0 turns them off. (default: 1)",
-            transform: { try Parse.seconds($0, zero: "off") })
+    @Option(
+        parsing: .unconditional,
+        help:
+            "Seconds between server-time events on topic 'time' (the demo page shows them); 0 turns them off. (default: 1)",
+        transform: { try Parse.seconds($0, zero: "off") })
     var tick: Double = 1
 
     @Option(name: .customLong("static"), help: "Directory to serve under /static/ (off when not given; it must exist).")
     var staticDirectory: String?
 
-    @Option(name: .customLong("cors-origin"), help: "Access-Control-Allow-Origin for every response, e.g. '*' (off when not given).")
+    @Option(
+        name: .customLong("cors-origin"),
+        help: "Access-Control-Allow-Origin for every response, e.g. '*' (off when not given).")
     var corsOrigin: String?
 
-    @Option(name: .customLong("publish-token"),
-            help: "Require 'Authorization: Bearer TOKEN' on POST /publish (open when not given).")
+    @Option(
+        name: .customLong("publish-token"),
+        help: "Require 'Authorization: Bearer TOKEN' on POST /publish (open when not given).")
     var publishToken: String?
 
-    @Option(name: .customLong("max-queued"), parsing: .unconditional,
-            help: "Bytes a subscriber may have queued before it is dropped as too slow. (default: 1M, i.e. 1 MiB)", transform: Parse.bytes)
+    @Option(
+        name: .customLong("max-queued"), parsing: .unconditional,
+        help: "Bytes a subscriber may have queued before it is dropped as too slow. (default: 1M, i.e. 1 MiB)",
+        transform: Parse.bytes)
     var maxQueued = 1 << 20
 
-    @Option(name: .customLong("max-body"), parsing: .unconditional,
-            help: "Largest published event data in bytes (413 past it). (default: 1M, i.e. 1 MiB)", transform: Parse.bytes)
+    @Option(
+        name: .customLong("max-body"), parsing: .unconditional,
+        help: "Largest published event data in bytes (413 past it). (default: 1M, i.e. 1 MiB)", transform: Parse.bytes)
     var maxBody = 1 << 20
 
-    @Option(name: .customLong("header-timeout"), parsing: .unconditional,
-            help: "Seconds a client has to send a whole request; more than 0 (a request split over reads needs time). (default: 10)",
-            transform: { try Parse.seconds($0, zero: nil) })
+    @Option(
+        name: .customLong("header-timeout"), parsing: .unconditional,
+        help:
+            "Seconds a client has to send a whole request; more than 0 (a request split over reads needs time). (default: 10)",
+        transform: { try Parse.seconds($0, zero: nil) })
     var headerTimeout: Double = 10
 
-    @Option(name: .customLong("idle-timeout"), parsing: .unconditional,
-            help: "Seconds a keep-alive connection may wait between requests; more than 0. (default: 60)", transform: { try Parse.seconds($0, zero: nil) })
+    @Option(
+        name: .customLong("idle-timeout"), parsing: .unconditional,
+        help: "Seconds a keep-alive connection may wait between requests; more than 0. (default: 60)",
+        transform: { try Parse.seconds($0, zero: nil) })
     var idleTimeout: Double = 60
 
-    @Option(name: .customLong("body-timeout"), parsing: .unconditional,
-            help: "Seconds a request body may take after its head (extended as bytes arrive at --min-body-rate); more than 0. (default: 5)",
-            transform: { try Parse.seconds($0, zero: nil) })
+    @Option(
+        name: .customLong("body-timeout"), parsing: .unconditional,
+        help:
+            "Seconds a request body may take after its head (extended as bytes arrive at --min-body-rate); more than 0. (default: 5)",
+        transform: { try Parse.seconds($0, zero: nil) })
     var bodyTimeout: Double = 5
 
-    @Option(name: .customLong("min-body-rate"), parsing: .unconditional,
-            help: "Bytes per second a request body must keep up to push its deadline on; 0: the whole body within --body-timeout. (default: 16k)",
-            transform: Parse.bytes)
+    @Option(
+        name: .customLong("min-body-rate"), parsing: .unconditional,
+        help:
+            "Bytes per second a request body must keep up to push its deadline on; 0: the whole body within --body-timeout. (default: 16k)",
+        transform: Parse.bytes)
     var minBodyRate = 16 << 10
 
-    @Option(name: .customLong("max-partial-bytes"), parsing: .unconditional,
-            help: "Bytes all unfinished requests together may hold (bodies being received); past it a request gets 503. (default: 64M)",
-            transform: Parse.bytes)
+    @Option(
+        name: .customLong("max-partial-bytes"), parsing: .unconditional,
+        help:
+            "Bytes all unfinished requests together may hold (bodies being received); past it a request gets 503. (default: 64M)",
+        transform: Parse.bytes)
     var maxPartialBytes = 64 << 20
 
-    @Option(parsing: .unconditional,
-            help: "Worker processes, each with its own reactor on the same port (SO_REUSEPORT): 'auto' (one per CPU) or a number (more than the CPUs is fine: the limit they lift is open files). 1: this process serves. (default: 1)",
-            transform: Parse.workers)
+    @Option(
+        parsing: .unconditional,
+        help:
+            "Worker processes, each with its own reactor on the same port (SO_REUSEPORT): 'auto' (one per CPU) or a number (more than the CPUs is fine: the limit they lift is open files). 1: this process serves. (default: 1)",
+        transform: Parse.workers)
     var workers = WorkersArgument.count(1)
 
-    @Option(name: .customLong("log-format"),
-            help: "Log lines on stderr (error counts, worker restarts): text (timestamp, level, message) or json (one object per line). (default: text)")
+    @Option(
+        name: .customLong("log-format"),
+        help:
+            "Log lines on stderr (error counts, worker restarts): text (timestamp, level, message) or json (one object per line). (default: text)"
+    )
     var logFormat = LogFormat.text
 
     /// A worker silent this long (it reports every second) has stalled and is killed and restarted;
     /// 0: never. Hidden: tests shorten it.
-    @Option(name: .customLong("worker-liveness"), parsing: .unconditional, help: .hidden,
-            transform: { try Parse.seconds($0, zero: "off") })
+    @Option(
+        name: .customLong("worker-liveness"), parsing: .unconditional, help: .hidden,
+        transform: { try Parse.seconds($0, zero: "off") })
     var workerLiveness: Double = 5
 
     /// Bytes queued, unread, to a worker past which it has stalled (killed and restarted). Hidden:
@@ -159,14 +192,18 @@ struct Serve: ParsableCommand {
         let loop = try EventLoop()
         let server = try SSEServer(loop: loop, configuration: configuration(address: address, limits: limits))
         stopOnInterrupt(loop)
-        print("rill serve listening on http://\(server.listener.address)/ (demo page; streams at /sse), "
-              + "version \(RillVersion.current), open-file limit \(limits.soft), up to \(server.maximumConnections) connections; " + settings)
+        print(
+            "rill serve listening on http://\(server.listener.address)/ (demo page; streams at /sse), "
+                + "version \(RillVersion.current), open-file limit \(limits.soft), up to \(server.maximumConnections) connections; "
+                + settings)
         flushStandardOutput()
         loop.run()
         let streams = drain(server, loop: loop)
         let hub = server.hub.statistics
-        print("rill serve stopped: \(server.statistics.connectionsTotal) connections, \(streams) streams open at stop, "
-              + "\(hub.events) events, \(hub.heartbeats) heartbeats, \(server.statistics.connectionsRejected) turned away")
+        print(
+            "rill serve stopped: \(server.statistics.connectionsTotal) connections, \(streams) streams open at stop, "
+                + "\(hub.events) events, \(hub.heartbeats) heartbeats, \(server.statistics.connectionsRejected) turned away"
+        )
         flushStandardOutput()
     }
 
@@ -196,9 +233,12 @@ struct Serve: ParsableCommand {
         configuration.logFormat = logFormat
         if let maxConnections {
             if maxConnections > allowed && workerChannel == nil {
-                LogLine(.warning, "rill serve: --max-connections \(maxConnections) is more than this process's open-file limit allows "
+                LogLine(
+                    .warning,
+                    "rill serve: --max-connections \(maxConnections) is more than this process's open-file limit allows "
                         + "(\(limits.soft) files, hard limit \(limits.hard)): holding at most \(allowed). Use --workers to hold more.",
-                        fields: [("maxConnections", .number(maxConnections)), ("holding", .number(allowed))]).write(logFormat)
+                    fields: [("maxConnections", .number(maxConnections)), ("holding", .number(allowed))]
+                ).write(logFormat)
             }
             configuration.maximumConnections = min(maxConnections, allowed)
         }
@@ -257,9 +297,10 @@ struct Serve: ParsableCommand {
         }
         let perWorker = Int(clamping: limits.soft) - ServerConfiguration.reservedDescriptors
         let each = maxConnections.map { min($0, perWorker) } ?? perWorker
-        print("rill serve listening on http://\(host):\(port)/ (demo page; streams at /sse), version \(RillVersion.current), \(processes) workers "
-              + "(SO_REUSEPORT), open-file limit \(limits.soft) each, up to \(each * processes) connections "
-              + "(\(each) per worker); " + settings)
+        print(
+            "rill serve listening on http://\(host):\(port)/ (demo page; streams at /sse), version \(RillVersion.current), \(processes) workers "
+                + "(SO_REUSEPORT), open-file limit \(limits.soft) each, up to \(each * processes) connections "
+                + "(\(each) per worker); " + settings)
         flushStandardOutput()
         loop.run()
         supervisor.stop()

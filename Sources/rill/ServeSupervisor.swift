@@ -49,8 +49,14 @@ final class ServeSupervisor: SupervisorDelegate {
         var arguments: [String] = []
         var skip = false
         for argument in CommandLine.arguments.dropFirst() {
-            if skip { skip = false; continue }
-            if argument == "--workers" || argument == "--port" { skip = true; continue }
+            if skip {
+                skip = false
+                continue
+            }
+            if argument == "--workers" || argument == "--port" {
+                skip = true
+                continue
+            }
             if argument.hasPrefix("--workers=") || argument.hasPrefix("--port=") { continue }
             arguments.append(argument)
         }
@@ -87,8 +93,10 @@ final class ServeSupervisor: SupervisorDelegate {
 
     // MARK: - The relay
 
-    func supervisor(_ supervisor: Supervisor, received type: UInt8, payload: UnsafeRawBufferPointer,
-                    from index: Int) throws(FrameError) {
+    func supervisor(
+        _ supervisor: Supervisor, received type: UInt8, payload: UnsafeRawBufferPointer,
+        from index: Int
+    ) throws(FrameError) {
         guard let message = RelayMessage(type: type, payload: payload) else { throw .malformed(type: type) }
         switch message {
         case .publish(let token, let topic, let event):
@@ -101,8 +109,10 @@ final class ServeSupervisor: SupervisorDelegate {
     }
 
     func supervisor(_ supervisor: Supervisor, worker index: Int, sentCorruptFrames error: FrameError) {
-        LogLine(.error, "rill serve: worker \(index) sent a malformed relay message (\(error)); restarting it",
-                fields: [("worker", .number(index)), ("error", .text("\(error)"))]).write(command.logFormat)
+        LogLine(
+            .error, "rill serve: worker \(index) sent a malformed relay message (\(error)); restarting it",
+            fields: [("worker", .number(index)), ("error", .text("\(error)"))]
+        ).write(command.logFormat)
     }
 
     /// Gives an event its id and place in the order, keeps it, and sends it to every worker (with
@@ -113,8 +123,9 @@ final class ServeSupervisor: SupervisorDelegate {
         let message = SharedBytes(RelayMessage.event(token: 0, topic: topic, event: relayed).encoded)
         // Kept as the workers' hubs keep it (framed; one they cannot frame they refuse, and keep not).
         if let framed = try? EventEncoder.encodeShared(relayed.outgoing) {
-            history[topic, default: TopicHistory()].append(sequence: sequence, id: relayed.id!, framed: framed, message: message,
-                                                           countLimit: command.history, byteLimit: command.historyBytes)
+            history[topic, default: TopicHistory()].append(
+                sequence: sequence, id: relayed.id!, framed: framed, message: message,
+                countLimit: command.history, byteLimit: command.historyBytes)
         }
         // Each worker's copy is queued on its own channel: a worker that does not read holds up no
         // other (the origin's request is answered when its own copy arrives), and its queue is
@@ -142,25 +153,40 @@ final class ServeSupervisor: SupervisorDelegate {
 
     // MARK: - Supervision (restarts with backoff are the Supervisor's)
 
-    func supervisor(_ supervisor: Supervisor, worker index: Int, exited status: ProcessExit, lived: Duration,
-                    restartIn: Duration?) {
+    func supervisor(
+        _ supervisor: Supervisor, worker index: Int, exited status: ProcessExit, lived: Duration,
+        restartIn: Duration?
+    ) {
         workers[index].statistics = []
         exitedAtStart = true  // only `start` looks, while it waits for the first reports
         guard let restartIn else { return }
-        LogLine(.warning, "rill serve: worker \(index) \(status) after \(lived.components.seconds) s; restarting it in \(restartIn)",
-                fields: [("worker", .number(index)), ("exit", .text("\(status)")), ("livedSeconds", .number(Int(lived.components.seconds))),
-                         ("restartIn", .text("\(restartIn)"))]).write(command.logFormat)
+        LogLine(
+            .warning,
+            "rill serve: worker \(index) \(status) after \(lived.components.seconds) s; restarting it in \(restartIn)",
+            fields: [
+                ("worker", .number(index)), ("exit", .text("\(status)")),
+                ("livedSeconds", .number(Int(lived.components.seconds))),
+                ("restartIn", .text("\(restartIn)"))
+            ]
+        ).write(command.logFormat)
     }
 
     func supervisor(_ supervisor: Supervisor, worker index: Int, stalled reason: Supervision.Stall) {
-        LogLine(.error, "rill serve: worker \(index) \(reason) (stopped or hung); killing it",
-                fields: [("worker", .number(index)), ("stall", .text("\(reason)"))]).write(command.logFormat)
+        LogLine(
+            .error, "rill serve: worker \(index) \(reason) (stopped or hung); killing it",
+            fields: [("worker", .number(index)), ("stall", .text("\(reason)"))]
+        ).write(command.logFormat)
     }
 
-    func supervisor(_ supervisor: Supervisor, worker index: Int, failedToStart error: SpawnError, restartIn: Duration?) {
+    func supervisor(_ supervisor: Supervisor, worker index: Int, failedToStart error: SpawnError, restartIn: Duration?)
+    {
         exitedAtStart = true
-        LogLine(.error, "rill serve: could not start worker \(index): \(error)" + (restartIn.map { "; trying again in \($0)" } ?? ""),
-                fields: [("worker", .number(index)), ("error", .text("\(error)"))]).write(command.logFormat)
+        LogLine(
+            .error,
+            "rill serve: could not start worker \(index): \(error)"
+                + (restartIn.map { "; trying again in \($0)" } ?? ""),
+            fields: [("worker", .number(index)), ("error", .text("\(error)"))]
+        ).write(command.logFormat)
     }
 
     /// Passes the stop on to every worker and waits for all to exit (SIGKILL after the grace).
@@ -183,8 +209,11 @@ struct TopicHistory {
     private var messages: [SharedBytes] = []
     private var head = 0
 
-    mutating func append(sequence: UInt64, id: String, framed: SharedBytes, message: SharedBytes, countLimit: Int, byteLimit: Int) {
-        ring.append(HistoryEntry(sequence: sequence, id: id, bytes: framed), countLimit: countLimit, byteLimit: byteLimit)
+    mutating func append(
+        sequence: UInt64, id: String, framed: SharedBytes, message: SharedBytes, countLimit: Int, byteLimit: Int
+    ) {
+        ring.append(
+            HistoryEntry(sequence: sequence, id: id, bytes: framed), countLimit: countLimit, byteLimit: byteLimit)
         messages.append(message)
         // The ring keeps the newest `ring.count`: drop the messages of those it let go.
         head = messages.count - ring.count

@@ -6,7 +6,10 @@ enum WorkersArgument: ExpressibleByArgument, CustomStringConvertible, Sendable {
     case count(Int)
 
     public init?(argument: String) {
-        if argument == "auto" { self = .auto; return }
+        if argument == "auto" {
+            self = .auto
+            return
+        }
         guard let count = Int(argument), count >= 1 else { return nil }
         self = .count(count)
     }

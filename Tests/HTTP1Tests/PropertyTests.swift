@@ -50,16 +50,22 @@ struct GeneratedRequest {
             String((0..<Int.random(in: range, using: &generator)).map { _ in tchars.randomElement(using: &generator)! })
         }
         let method = token(1...8)
-        let target = "/" + String((0..<Int.random(in: 0...60, using: &generator)).map { _ in vchars.randomElement(using: &generator)! })
+        let target =
+            "/"
+            + String(
+                (0..<Int.random(in: 0...60, using: &generator)).map { _ in vchars.randomElement(using: &generator)! })
         let version: HTTPVersion = Bool.random(using: &generator) ? .http1_1 : .http1_0
         var headers: [(String, String)] = [("Host", "h")]
         for _ in 0..<Int.random(in: 0...12, using: &generator) {
             var name = token(1...20)
             // Keep framing and Host under the generator's control.
-            if ["host", "content-length", "transfer-encoding", "connection"].contains(name.lowercased()) { name = "X" + name }
-            var value = String((0..<Int.random(in: 0...40, using: &generator)).map { _ in
-                Int.random(in: 0..<10, using: &generator) == 0 ? " " : vchars.randomElement(using: &generator)!
-            })
+            if ["host", "content-length", "transfer-encoding", "connection"].contains(name.lowercased()) {
+                name = "X" + name
+            }
+            var value = String(
+                (0..<Int.random(in: 0...40, using: &generator)).map { _ in
+                    Int.random(in: 0..<10, using: &generator) == 0 ? " " : vchars.randomElement(using: &generator)!
+                })
             while value.first == " " { value.removeFirst() }
             while value.last == " " { value.removeLast() }
             headers.append((name, value))
@@ -67,8 +73,9 @@ struct GeneratedRequest {
         let body = (0..<(Bool.random(using: &generator) ? Int.random(in: 1...50, using: &generator) : 0)).map { _ in
             UInt8.random(in: 0...255, using: &generator)
         }
-        return GeneratedRequest(method: method, target: target, version: version, headers: headers,
-                                body: body, chunked: !body.isEmpty && Bool.random(using: &generator))
+        return GeneratedRequest(
+            method: method, target: target, version: version, headers: headers,
+            body: body, chunked: !body.isEmpty && Bool.random(using: &generator))
     }
 }
 
@@ -82,9 +89,13 @@ struct GeneratedRequest {
             let bytes = request.serialized
             var expected = "{\(request.method) \(request.target) \(request.version)"
             for (name, value) in request.headers { expected += " [\(name)=\(value)]" }
-            if request.chunked { expected += " [Transfer-Encoding=chunked] chunked" }
-            else if !request.body.isEmpty { expected += " [Content-Length=\(request.body.count)] length(\(request.body.count))" }
-            else { expected += " none" }
+            if request.chunked {
+                expected += " [Transfer-Encoding=chunked] chunked"
+            } else if !request.body.isEmpty {
+                expected += " [Content-Length=\(request.body.count)] length(\(request.body.count))"
+            } else {
+                expected += " none"
+            }
             expected += request.version == .http1_1 ? " keep" : " close"
             expected += (request.body.isEmpty ? "" : " body=" + String(decoding: request.body, as: UTF8.self)) + "}"
             #expect(requestTranscript(bytes) == expected, "iteration \(iteration)")
@@ -109,7 +120,8 @@ struct GeneratedRequest {
                 }
             }
             let whole = requestTranscript(bytes)
-            #expect(requestTranscript(bytes, chunks: byteByByte(bytes.count)) == whole, "iteration \(iteration): \(bytes)")
+            #expect(
+                requestTranscript(bytes, chunks: byteByByte(bytes.count)) == whole, "iteration \(iteration): \(bytes)")
             #expect(requestTranscript(bytes, chunks: randomSplits(bytes.count, using: &generator)) == whole)
             let response = responseTranscript(bytes)
             #expect(responseTranscript(bytes, chunks: randomSplits(bytes.count, using: &generator)) == response)
@@ -132,7 +144,8 @@ struct GeneratedRequest {
 
 /// The request corpus in Tests/Fixtures/http (a copy of the project's shared corpus).
 func corpusFiles() -> [(String, [UInt8])] {
-    let packageRoot = String(#filePath.split(separator: "/", omittingEmptySubsequences: false).dropLast(3).joined(separator: "/"))
+    let packageRoot = String(
+        #filePath.split(separator: "/", omittingEmptySubsequences: false).dropLast(3).joined(separator: "/"))
     let directory = packageRoot + "/Tests/Fixtures/http/"
     return ["browser.txt", "sse.txt", "wrk.txt", "post-cl.txt", "post-chunked.txt"].compactMap { name in
         guard let file = fopen(directory + name, "rb") else { return nil }

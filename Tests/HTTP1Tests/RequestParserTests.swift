@@ -4,26 +4,47 @@ import Testing
 /// One line per case: input (`|` = CRLF) and the expected transcript (see `requestTranscript`).
 let validRequests: [(String, String)] = [
     ("GET / HTTP/1.1|Host: a||", "{GET / HTTP/1.1 [Host=a] none keep}"),
-    ("GET /p?q=1&r=%20 HTTP/1.1|Host: example.com|User-Agent: x/1.0||", "{GET /p?q=1&r=%20 HTTP/1.1 [Host=example.com] [User-Agent=x/1.0] none keep}"),
+    (
+        "GET /p?q=1&r=%20 HTTP/1.1|Host: example.com|User-Agent: x/1.0||",
+        "{GET /p?q=1&r=%20 HTTP/1.1 [Host=example.com] [User-Agent=x/1.0] none keep}"
+    ),
     ("GET / HTTP/1.0||", "{GET / HTTP/1.0 none close}"),
     ("GET / HTTP/1.0|Connection: keep-alive||", "{GET / HTTP/1.0 [Connection=keep-alive] none keep}"),
-    ("GET / HTTP/1.1|Host: a|Connection: Upgrade, close||", "{GET / HTTP/1.1 [Host=a] [Connection=Upgrade, close] none close}"),
+    (
+        "GET / HTTP/1.1|Host: a|Connection: Upgrade, close||",
+        "{GET / HTTP/1.1 [Host=a] [Connection=Upgrade, close] none close}"
+    ),
     ("||GET / HTTP/1.1|Host: a||", "{GET / HTTP/1.1 [Host=a] none keep}"),
-    ("GET / HTTP/1.1|Host: a|X:  \tspaced value\t |Empty:|Opaque: caf\u{E9}||", "{GET / HTTP/1.1 [Host=a] [X=spaced value] [Empty=] [Opaque=café] none keep}"),
+    (
+        "GET / HTTP/1.1|Host: a|X:  \tspaced value\t |Empty:|Opaque: caf\u{E9}||",
+        "{GET / HTTP/1.1 [Host=a] [X=spaced value] [Empty=] [Opaque=café] none keep}"
+    ),
     ("OPTIONS * HTTP/1.1|Host: a||", "{OPTIONS * HTTP/1.1 [Host=a] none keep}"),
     // RFC 9110 2.5: a higher HTTP/1 minor version is handled as HTTP/1.1.
     ("GET / HTTP/1.2|Host: a||", "{GET / HTTP/1.1 [Host=a] none keep}"),
     ("GET / HTTP/1.9|Host: a|Connection: close||", "{GET / HTTP/1.1 [Host=a] [Connection=close] none close}"),
     ("GET http://a/p?q HTTP/1.1|Host: a||", "{GET http://a/p?q HTTP/1.1 [Host=a] none keep}"),
-    ("POST /p HTTP/1.1|Host: a|Content-Length: 5||hello", "{POST /p HTTP/1.1 [Host=a] [Content-Length=5] length(5) keep body=hello}"),
+    (
+        "POST /p HTTP/1.1|Host: a|Content-Length: 5||hello",
+        "{POST /p HTTP/1.1 [Host=a] [Content-Length=5] length(5) keep body=hello}"
+    ),
     ("POST /p HTTP/1.1|Host: a|Content-Length: 0||", "{POST /p HTTP/1.1 [Host=a] [Content-Length=0] none keep}"),
-    ("POST /p HTTP/1.1|Host: a|Content-Length: 3|content-length: 3||abc", "{POST /p HTTP/1.1 [Host=a] [Content-Length=3] [content-length=3] length(3) keep body=abc}"),
-    ("POST /p HTTP/1.1|Host: a|Transfer-Encoding: chunked||5|hello|6;ext=1;b|, worl|1|d|0||",
-     "{POST /p HTTP/1.1 [Host=a] [Transfer-Encoding=chunked] chunked keep body=hello, world}"),
-    ("POST /p HTTP/1.1|Host: a|Transfer-Encoding: Chunked||A|0123456789|0|Trailer: x|Other: y||",
-     "{POST /p HTTP/1.1 [Host=a] [Transfer-Encoding=Chunked] chunked keep body=0123456789}"),
-    ("GET /1 HTTP/1.1|Host: a||GET /2 HTTP/1.1|Host: a||POST /3 HTTP/1.1|Host: a|Content-Length: 2||okGET /4 HTTP/1.0||",
-     "{GET /1 HTTP/1.1 [Host=a] none keep}{GET /2 HTTP/1.1 [Host=a] none keep}{POST /3 HTTP/1.1 [Host=a] [Content-Length=2] length(2) keep body=ok}{GET /4 HTTP/1.0 none close}"),
+    (
+        "POST /p HTTP/1.1|Host: a|Content-Length: 3|content-length: 3||abc",
+        "{POST /p HTTP/1.1 [Host=a] [Content-Length=3] [content-length=3] length(3) keep body=abc}"
+    ),
+    (
+        "POST /p HTTP/1.1|Host: a|Transfer-Encoding: chunked||5|hello|6;ext=1;b|, worl|1|d|0||",
+        "{POST /p HTTP/1.1 [Host=a] [Transfer-Encoding=chunked] chunked keep body=hello, world}"
+    ),
+    (
+        "POST /p HTTP/1.1|Host: a|Transfer-Encoding: Chunked||A|0123456789|0|Trailer: x|Other: y||",
+        "{POST /p HTTP/1.1 [Host=a] [Transfer-Encoding=Chunked] chunked keep body=0123456789}"
+    ),
+    (
+        "GET /1 HTTP/1.1|Host: a||GET /2 HTTP/1.1|Host: a||POST /3 HTTP/1.1|Host: a|Content-Length: 2||okGET /4 HTTP/1.0||",
+        "{GET /1 HTTP/1.1 [Host=a] none keep}{GET /2 HTTP/1.1 [Host=a] none keep}{POST /3 HTTP/1.1 [Host=a] [Content-Length=2] length(2) keep body=ok}{GET /4 HTTP/1.0 none close}"
+    )
 ]
 
 /// One line per error class: input, expected error, its status.
@@ -69,7 +90,7 @@ let invalidRequests: [(String, HTTPParseError, Int)] = [
     ("POST / HTTP/1.1|Host: a|Transfer-Encoding: chunked||3;a\u{1}|", .invalidChunkExtension, 400),
     ("POST / HTTP/1.1|Host: a|Transfer-Encoding: chunked||1000000000000000|", .invalidChunkSize, 400),
     ("POST / HTTP/1.1|Host: a|Transfer-Encoding: chunked||3|abcX|", .missingChunkTerminator, 400),
-    ("POST / HTTP/1.1|Host: a|Transfer-Encoding: chunked||3|abc|0|Bad Trailer: x||", .whitespaceBeforeColon, 400),
+    ("POST / HTTP/1.1|Host: a|Transfer-Encoding: chunked||3|abc|0|Bad Trailer: x||", .whitespaceBeforeColon, 400)
 ]
 
 /// Limits small enough to test, one per error.
@@ -88,7 +109,7 @@ let limitCases: [(String, HTTPParseError, Int)] = [
     ("GET / HTTP/1.1|Host: a|X: " + String(repeating: "v", count: 60) + "||", .headerSectionTooLarge, 431),
     ("GET / HTTP/1.1|Host: a|A: 1|B: 2|C: 3||", .tooManyHeaders, 431),
     ("POST / HTTP/1.1|Host: a|Content-Length: 11||", .bodyTooLarge, 413),
-    ("POST / HTTP/1.1|Host: a|Transfer-Encoding: chunked||8|12345678|8|", .bodyTooLarge, 413),
+    ("POST / HTTP/1.1|Host: a|Transfer-Encoding: chunked||8|12345678|8|", .bodyTooLarge, 413)
 ]
 
 @Suite struct RequestParserTests {

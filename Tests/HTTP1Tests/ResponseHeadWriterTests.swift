@@ -10,9 +10,14 @@ import Testing
         writer.header("Content-Type", "text/plain")
         writer.header("Content-Length", 0)
         let head = writer.finish()
-        #expect(String(decoding: head, as: UTF8.self)
-            == "HTTP/1.1 503 Service Unavailable\r\nRetry-After: 5\r\nContent-Type: text/plain\r\nContent-Length: 0\r\n\r\n")
-        #expect(responseTranscript(head) == "{HTTP/1.1 503 Service Unavailable [Retry-After=5] [Content-Type=text/plain] [Content-Length=0] none keep}")
+        #expect(
+            String(decoding: head, as: UTF8.self)
+                == "HTTP/1.1 503 Service Unavailable\r\nRetry-After: 5\r\nContent-Type: text/plain\r\nContent-Length: 0\r\n\r\n"
+        )
+        #expect(
+            responseTranscript(head)
+                == "{HTTP/1.1 503 Service Unavailable [Retry-After=5] [Content-Type=text/plain] [Content-Length=0] none keep}"
+        )
     }
 
     /// Values with CR or LF are refused (no response splitting).

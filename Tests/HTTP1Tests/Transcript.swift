@@ -30,15 +30,17 @@ final class PageEndBuffer {
 /// one `{...}` per message (head, decoded body, keep-alive), then `!error` or `…` if incomplete.
 func requestTranscript(_ input: [UInt8], chunks: [Int]? = nil, limits: HTTPLimits = HTTPLimits()) -> String {
     var parser = RequestParser(limits: limits)
-    return transcript(input, chunks: chunks, parse: { parser.parse($0) }, head: { parser.head },
-                      idle: { parser.isIdle }, finish: nil)
+    return transcript(
+        input, chunks: chunks, parse: { parser.parse($0) }, head: { parser.head },
+        idle: { parser.isIdle }, finish: nil)
 }
 
 func responseTranscript(_ input: [UInt8], chunks: [Int]? = nil, head: Bool = false, eof: Bool = true) -> String {
     var parser = ResponseParser()
     parser.respondingToHEAD = head
-    return transcript(input, chunks: chunks, parse: { parser.parse($0) }, head: { parser.head },
-                      idle: { parser.isIdle }, finish: eof ? { parser.finish() } : nil)
+    return transcript(
+        input, chunks: chunks, parse: { parser.parse($0) }, head: { parser.head },
+        idle: { parser.isIdle }, finish: eof ? { parser.finish() } : nil)
 }
 
 private func transcript(
@@ -54,7 +56,8 @@ private func transcript(
     var fed = 0
     let sizes = chunks ?? [input.count]
     func describe(_ head: MessageHead, _ bytes: UnsafeRawBufferPointer) -> String {
-        var text = head.status == 0
+        var text =
+            head.status == 0
             ? "\(bytes.string(head.method)) \(bytes.string(head.target)) \(head.version)"
             : "\(head.version) \(head.status) \(bytes.string(head.reason))"
         for field in head.headers { text += " [\(bytes.string(field.name))=\(bytes.string(field.value))]" }
@@ -72,7 +75,9 @@ private func transcript(
             switch step.event {
             case .head: output += "{" + describe(head(), buffer.bytes)
             case .body(let range):
-                precondition(range.start <= range.end && Int(range.end) <= step.consumed, "body \(range) consumed \(step.consumed) after \(output) window \(window.count)")
+                precondition(
+                    range.start <= range.end && Int(range.end) <= step.consumed,
+                    "body \(range) consumed \(step.consumed) after \(output) window \(window.count)")
                 body += buffer.bytes.bytes(range)
             case .end:
                 output += (body.isEmpty ? "" : " body=" + String(decoding: body, as: UTF8.self)) + "}"
@@ -80,7 +85,9 @@ private func transcript(
             case .error(let error): return output + " !\(error)"
             case .needMore: break
             }
-            precondition(step.consumed >= 0 && step.consumed <= window.count, "consumed \(step.consumed) of \(window.count) after \(output)")
+            precondition(
+                step.consumed >= 0 && step.consumed <= window.count,
+                "consumed \(step.consumed) of \(window.count) after \(output)")
             window.removeFirst(step.consumed)
             if step.event == .needMore { break }
         }

@@ -15,14 +15,16 @@ final class ChildProcess {
         var path = [CChar](repeating: 0, count: 4096)
         let length = readlink("/proc/self/exe", &path, path.count - 1)
         let executable = String(decoding: path.prefix(max(length, 0)).map { UInt8(bitPattern: $0) }, as: UTF8.self)
-        let directory = executable.split(separator: "/", omittingEmptySubsequences: false).dropLast().joined(separator: "/")
+        let directory = executable.split(separator: "/", omittingEmptySubsequences: false).dropLast().joined(
+            separator: "/")
         return directory + "/" + name
     }
 
     /// A bash command line run with only stdin, stdout and stderr open: the test process may hold
     /// descriptors without close-on-exec, which would otherwise count against a child's fd limit.
     convenience init(cleanShell command: String) throws {
-        let closeInherited = #"for f in /proc/$$/fd/*; do n=${f##*/}; [ "$n" -gt 2 ] && eval "exec $n>&-"; done 2>/dev/null; "#
+        let closeInherited =
+            #"for f in /proc/$$/fd/*; do n=${f##*/}; [ "$n" -gt 2 ] && eval "exec $n>&-"; done 2>/dev/null; "#
         try self.init(["/bin/bash", "-c", closeInherited + command])
     }
 

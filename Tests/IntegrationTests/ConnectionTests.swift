@@ -187,9 +187,14 @@ extension Loopback {
                 }
                 final class CloseWatcher: ConnectionHandler {
                     let inner: Recorder, closed: Semaphore
-                    init(_ inner: Recorder, _ closed: Semaphore) { self.inner = inner; self.closed = closed }
+                    init(_ inner: Recorder, _ closed: Semaphore) {
+                        self.inner = inner
+                        self.closed = closed
+                    }
                     func connectionDidOpen(_ c: Connection) { inner.connectionDidOpen(c) }
-                    func connection(_ c: Connection, didRead b: UnsafeRawBufferPointer) { inner.connection(c, didRead: b) }
+                    func connection(_ c: Connection, didRead b: UnsafeRawBufferPointer) {
+                        inner.connection(c, didRead: b)
+                    }
                     func connectionDidReadEOF(_ c: Connection) { inner.connectionDidReadEOF(c) }
                     func connectionDidClose(_ c: Connection, reason: CloseReason) {
                         inner.connectionDidClose(c, reason: reason)
@@ -268,11 +273,14 @@ extension Loopback {
                 // The client drains; the loop flushes and reports writable again.
                 var drained = 0
                 var buffer = [UInt8](repeating: 0, count: 65_536)
-                #expect(drive(loop) {
-                    let count = buffer.withUnsafeMutableBytes { recv(client.fd, $0.baseAddress, $0.count, Int32(MSG_DONTWAIT)) }
-                    if count > 0 { drained += count }
-                    return server.writability.count == 2
-                })
+                #expect(
+                    drive(loop) {
+                        let count = buffer.withUnsafeMutableBytes {
+                            recv(client.fd, $0.baseAddress, $0.count, Int32(MSG_DONTWAIT))
+                        }
+                        if count > 0 { drained += count }
+                        return server.writability.count == 2
+                    })
                 #expect(server.writability == [false, true])
                 #expect(!reentered)
                 server.onWritability = nil
@@ -341,7 +349,9 @@ private func connectorScenario() throws {
     address.sin_family = sa_family_t(AF_INET)
     address.sin_addr.s_addr = UInt32(0x7F00_0001).bigEndian
     _ = withUnsafePointer(to: &address) {
-        $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(silent, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) }
+        $0.withMemoryRebound(to: sockaddr.self, capacity: 1) {
+            bind(silent, $0, socklen_t(MemoryLayout<sockaddr_in>.size))
+        }
     }
     Glibc.listen(silent, 0)
     var length = socklen_t(MemoryLayout<sockaddr_in>.size)

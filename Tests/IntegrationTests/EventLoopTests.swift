@@ -19,17 +19,25 @@ final class Flag: Sendable {
 
 /// Spawns `count` threads running `body(index)` and joins them.
 private func onThreads(_ count: Int, _ body: @escaping @Sendable (Int) -> Void) {
-    final class Job { let body: @Sendable (Int) -> Void; let index: Int
-        init(_ body: @escaping @Sendable (Int) -> Void, _ index: Int) { self.body = body; self.index = index } }
+    final class Job {
+        let body: @Sendable (Int) -> Void
+        let index: Int
+        init(_ body: @escaping @Sendable (Int) -> Void, _ index: Int) {
+            self.body = body
+            self.index = index
+        }
+    }
     var threads: [pthread_t] = []
     for index in 0..<count {
         var thread = pthread_t()
         let job = Unmanaged.passRetained(Job(body, index)).toOpaque()
-        pthread_create(&thread, nil, { context in
-            let job = Unmanaged<Job>.fromOpaque(context!).takeRetainedValue()
-            job.body(job.index)
-            return nil
-        }, job)
+        pthread_create(
+            &thread, nil,
+            { context in
+                let job = Unmanaged<Job>.fromOpaque(context!).takeRetainedValue()
+                job.body(job.index)
+                return nil
+            }, job)
         threads.append(thread)
     }
     for thread in threads { pthread_join(thread, nil) }
@@ -49,7 +57,9 @@ extension Loopback {
                     for sequence in 1...perThread {
                         remote.execute { _ in
                             unsafeTally.total += 1
-                            if unsafeTally.lastPerThread[thread, default: 0] != sequence - 1 { unsafeTally.outOfOrder += 1 }
+                            if unsafeTally.lastPerThread[thread, default: 0] != sequence - 1 {
+                                unsafeTally.outOfOrder += 1
+                            }
                             unsafeTally.lastPerThread[thread] = sequence
                         }
                     }

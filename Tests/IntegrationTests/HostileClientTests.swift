@@ -22,7 +22,8 @@ extension Loopback {
                 // Every seventh request is a 404, so the order of the answers shows.
                 var text = ""
                 for index in 0..<count {
-                    text += index % 7 == 6 ? "GET /nope HTTP/1.1\r\nHost: t\r\n\r\n" : "GET / HTTP/1.1\r\nHost: t\r\n\r\n"
+                    text +=
+                        index % 7 == 6 ? "GET /nope HTTP/1.1\r\nHost: t\r\n\r\n" : "GET / HTTP/1.1\r\nHost: t\r\n\r\n"
                 }
                 let flood = try harness.open(text)
                 flood.pauseReading()
@@ -42,9 +43,10 @@ extension Loopback {
                     if turnsUntilOther == nil && !clients.peer(other).responses.isEmpty { turnsUntilOther = turn }
                 }
                 #expect(most <= 2 * share + 1, "\(most) requests answered in one loop turn")
-                #expect(turnsUntilOther.map { $0 < 20 } == true, "the other client waited \(turnsUntilOther ?? -1) turns")
+                #expect(
+                    turnsUntilOther.map { $0 < 20 } == true, "the other client waited \(turnsUntilOther ?? -1) turns")
                 #expect(clients.peer(other).responses.first?.status == 200)
-                
+
                 var queued = 0
                 harness.loop.forEachConnection { queued += $0.queuedBytes }
                 #expect(queued < 1 << 20, "\(queued) bytes queued for a client that does not read")
@@ -73,7 +75,8 @@ extension Loopback {
                 let count = 600
                 var text = ""
                 for index in 0..<count {
-                    text += index % 5 == 4 ? "GET /nope HTTP/1.1\r\nHost: t\r\n\r\n" : "GET / HTTP/1.1\r\nHost: t\r\n\r\n"
+                    text +=
+                        index % 5 == 4 ? "GET /nope HTTP/1.1\r\nHost: t\r\n\r\n" : "GET / HTTP/1.1\r\nHost: t\r\n\r\n"
                 }
                 let connections = try (0..<flooders).map { _ in try harness.open(text) }
                 let clients = harness.clients
@@ -90,7 +93,8 @@ extension Loopback {
                 let bound = (128 << 10) / page + flooders + harness.server.configuration.maximumRequestsPerTurn + 1
                 #expect(most <= bound, "\(most) requests answered in one loop turn (bound \(bound))")
                 for connection in connections {
-                    #expect(clients.peer(connection).responses.map(\.status) == (0..<count).map { $0 % 5 == 4 ? 404 : 200 })
+                    #expect(
+                        clients.peer(connection).responses.map(\.status) == (0..<count).map { $0 % 5 == 4 ? 404 : 200 })
                 }
                 harness.shutDown()
             }
@@ -155,9 +159,11 @@ extension Loopback {
                     "POST /publish HTTP/1.1\r\nHost: t\r\nContent-Length: \(length)\r\n\r\n"
                 }
                 let first = try harness.open(head(200_000) + String(repeating: "a", count: 199_999))
-                #expect(drive(harness.loop) {
-                    server.partialRequestBytes >= 200_000 && harness.loop.statistics.bytesRead >= 199_999 + head(200_000).utf8.count
-                })
+                #expect(
+                    drive(harness.loop) {
+                        server.partialRequestBytes >= 200_000
+                            && harness.loop.statistics.bytesRead >= 199_999 + head(200_000).utf8.count
+                    })
                 #expect(server.partialRequestBytes < 210_000, "\(server.partialRequestBytes) held for 200,000 bytes")
 
                 let second = try harness.open(head(200_000) + "b")
@@ -167,8 +173,9 @@ extension Loopback {
                 #expect(clients.peer(second).responses.first?.header("Connection") == "close")
                 #expect(server.statistics.partialRequestsRefused == 1)
 
-                let chunked = try harness.open("POST /publish HTTP/1.1\r\nHost: t\r\nTransfer-Encoding: chunked\r\n\r\n"
-                                               + "249F0\r\n" + String(repeating: "c", count: 150_000))
+                let chunked = try harness.open(
+                    "POST /publish HTTP/1.1\r\nHost: t\r\nTransfer-Encoding: chunked\r\n\r\n"
+                        + "249F0\r\n" + String(repeating: "c", count: 150_000))
                 #expect(drive(harness.loop) { clients.peer(chunked).closed })
                 #expect(clients.peer(chunked).responses.first?.status == 503)
                 #expect(server.statistics.partialRequestsRefused == 2)
@@ -187,7 +194,10 @@ extension Loopback {
         /// stop the token holder publishing to a new topic; publications have their own limit.
         @Test func subscribersCannotExhaustPublishingTopics() throws {
             try expectNoFDLeak {
-                let harness = try ServerHarness { $0.publishToken = "s3cret"; $0.maximumTopics = 5 }
+                let harness = try ServerHarness {
+                    $0.publishToken = "s3cret"
+                    $0.maximumTopics = 5
+                }
                 // Held open: a topic that only departed subscribers named is reclaimed by the hub.
                 var anonymous: [Connection] = []
                 for index in 0..<5 { anonymous += try harness.subscribe(1, path: "/sse?topic=anon\(index)") }
@@ -196,15 +206,22 @@ extension Loopback {
                 for index in 0..<5 {
                     #expect(try harness.publish("x", query: "topic=news\(index)", headers: token).status == 204)
                 }
-                #expect(try harness.publish("x", query: "topic=news0", headers: token).status == 204, "a topic published to before")
-                #expect(try harness.publish("x", query: "topic=anon0", headers: token).status == 503,
-                        "past the publications' own limit, even on a topic a subscriber created")
+                #expect(
+                    try harness.publish("x", query: "topic=news0", headers: token).status == 204,
+                    "a topic published to before")
+                #expect(
+                    try harness.publish("x", query: "topic=anon0", headers: token).status == 503,
+                    "past the publications' own limit, even on a topic a subscriber created")
                 #expect(try harness.publish("x", query: "topic=news5", headers: token).status == 503)
                 let stream = try harness.subscribe(1, path: "/sse?topic=news4")
-                #expect(harness.clients.peer(stream[0]).responses.first?.status == 200, "published topics can be subscribed")
+                #expect(
+                    harness.clients.peer(stream[0]).responses.first?.status == 200, "published topics can be subscribed"
+                )
                 for connection in anonymous { connection.close() }
                 #expect(drive(harness.loop) { harness.server.hub.statistics.subscribers == 1 })
-                #expect(harness.server.hub.topicCount == 5, "their topics were reclaimed when they left; news0–4 keep history")
+                #expect(
+                    harness.server.hub.topicCount == 5,
+                    "their topics were reclaimed when they left; news0–4 keep history")
                 harness.shutDown()
             }
         }

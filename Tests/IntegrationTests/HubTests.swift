@@ -122,7 +122,10 @@ extension Loopback {
                     // Markers last on both topics: whatever else was written comes before them.
                     try hub.publish(OutgoingEvent(data: "end"), topic: "a")
                     try hub.publish(OutgoingEvent(data: "end"), topic: "b")
-                    #expect(drive(loop) { clients.events[both.fd]?.count == 4 && clients.events[onlyA.fd]?.last?.dataString == "end" })
+                    #expect(
+                        drive(loop) {
+                            clients.events[both.fd]?.count == 4 && clients.events[onlyA.fd]?.last?.dataString == "end"
+                        })
                     #expect(clients.events[onlyA.fd]?.map(\.dataString) == ["for a", "end"])
                     #expect(clients.events[onlyA.fd]?.first?.type == "x")
                     #expect(clients.events[both.fd]?.map(\.dataString) == ["for a", "for b", "end", "end"])
@@ -144,7 +147,8 @@ extension Loopback {
                     let fresh = try loop.connect(to: address, handler: clients)
                     #expect(drive(loop) { hub.statistics.subscribers == 2 })
                     try hub.publish(OutgoingEvent(data: "live"), topic: "default")
-                    #expect(drive(loop) { clients.events[resumed.fd]?.count == 4 && clients.events[fresh.fd]?.count == 1 })
+                    #expect(
+                        drive(loop) { clients.events[resumed.fd]?.count == 4 && clients.events[fresh.fd]?.count == 1 })
                     #expect(clients.events[resumed.fd]?.map(\.dataString) == ["e3", "e4", "e5", "live"])
                     #expect(clients.events[resumed.fd]?.last?.lastEventID == "6")
                     #expect(clients.events[fresh.fd]?.map(\.dataString) == ["live"])
@@ -167,13 +171,19 @@ extension Loopback {
             try expectNoFDLeak {
                 try hubScenario(clients: 0, configuration: configuration) { loop, hub, server, clients, address in
                     let payload = String(repeating: "h", count: 1_000)
-                    for index in 0..<(16 * 300) { try hub.publish(OutgoingEvent(data: payload), topic: topics[index % 16]) }
+                    for index in 0..<(16 * 300) {
+                        try hub.publish(OutgoingEvent(data: payload), topic: topics[index % 16])
+                    }
                     server.topicsForNext = topics
                     server.lastEventIDForNext = "1"
                     let stalled = try BlockingClient(connectingTo: address, receiveBuffer: 4096)
                     #expect(drive(loop) { hub.statistics.subscribers == 1 })
-                    #expect(server.writesInSubscribe <= configuration.replayEntriesPerSlice, "subscribe wrote the whole history")
-                    #expect(server.queuedAfterSubscribe <= 512 * 1024, "subscribe queued \(server.queuedAfterSubscribe) bytes")
+                    #expect(
+                        server.writesInSubscribe <= configuration.replayEntriesPerSlice,
+                        "subscribe wrote the whole history")
+                    #expect(
+                        server.queuedAfterSubscribe <= 512 * 1024,
+                        "subscribe queued \(server.queuedAfterSubscribe) bytes")
                     let reader = try loop.connect(to: address, handler: clients)
                     #expect(drive(loop) { hub.statistics.subscribers == 2 })
                     #expect(server.writesInSubscribe <= configuration.replayEntriesPerSlice)
@@ -189,7 +199,8 @@ extension Loopback {
                     #expect(drive(loop) { clients.events[reader.fd]?.count == expected })
                     let ids = clients.events[reader.fd]?.map { UInt64($0.lastEventID) ?? 0 } ?? []
                     #expect(ids == Array(2...UInt64(16 * 300 + live)), "once each, in order")
-                    #expect(clients.events[reader.fd]?.suffix(live).map(\.dataString) == (1...live).map { "live-\($0)" })
+                    #expect(
+                        clients.events[reader.fd]?.suffix(live).map(\.dataString) == (1...live).map { "live-\($0)" })
                     // The client that never reads holds a bounded queue and is still replaying.
                     let stalledServer = server.servers[0]
                     #expect(stalledServer.isOpen && hub.replaysInProgress == 1)
@@ -248,7 +259,10 @@ extension Loopback {
                     for index in 1...200 {
                         try hub.publish(OutgoingEvent(data: payload), topic: "default")
                         // The readers read as they would: each event arrives before the next is sent.
-                        #expect(drive(loop) { clients.events.values.allSatisfy { $0.count == index } && clients.events.count == 10 })
+                        #expect(
+                            drive(loop) {
+                                clients.events.values.allSatisfy { $0.count == index } && clients.events.count == 10
+                            })
                     }
                     #expect(hub.statistics.slowSubscribersDropped == 60)
                     #expect(hub.statistics.subscribers == 10)
@@ -276,7 +290,8 @@ extension Loopback {
             configuration.heartbeatSlices = 8
             let step = Duration.milliseconds(50)
             try expectNoFDLeak {
-                try hubScenario(clients: 80, configuration: configuration, clock: .manual(ManualClock())) { loop, hub, server, clients, _ in
+                try hubScenario(clients: 80, configuration: configuration, clock: .manual(ManualClock())) {
+                    loop, hub, server, clients, _ in
                     // Subscriber i is in slice i % 8 (in subscription order); find each one's client.
                     var clientByPort: [UInt16: Int32] = [:]
                     for client in clients.opened { clientByPort[try client.localAddress().port] = client.fd }
@@ -286,18 +301,26 @@ extension Loopback {
                     }
                     var expected: [Int32: Int] = [:]
                     /// Advances one step, lets the written heartbeats arrive, and compares per client.
-                    func stepAndCheck(_ number: Int, beating slice: Int?, sourceLocation: SourceLocation = #_sourceLocation) {
+                    func stepAndCheck(
+                        _ number: Int, beating slice: Int?, sourceLocation: SourceLocation = #_sourceLocation
+                    ) {
                         let before = hub.statistics.heartbeats
                         loop.advanceTime(by: step)
                         if let slice { for fd in sliceClients[slice] { expected[fd, default: 0] += 1 } }
-                        #expect(hub.statistics.heartbeats - before == (slice == nil ? 0 : 10), "step \(number)",
-                                sourceLocation: sourceLocation)
+                        #expect(
+                            hub.statistics.heartbeats - before == (slice == nil ? 0 : 10), "step \(number)",
+                            sourceLocation: sourceLocation)
                         // Writes are synchronous: the hub has counted them; wait only for the bytes.
-                        #expect(drive(loop) { clients.heartbeats.values.reduce(0) { $0 + $1.count } == hub.statistics.heartbeats },
-                                sourceLocation: sourceLocation)
-                        let got = Dictionary(uniqueKeysWithValues: clients.opened.map { ($0.fd, clients.heartbeats[$0.fd]?.count ?? 0) })
-                        #expect(got == clients.opened.reduce(into: [:]) { $0[$1.fd] = expected[$1.fd, default: 0] },
-                                "step \(number)", sourceLocation: sourceLocation)
+                        #expect(
+                            drive(loop) {
+                                clients.heartbeats.values.reduce(0) { $0 + $1.count } == hub.statistics.heartbeats
+                            },
+                            sourceLocation: sourceLocation)
+                        let got = Dictionary(
+                            uniqueKeysWithValues: clients.opened.map { ($0.fd, clients.heartbeats[$0.fd]?.count ?? 0) })
+                        #expect(
+                            got == clients.opened.reduce(into: [:]) { $0[$1.fd] = expected[$1.fd, default: 0] },
+                            "step \(number)", sourceLocation: sourceLocation)
                     }
                     // Steps 1-7 (50-350 ms): everyone was written to (subscribed) at 0: too recent.
                     for number in 1...7 { stepAndCheck(number, beating: nil) }
@@ -323,7 +346,8 @@ extension Loopback {
             var configuration = Hub.Configuration()
             configuration.heartbeat = .milliseconds(300)
             try expectNoFDLeak {
-                try hubScenario(clients: 0, configuration: configuration, clock: .manual(ManualClock())) { loop, hub, server, clients, address in
+                try hubScenario(clients: 0, configuration: configuration, clock: .manual(ManualClock())) {
+                    loop, hub, server, clients, address in
                     server.topicsForNext = ["busy"]
                     let busy = try loop.connect(to: address, handler: clients)
                     #expect(drive(loop) { hub.statistics.subscribers == 1 })
@@ -334,9 +358,11 @@ extension Loopback {
                         loop.advanceTime(by: .milliseconds(100))
                         if step % 2 == 0 { try hub.publish(OutgoingEvent(data: "tick"), topic: "busy") }
                     }
-                    #expect(drive(loop) {
-                        clients.events[busy.fd]?.count == 15 && clients.heartbeats[quiet.fd]?.count == hub.statistics.heartbeats
-                    })
+                    #expect(
+                        drive(loop) {
+                            clients.events[busy.fd]?.count == 15
+                                && clients.heartbeats[quiet.fd]?.count == hub.statistics.heartbeats
+                        })
                     #expect(clients.heartbeats[busy.fd] == nil)
                     #expect(hub.statistics.heartbeats == 10)
                 }
@@ -349,7 +375,8 @@ extension Loopback {
             var configuration = Hub.Configuration()
             configuration.heartbeat = .milliseconds(400)
             try expectNoFDLeak {
-                try hubScenario(clients: 1, configuration: configuration, clock: .manual(ManualClock())) { loop, hub, server, clients, address in
+                try hubScenario(clients: 1, configuration: configuration, clock: .manual(ManualClock())) {
+                    loop, hub, server, clients, address in
                     server.unsubscribeOnClose = false
                     server.subscribeOnOpen = false
                     // Connected in the kernel's backlog before the old fd is freed, so that its
@@ -427,7 +454,10 @@ extension Loopback {
                         published += 1
                         loop.runOnce(maximumWait: .milliseconds(1))
                     }
-                    #expect(drive(loop) { clients.events.count == 3 && clients.events.values.allSatisfy { $0.count == published } })
+                    #expect(
+                        drive(loop) {
+                            clients.events.count == 3 && clients.events.values.allSatisfy { $0.count == published }
+                        })
                     #expect(hub.statistics.slowSubscribersDropped == 1)
                     #expect(hub.statistics.subscribers == 3)
                     #expect(server.servers.count == 4)

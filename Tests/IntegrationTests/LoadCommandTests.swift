@@ -16,15 +16,20 @@ extension Loopback {
             let serve = try ServeProcess("--tick 0 --heartbeat 0.5")
             let json = "/tmp/rill-load-test-\(getpid()).json"
             defer { unlink(json) }
-            let (output, status) = try shell("'\(rill)' load '\(serve.url)/sse?topic=load' -c 300 --rate 3000 -d 2s "
-                                             + "--publish-rate 10 --publish-path '/publish?topic=load' --payload-bytes 48 --json '\(json)'")
+            let (output, status) = try shell(
+                "'\(rill)' load '\(serve.url)/sse?topic=load' -c 300 --rate 3000 -d 2s "
+                    + "--publish-rate 10 --publish-path '/publish?topic=load' --payload-bytes 48 --json '\(json)'")
             #expect(status == 0, "\(output)")
             let lines = output.split(separator: "\n").map(String.init)
             let streams = try #require(lines.first { $0.hasPrefix("  Streams") }, "\(output)")
-            #expect(streams.contains("300 opened") && streams.contains("300 held") && streams.contains("0 failed"), "\(streams)")
+            #expect(
+                streams.contains("300 opened") && streams.contains("300 held") && streams.contains("0 failed"),
+                "\(streams)")
             let events = try #require(lines.first { $0.hasPrefix("  Events") })
             let numbers = events.split(separator: " ").compactMap { Int($0) }
-            #expect(numbers.count >= 3 && numbers[0] >= 15 && numbers[1] == numbers[0] * 300 && numbers[2] == 0, "\(events)")
+            #expect(
+                numbers.count >= 3 && numbers[0] >= 15 && numbers[1] == numbers[0] * 300 && numbers[2] == 0, "\(events)"
+            )
             #expect(lines.contains { $0.hasPrefix("    event ") }, "event latency reported")
             #expect(lines.contains("  Errors     none"))
             let document = try shell("cat '\(json)'").output
@@ -77,7 +82,8 @@ extension Loopback {
                 let (output, status) = try shell("'\(rill)' load '\(serve.url)\(path)' --mode sse -c 5 -d 0.3s")
                 #expect(status == 1, "\(output)")
                 #expect(output.contains("  Errors     response is \(type), not text/event-stream: 5"), "\(output)")
-                #expect(!output.contains("B per connection"), "no per-connection memory when nothing was held: \(output)")
+                #expect(
+                    !output.contains("B per connection"), "no per-connection memory when nothing was held: \(output)")
             }
             let (missing, missingStatus) = try shell("'\(rill)' load '\(serve.url)/nothing' --mode sse -c 3 -d 0.3s")
             #expect(missingStatus == 1)
@@ -95,7 +101,9 @@ extension Loopback {
             let (output, status) = try shell("'\(rill)' load 'http://127.0.0.1:\(port)/sse' -c 500 -d 60s")
             #expect(clock.now - start < .seconds(20), "ended long before its 60 s duration")
             #expect(status == 1, "\(output)")
-            #expect(output.contains("rill load: FAILED: connection refused: is a server listening on 127.0.0.1:\(port)?"), "\(output)")
+            #expect(
+                output.contains("rill load: FAILED: connection refused: is a server listening on 127.0.0.1:\(port)?"),
+                "\(output)")
             #expect(!output.contains("lower --rate") && !output.contains("B per connection"), "\(output)")
             let (http, httpStatus) = try shell("'\(rill)' load 'http://127.0.0.1:\(port)/' -c 4 -d 60s")
             #expect(httpStatus == 1)
@@ -108,7 +116,8 @@ extension Loopback {
             let serve = try ServeProcess("--tick 0 --heartbeat 0")
             let json = "/tmp/rill-load-interrupt-\(getpid()).json"
             defer { unlink(json) }
-            let load = try ChildProcess(cleanShell: "exec '\(rill)' load '\(serve.url)/sse' -c 200 -d 60s \(workers) --json '\(json)'")
+            let load = try ChildProcess(
+                cleanShell: "exec '\(rill)' load '\(serve.url)/sse' -c 200 -d 60s \(workers) --json '\(json)'")
             // Polls the server until it holds every stream (no timer is waited for).
             try #require(eventually { serve.metric("rill_subscribers") == 200 })
             load.signal(SIGINT)
@@ -131,13 +140,15 @@ extension Loopback {
         /// worker processes, their coordinator gone, close their streams and exit.
         @Test func secondInterruptExitsAtOnce() throws {
             let serve = try ServeProcess("--tick 0 --heartbeat 0")
-            let load = try ChildProcess(cleanShell: "exec '\(rill)' load '\(serve.url)/sse' -c 200 -d 60s --fd-limit 120")
+            let load = try ChildProcess(
+                cleanShell: "exec '\(rill)' load '\(serve.url)/sse' -c 200 -d 60s --fd-limit 120")
             try #require(eventually { serve.metric("rill_subscribers") == 200 })
             load.signal(SIGINT)
             load.signal(SIGINT)
             #expect(load.waitForExit() == 130)
-            #expect(eventually(timeout: .seconds(10)) { serve.metric("rill_subscribers") == 0 },
-                    "the workers closed their streams")
+            #expect(
+                eventually(timeout: .seconds(10)) { serve.metric("rill_subscribers") == 0 },
+                "the workers closed their streams")
             serve.child.signal(SIGTERM)
             #expect(serve.child.waitForExit() == 0)
         }
@@ -165,28 +176,35 @@ extension Loopback {
             let json = "/tmp/rill-load-workers-\(getpid()).json"
             defer { unlink(json) }
             // 120 files per process, 32 kept back: 88 streams each, so 240 streams need 3 workers.
-            let (output, status) = try shell("'\(rill)' load '\(serve.url)/sse?topic=w' -c 240 --fd-limit 120 -d 1.5s "
-                                             + "--publish-rate 20 --publish-path '/publish?topic=w' --json '\(json)'")
+            let (output, status) = try shell(
+                "'\(rill)' load '\(serve.url)/sse?topic=w' -c 240 --fd-limit 120 -d 1.5s "
+                    + "--publish-rate 20 --publish-path '/publish?topic=w' --json '\(json)'")
             #expect(status == 0, "\(output)")
             let lines = output.split(separator: "\n").map(String.init)
             let streams = try #require(lines.first { $0.hasPrefix("  Streams") }, "\(output)")
-            #expect(streams.contains("240 opened") && streams.contains("240 held") && streams.contains("3 worker processes"), "\(streams)")
+            #expect(
+                streams.contains("240 opened") && streams.contains("240 held")
+                    && streams.contains("3 worker processes"), "\(streams)")
             let events = try #require(lines.first { $0.hasPrefix("  Events") })
             let numbers = events.split(separator: " ").compactMap { Int($0) }
-            #expect(numbers.count >= 3 && numbers[0] >= 20 && numbers[1] == numbers[0] * 240 && numbers[2] == 0, "\(events)")
+            #expect(
+                numbers.count >= 3 && numbers[0] >= 20 && numbers[1] == numbers[0] * 240 && numbers[2] == 0, "\(events)"
+            )
             let connect = try #require(lines.first { $0.hasPrefix("    connect") })
             #expect(connect.hasSuffix(" 240"), "one connect time per stream, from all workers: \(connect)")
             let document = try shell("cat '\(json)'").output
             #expect(document.contains("\"workers\" : 3"))
             #expect(document.contains("\"opened\" : 240"))
             let (metrics, _) = try shell("curl -s '\(serve.url)/metrics'")
-            let accepted = try #require(metrics.split(separator: "\n").first { $0.hasPrefix("rill_connections_total ") })
+            let accepted = try #require(
+                metrics.split(separator: "\n").first { $0.hasPrefix("rill_connections_total ") })
             // 240 streams, the publisher and this metrics request.
             #expect(accepted.hasSuffix(" 242"), "\(accepted)")
             serve.child.signal(SIGTERM)
             #expect(serve.child.waitForExit() == 0)
 
-            let (refused, refusedStatus) = try shell("'\(rill)' load '\(serve.url)/sse' -c 240 --fd-limit 120 --workers 2 -d 1s 2>&1")
+            let (refused, refusedStatus) = try shell(
+                "'\(rill)' load '\(serve.url)/sse' -c 240 --fd-limit 120 --workers 2 -d 1s 2>&1")
             #expect(refusedStatus != 0)
             #expect(refused.contains("use --workers auto, or at least --workers 3"), "\(refused)")
         }
@@ -196,15 +214,18 @@ extension Loopback {
         @Test func sourceAddressesAreSpread() throws {
             let serve = try ServeProcess("--tick 0 --heartbeat 0")
             let hexPort = String(serve.port, radix: 16, uppercase: true)
-            let (output, status) = try shell("'\(rill)' load '\(serve.url)/sse' -c 60 --source 127.0.0.2-127.0.0.4 -d 2s & "
-                                             + "sleep 1; cat /proc/net/tcp; wait $!")
+            let (output, status) = try shell(
+                "'\(rill)' load '\(serve.url)/sse' -c 60 --source 127.0.0.2-127.0.0.4 -d 2s & "
+                    + "sleep 1; cat /proc/net/tcp; wait $!")
             #expect(status == 0, "\(output)")
             // /proc/net/tcp: "sl local_address rem_address st ...", addresses as hex IP:PORT (IP little-endian).
             var perSource: [String: Int] = [:]
             for line in output.split(separator: "\n") {
                 let fields = line.split(separator: " ")
-                guard fields.count > 3, fields[2].hasSuffix(":" + String(repeating: "0", count: 4 - hexPort.count) + hexPort),
-                      fields[3] == "01" else { continue }
+                guard fields.count > 3,
+                    fields[2].hasSuffix(":" + String(repeating: "0", count: 4 - hexPort.count) + hexPort),
+                    fields[3] == "01"
+                else { continue }
                 perSource[String(fields[1].prefix(8)), default: 0] += 1
             }
             #expect(perSource == ["0200007F": 20, "0300007F": 20, "0400007F": 20], "\(perSource)")
@@ -229,14 +250,17 @@ extension Loopback {
         /// requests rill load counts are the requests nginx logged, and so are wrk's.
         @Test(.enabled(if: commandExists("nginx"))) func countsAgreeWithNginxAndWrk() throws {
             let port = try freeLoopbackPort()
-            let (started, startStatus) = try shell("NGINX_ACCESS_LOG=1 '\(Loopback.packageRoot)/Scripts/nginx-loopback.sh' \(port)")
+            let (started, startStatus) = try shell(
+                "NGINX_ACCESS_LOG=1 '\(Loopback.packageRoot)/Scripts/nginx-loopback.sh' \(port)")
             try #require(startStatus == 0, "\(started)")
             let fields = started.split(separator: " ")
             let (pid, directory) = (String(fields[1]), String(fields[2]))
             defer {
                 _ = try? shell("kill \(pid); sleep 0.2; rm -rf '\(directory)'")
             }
-            func logged() throws -> Int { Int(try shell("wc -l < '\(directory)/logs/access.log'").output.filter(\.isNumber)) ?? -1 }
+            func logged() throws -> Int {
+                Int(try shell("wc -l < '\(directory)/logs/access.log'").output.filter(\.isNumber)) ?? -1
+            }
 
             let before = try logged()
             let (output, status) = try shell("'\(rill)' load http://127.0.0.1:\(port)/ -c 8 -d 1s")
@@ -245,7 +269,8 @@ extension Loopback {
             let counted = try #require(requests.split(separator: " ").compactMap { Int($0) }.first)
             try eventually(timeout: .seconds(2)) { try logged() - before >= counted }  // nginx writes its log lazily
             let served = try logged() - before
-            #expect(counted > 500 && abs(served - counted) <= max(8, served / 50), "rill load \(counted), nginx \(served)")
+            #expect(
+                counted > 500 && abs(served - counted) <= max(8, served / 50), "rill load \(counted), nginx \(served)")
 
             if commandExists("wrk") {
                 let before = try logged()

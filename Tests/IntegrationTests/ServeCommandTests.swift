@@ -23,12 +23,16 @@ extension Loopback {
 
             let stream = try ChildProcess(cleanShell: "exec curl -sN '\(serve.url)/sse?topic=news'")
             try #require(eventually(timeout: .seconds(5)) { serve.metric("rill_subscribers") == 1 }, "curl subscribed")
-            let published = try shell("curl -s -i -X POST --data-binary 'hello' '\(serve.url)/publish?topic=news&event=greeting'").output
+            let published = try shell(
+                "curl -s -i -X POST --data-binary 'hello' '\(serve.url)/publish?topic=news&event=greeting'"
+            ).output
             #expect(published.contains("X-Subscribers: 1"), "\(published)")
             #expect(published.contains("204 No Content"))
             var lines: [String] = []
             while lines.count < 4, let line = stream.readLine(timeout: .seconds(5)) { lines.append(line) }
-            #expect(lines.count == 4 && lines[0].hasPrefix("id: ") && lines[1...] == ["event: greeting", "data: hello", ""], "\(lines)")
+            #expect(
+                lines.count == 4 && lines[0].hasPrefix("id: ") && lines[1...] == ["event: greeting", "data: hello", ""],
+                "\(lines)")
 
             let clock = ContinuousClock()
             let start = clock.now
@@ -43,8 +47,9 @@ extension Loopback {
         @Test(.enabled(if: commandExists("chromium") && commandExists("python3")))
         func browserShowsTheTickingTime() throws {
             let serve = try ServeProcess("--tick 0.5")
-            let (output, status) = try shell("python3 '\(Loopback.packageRoot)/Scripts/browser-check.py' '\(serve.url)/' --settle 2 --wait 1.5",
-                                             timeout: .seconds(60))
+            let (output, status) = try shell(
+                "python3 '\(Loopback.packageRoot)/Scripts/browser-check.py' '\(serve.url)/' --settle 2 --wait 1.5",
+                timeout: .seconds(60))
             #expect(status == 0, "\(output)")
             let looks = output.split(separator: "\n").map(String.init)
             try #require(looks.count == 2, "\(output)")

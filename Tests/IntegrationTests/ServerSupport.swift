@@ -43,7 +43,10 @@ final class ServerHarness {
     /// Sends one request on a new connection and waits for its whole response (or the close).
     func exchange(_ request: String, until done: ((HTTPClients.Peer) -> Bool)? = nil) throws -> Response {
         let connection = try open(request)
-        drive(loop) { done?(clients.peer(connection)) ?? (clients.peer(connection).responses.count >= 1 || clients.peer(connection).closed) }
+        drive(loop) {
+            done?(clients.peer(connection))
+                ?? (clients.peer(connection).responses.count >= 1 || clients.peer(connection).closed)
+        }
         let peer = clients.peer(connection)
         connection.close()
         return try #require(peer.responses.first, "no response; got \(String(decoding: peer.bytes, as: UTF8.self))")
@@ -56,16 +59,20 @@ final class ServerHarness {
         for _ in 0..<count {
             connections.append(try open("GET \(path) HTTP/1.1\r\nHost: t\r\n\(headers)\r\n"))
         }
-        #expect(drive(loop) {
-            server.hub.statistics.subscribers == before + count && connections.allSatisfy { clients.peer($0).streaming }
-        })
+        #expect(
+            drive(loop) {
+                server.hub.statistics.subscribers == before + count
+                    && connections.allSatisfy { clients.peer($0).streaming }
+            })
         return connections
     }
 
     /// Publishes through `POST /publish` and returns the response.
     @discardableResult
     func publish(_ data: String, query: String = "", headers: String = "") throws -> Response {
-        try exchange("POST /publish\(query.isEmpty ? "" : "?" + query) HTTP/1.1\r\nHost: t\r\nContent-Length: \(data.utf8.count)\r\n\(headers)\r\n\(data)")
+        try exchange(
+            "POST /publish\(query.isEmpty ? "" : "?" + query) HTTP/1.1\r\nHost: t\r\nContent-Length: \(data.utf8.count)\r\n\(headers)\r\n\(data)"
+        )
     }
 }
 
@@ -122,9 +129,11 @@ final class HTTPClients: ConnectionHandler {
                 switch step.event {
                 case .head:
                     let head = peer.parser.head
-                    peer.current = Response(status: head.status, headers: head.headers.map {
-                        (window.string($0.name), window.string($0.value))
-                    }, body: [])
+                    peer.current = Response(
+                        status: head.status,
+                        headers: head.headers.map {
+                            (window.string($0.name), window.string($0.value))
+                        }, body: [])
                     if peer.current?.header("content-type") == "text/event-stream" {
                         peer.responses.append(peer.current!)
                         peer.streaming = true
@@ -137,7 +146,11 @@ final class HTTPClients: ConnectionHandler {
                     peer.current?.body += window[range.range]
                 case .end:
                     if let response = peer.current {
-                        if response.status >= 200 { peer.responses.append(response) } else { peer.interim.append(response.status) }
+                        if response.status >= 200 {
+                            peer.responses.append(response)
+                        } else {
+                            peer.interim.append(response.status)
+                        }
                     }
                     peer.current = nil
                 case .needMore, .error:
@@ -191,7 +204,9 @@ final class ServeProcess {
 
     /// A sample of the server's `/metrics` (one GET on a fresh connection), or -1 if it is missing.
     func metric(_ name: String) -> Int {
-        guard let client = try? BlockingClient(connectingTo: SocketAddress(ip: 0x7F00_0001, port: port)) else { return -1 }
+        guard let client = try? BlockingClient(connectingTo: SocketAddress(ip: 0x7F00_0001, port: port)) else {
+            return -1
+        }
         client.send(Array("GET /metrics HTTP/1.1\r\nHost: t\r\nConnection: close\r\n\r\n".utf8))
         let text = String(decoding: client.receiveAll(), as: UTF8.self)
         let line = text.split(separator: "\n").first { $0.hasPrefix(name + " ") }
@@ -225,4 +240,3 @@ func shell(_ command: String, timeout: Duration = .seconds(30)) throws -> (outpu
 func commandExists(_ name: String) -> Bool {
     ["/usr/bin/", "/bin/", "/usr/sbin/"].contains { access($0 + name, X_OK) == 0 }
 }
-

@@ -28,13 +28,17 @@ extension Loopback {
                 #expect(toB.header("X-Subscribers") == "2")
                 try harness.publish("three")
                 let clients = harness.clients
-                #expect(drive(harness.loop) {
-                    a.allSatisfy { clients.peer($0).received.count == 1 } && ab.allSatisfy { clients.peer($0).received.count == 2 }
-                        && clients.peer(plain[0]).received.count == 1
-                })
+                #expect(
+                    drive(harness.loop) {
+                        a.allSatisfy { clients.peer($0).received.count == 1 }
+                            && ab.allSatisfy { clients.peer($0).received.count == 2 }
+                            && clients.peer(plain[0]).received.count == 1
+                    })
                 for connection in a {
                     let event = clients.peer(connection).received[0]
-                    #expect(event.dataString == "one" && event.type == "note" && event.lastEventID == toA.header("X-Event-Id"))
+                    #expect(
+                        event.dataString == "one" && event.type == "note"
+                            && event.lastEventID == toA.header("X-Event-Id"))
                 }
                 for connection in ab {
                     #expect(clients.peer(connection).received.map(\.dataString) == ["one", "two\nlines"])
@@ -80,7 +84,11 @@ extension Loopback {
                 let unknown = try harness.subscribe(1, path: "/sse?topic=news", headers: "Last-Event-ID: nope\r\n")
                 try harness.publish("e6", query: "topic=news")
                 let clients = harness.clients
-                #expect(drive(harness.loop) { clients.peer(byHeader[0]).received.count == 4 && clients.peer(byQuery[0]).received.count == 2 && clients.peer(unknown[0]).received.count == 1 })
+                #expect(
+                    drive(harness.loop) {
+                        clients.peer(byHeader[0]).received.count == 4 && clients.peer(byQuery[0]).received.count == 2
+                            && clients.peer(unknown[0]).received.count == 1
+                    })
                 #expect(clients.peer(byHeader[0]).received.map(\.dataString) == ["e3", "e4", "e5", "e6"])
                 #expect(clients.peer(byQuery[0]).received.map(\.dataString) == ["e5", "e6"])
                 #expect(clients.peer(unknown[0]).received.map(\.dataString) == ["e6"])
@@ -93,7 +101,10 @@ extension Loopback {
         /// Heartbeat comments reach idle streams at about the set interval, spread rather than bursted.
         @Test func heartbeatsAtTheInterval() throws {
             try expectNoFDLeak {
-                let harness = try ServerHarness { $0.hub.heartbeat = .milliseconds(300); $0.hub.heartbeatSlices = 10 }
+                let harness = try ServerHarness {
+                    $0.hub.heartbeat = .milliseconds(300)
+                    $0.hub.heartbeatSlices = 10
+                }
                 let streams = try harness.subscribe(40)
                 let start = MonotonicClock.nanoseconds() / 1_000_000
                 drive(harness.loop, for: .milliseconds(1_250)) { false }
@@ -159,7 +170,7 @@ extension Loopback {
             ("GET / HTTP/1.1\r\nHost: t\r\nX: \(String(repeating: "b", count: 17000))\r\n\r\n", 431),
             ("POST /publish HTTP/1.1\r\nHost: t\r\nTransfer-Encoding: gzip, chunked\r\n\r\n", 501),
             ("GET / HTTP/2.0\r\nHost: t\r\n\r\n", 505),
-            ("POST /publish HTTP/1.1\r\nHost: t\r\nContent-Length: 2000000\r\n\r\n", 413),
+            ("POST /publish HTTP/1.1\r\nHost: t\r\nContent-Length: 2000000\r\n\r\n", 413)
         ])
         func malformedRequests(request: String, status: Int) throws {
             try expectNoFDLeak {
@@ -184,12 +195,15 @@ extension Loopback {
                 let wrongMethod = try harness.exchange("DELETE /publish HTTP/1.1\r\nHost: t\r\n\r\n")
                 #expect(wrongMethod.status == 405)
                 #expect(wrongMethod.header("Allow") == "POST")
-                #expect(try harness.exchange("POST /sse HTTP/1.1\r\nHost: t\r\nContent-Length: 0\r\n\r\n").header("Allow") == "GET")
+                #expect(
+                    try harness.exchange("POST /sse HTTP/1.1\r\nHost: t\r\nContent-Length: 0\r\n\r\n").header("Allow")
+                        == "GET")
                 let head = try harness.exchange("HEAD / HTTP/1.1\r\nHost: t\r\n\r\n")
                 #expect(head.status == 200 && head.body.isEmpty && Int(head.header("Content-Length") ?? "") ?? 0 > 1000)
 
-                let pipelined = try harness.open(String(repeating: "GET /nope HTTP/1.1\r\nHost: t\r\n\r\n", count: 3)
-                                                 + "GET / HTTP/1.1\r\nHost: t\r\nConnection: close\r\n\r\n")
+                let pipelined = try harness.open(
+                    String(repeating: "GET /nope HTTP/1.1\r\nHost: t\r\n\r\n", count: 3)
+                        + "GET / HTTP/1.1\r\nHost: t\r\nConnection: close\r\n\r\n")
                 let clients = harness.clients
                 #expect(drive(harness.loop) { clients.peer(pipelined).closed })
                 #expect(clients.peer(pipelined).responses.map(\.status) == [404, 404, 404, 200])
@@ -232,7 +246,10 @@ extension Loopback {
                 flood.resumeReading()
                 let clients = harness.clients
                 #expect(drive(harness.loop) { clients.peer(flood).responses.count == count })
-                #expect(clients.peer(flood).responses.allSatisfy { $0.status == 200 && $0.body.count > 1000 && $0.header("Content-Length") == String($0.body.count) })
+                #expect(
+                    clients.peer(flood).responses.allSatisfy {
+                        $0.status == 200 && $0.body.count > 1000 && $0.header("Content-Length") == String($0.body.count)
+                    })
                 harness.shutDown()
             }
         }
@@ -247,8 +264,9 @@ extension Loopback {
                 #expect(try harness.publish("x", headers: "Authorization: Bearer wrong!\r\n").status == 401)
                 #expect(try harness.publish("x", headers: "Authorization: Bearer s3cret\r\n").status == 204)
 
-                let expecting = try harness.open("POST /publish HTTP/1.1\r\nHost: t\r\nAuthorization: Bearer s3cret\r\n"
-                                                 + "Content-Length: 4\r\nExpect: 100-continue\r\n\r\n")
+                let expecting = try harness.open(
+                    "POST /publish HTTP/1.1\r\nHost: t\r\nAuthorization: Bearer s3cret\r\n"
+                        + "Content-Length: 4\r\nExpect: 100-continue\r\n\r\n")
                 let clients = harness.clients
                 #expect(drive(harness.loop) { clients.peer(expecting).interim == [100] })
                 expecting.write(Array("body".utf8))
@@ -262,20 +280,28 @@ extension Loopback {
         /// connection is closed after the idle timeout; neither keeps a sweep timer running after.
         @Test func headerAndIdleTimeouts() throws {
             try expectNoFDLeak {
-                let harness = try ServerHarness { $0.headerTimeout = .milliseconds(200); $0.idleTimeout = .milliseconds(300) }
+                let harness = try ServerHarness {
+                    $0.headerTimeout = .milliseconds(200)
+                    $0.idleTimeout = .milliseconds(300)
+                }
                 let slow = try harness.open("GET / HTTP/1.1\r\nHost:")
                 let idle = try harness.open("GET /nope HTTP/1.1\r\nHost: t\r\n\r\n")
                 let silent = try harness.open("")
                 let stream = try harness.subscribe(1)
                 let clients = harness.clients
-                #expect(drive(harness.loop, for: .seconds(3)) { clients.peer(slow).closed && clients.peer(idle).closed && clients.peer(silent).closed })
+                #expect(
+                    drive(harness.loop, for: .seconds(3)) {
+                        clients.peer(slow).closed && clients.peer(idle).closed && clients.peer(silent).closed
+                    })
                 #expect(clients.peer(slow).responses.first?.status == 408)
                 #expect(clients.peer(idle).responses.map(\.status) == [404])
                 #expect(harness.server.statistics.headerTimeouts == 2)
                 #expect(harness.server.statistics.idleTimeouts == 1)
                 #expect(!clients.peer(stream[0]).closed, "an event stream has no deadline")
                 drive(harness.loop, for: .milliseconds(300)) { false }
-                #expect(harness.loop.scheduledTimers == harness.server.hub.timerCount, "the sweep stops when nothing is timed")
+                #expect(
+                    harness.loop.scheduledTimers == harness.server.hub.timerCount,
+                    "the sweep stops when nothing is timed")
                 harness.shutDown()
             }
         }
@@ -284,12 +310,15 @@ extension Loopback {
         @Test func corsHeaders() throws {
             try expectNoFDLeak {
                 let harness = try ServerHarness { $0.corsOrigin = "https://example.test" }
-                let preflight = try harness.exchange("OPTIONS /publish HTTP/1.1\r\nHost: t\r\nOrigin: https://example.test\r\n\r\n")
+                let preflight = try harness.exchange(
+                    "OPTIONS /publish HTTP/1.1\r\nHost: t\r\nOrigin: https://example.test\r\n\r\n")
                 #expect(preflight.status == 204)
                 #expect(preflight.header("Access-Control-Allow-Methods") == "POST, OPTIONS")
                 #expect(preflight.header("Access-Control-Allow-Origin") == "https://example.test")
                 let stream = try harness.subscribe(1)
-                #expect(harness.clients.peer(stream[0]).responses.first?.header("Access-Control-Allow-Origin") == "https://example.test")
+                #expect(
+                    harness.clients.peer(stream[0]).responses.first?.header("Access-Control-Allow-Origin")
+                        == "https://example.test")
                 harness.shutDown()
             }
         }
@@ -297,16 +326,22 @@ extension Loopback {
         /// Static files: served with a type; `..` in any spelling, hidden names and directories are not.
         @Test func staticFilesWithoutTraversal() throws {
             var template = Array("/tmp/rill-static-XXXXXX".utf8CString)
-            let directory = String(cString: try #require(template.withUnsafeMutableBufferPointer { mkdtemp($0.baseAddress!) }))
+            let directory = String(
+                cString: try #require(template.withUnsafeMutableBufferPointer { mkdtemp($0.baseAddress!) }))
             defer { _ = try? shell("rm -rf '\(directory)'") }
-            _ = try shell("mkdir -p '\(directory)/sub' && printf 'body{}' > '\(directory)/sub/site.css' && printf 'x' > '\(directory)/.hidden' && printf 'secret' > '\(directory)/../rill-outside.txt'")
+            _ = try shell(
+                "mkdir -p '\(directory)/sub' && printf 'body{}' > '\(directory)/sub/site.css' && printf 'x' > '\(directory)/.hidden' && printf 'secret' > '\(directory)/../rill-outside.txt'"
+            )
             try expectNoFDLeak {
                 let harness = try ServerHarness { $0.staticDirectory = directory }
                 let css = try harness.exchange("GET /static/sub/site.css HTTP/1.1\r\nHost: t\r\n\r\n")
                 #expect(css.status == 200 && css.text == "body{}")
                 #expect(css.header("Content-Type") == "text/css; charset=utf-8")
-                for path in ["../rill-outside.txt", "%2e%2e/rill-outside.txt", "sub/../../rill-outside.txt", "sub/%2E%2E/%2e%2e/rill-outside.txt",
-                             "..%2frill-outside.txt", ".hidden", "sub", "sub/", "nothing.txt", "sub//site.css"] {
+                for path in [
+                    "../rill-outside.txt", "%2e%2e/rill-outside.txt", "sub/../../rill-outside.txt",
+                    "sub/%2E%2E/%2e%2e/rill-outside.txt",
+                    "..%2frill-outside.txt", ".hidden", "sub", "sub/", "nothing.txt", "sub//site.css"
+                ] {
                     let response = try harness.exchange("GET /static/\(path) HTTP/1.1\r\nHost: t\r\n\r\n")
                     #expect(response.status == 404 || response.status == 400, "\(path) → \(response.status)")
                     #expect(!response.text.contains("secret"))

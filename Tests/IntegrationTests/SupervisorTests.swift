@@ -18,12 +18,16 @@ extension Loopback {
 
             func supervisor(_ supervisor: Supervisor, argumentsFor index: Int) -> [String] { ["-c", command] }
             func supervisor(_ supervisor: Supervisor, started index: Int, channel: Connection) { started.append(index) }
-            func supervisor(_ supervisor: Supervisor, received type: UInt8, payload: UnsafeRawBufferPointer,
-                            from index: Int) throws(FrameError) {
+            func supervisor(
+                _ supervisor: Supervisor, received type: UInt8, payload: UnsafeRawBufferPointer,
+                from index: Int
+            ) throws(FrameError) {
                 received.append(Frame(type: type, payload: Array(payload)))
             }
-            func supervisor(_ supervisor: Supervisor, worker index: Int, exited status: ProcessExit, lived: Duration,
-                            restartIn: Duration?) {
+            func supervisor(
+                _ supervisor: Supervisor, worker index: Int, exited status: ProcessExit, lived: Duration,
+                restartIn: Duration?
+            ) {
                 exits.append((index, status, restartIn))
             }
         }

@@ -26,7 +26,9 @@ extension Loopback.WorkersTests {
         var byWorker: [String: [Connection]] = [:]
         for _ in 0..<60 where byWorker.count < 2 || byWorker.values.contains(where: { $0.count < 2 }) {
             let stream = try clients.stream(lastEventID: lastEventID)
-            _ = drive(clients.loop, for: .seconds(5)) { clients.clients.peer(stream).streaming || clients.clients.peer(stream).closed }
+            _ = drive(clients.loop, for: .seconds(5)) {
+                clients.clients.peer(stream).streaming || clients.clients.peer(stream).closed
+            }
             byWorker[clients.worker(stream), default: []].append(stream)
         }
         return byWorker
@@ -64,7 +66,10 @@ extension Loopback.WorkersTests {
         for (worker, streams) in byWorker {
             for stream in streams {
                 let got = clients.events(stream).map { ($0.lastEventID, String(decoding: $0.data, as: UTF8.self)) }
-                #expect(got.elementsEqual(expected, by: ==), "worker \(worker): ids \(got.first?.0 ?? "-")…\(got.last?.0 ?? "-") (\(got.count)), expected \(expected.count)")
+                #expect(
+                    got.elementsEqual(expected, by: ==),
+                    "worker \(worker): ids \(got.first?.0 ?? "-")…\(got.last?.0 ?? "-") (\(got.count)), expected \(expected.count)"
+                )
             }
         }
         serve.child.signal(SIGTERM)

@@ -14,9 +14,14 @@ extension Loopback.WorkersTests {
         for attempt in 0..<40 where healthy.count < count {
             let connection = try clients.loop.connect(to: clients.address, handler: clients.clients)
             let body = "probe\(attempt)"
-            connection.write(Array("POST /publish HTTP/1.1\r\nHost: t\r\nContent-Length: \(body.utf8.count)\r\n\r\n\(body)".utf8))
+            connection.write(
+                Array("POST /publish HTTP/1.1\r\nHost: t\r\nContent-Length: \(body.utf8.count)\r\n\r\n\(body)".utf8))
             _ = drive(clients.loop, for: .milliseconds(300)) { !clients.clients.peer(connection).responses.isEmpty }
-            if clients.clients.peer(connection).responses.first?.status == 204 { healthy.append(connection) } else { connection.close() }
+            if clients.clients.peer(connection).responses.first?.status == 204 {
+                healthy.append(connection)
+            } else {
+                connection.close()
+            }
         }
         return healthy
     }
@@ -25,7 +30,8 @@ extension Loopback.WorkersTests {
     static func publish(_ clients: Clients, on connection: Connection, _ data: String, limit: Duration) -> Int? {
         let peer = clients.clients.peer(connection)
         let before = peer.responses.count
-        connection.write(Array("POST /publish HTTP/1.1\r\nHost: t\r\nContent-Length: \(data.utf8.count)\r\n\r\n\(data)".utf8))
+        connection.write(
+            Array("POST /publish HTTP/1.1\r\nHost: t\r\nContent-Length: \(data.utf8.count)\r\n\r\n\(data)".utf8))
         guard drive(clients.loop, for: limit, until: { peer.responses.count > before }) else { return nil }
         return peer.responses[before].status
     }
@@ -61,7 +67,8 @@ extension Loopback.WorkersTests {
         _ = drive(clients.loop, for: .seconds(5)) { streams.allSatisfy { clients.events($0).count >= published - 1 } }
         for (worker, streams) in byWorker {
             for stream in streams {
-                #expect(clients.events(stream).map(\.lastEventID) == (2...published).map { "\($0)" }, "worker \(worker)")
+                #expect(
+                    clients.events(stream).map(\.lastEventID) == (2...published).map { "\($0)" }, "worker \(worker)")
             }
         }
         serve.child.signal(SIGTERM)
@@ -72,7 +79,8 @@ extension Loopback.WorkersTests {
     /// Item 8: a stopped worker's channel queue is bounded (`--worker-queue-limit`): past it the
     /// worker is killed, long before the liveness deadline, while publications through the other go on.
     @Test func workerThatStopsReadingIsKilledPastItsQueueBound() throws {
-        let serve = try ServeProcess("--workers 2 --tick 0 --heartbeat 0 --worker-liveness 60 --worker-queue-limit 64k --max-body 16k")
+        let serve = try ServeProcess(
+            "--workers 2 --tick 0 --heartbeat 0 --worker-liveness 60 --worker-queue-limit 64k --max-body 16k")
         let clients = try Clients(port: serve.port)
         let stopped = try #require(Self.children(of: serve.child.pid).first)
         kill(stopped, SIGSTOP)
@@ -85,7 +93,8 @@ extension Loopback.WorkersTests {
         let deadline = clock.now + .seconds(15)
         // 2 MB in all is past the kernel's socket buffer and the bound by far.
         while published < 250 && Self.children(of: serve.child.pid).contains(stopped) && clock.now < deadline {
-            #expect(Self.publish(clients, on: publishers[0], event, limit: .seconds(1)) == 204, "publication \(published)")
+            #expect(
+                Self.publish(clients, on: publishers[0], event, limit: .seconds(1)) == 204, "publication \(published)")
             published += 1
         }
         #expect(!Self.children(of: serve.child.pid).contains(stopped), "killed after \(published) publications")

@@ -30,13 +30,17 @@ extension Loopback {
 
             func publish(_ data: String) throws -> Response {
                 let connection = try loop.connect(to: address, handler: clients)
-                connection.write(Array("POST /publish HTTP/1.1\r\nHost: t\r\nContent-Length: \(data.utf8.count)\r\n\r\n\(data)".utf8))
+                connection.write(
+                    Array("POST /publish HTTP/1.1\r\nHost: t\r\nContent-Length: \(data.utf8.count)\r\n\r\n\(data)".utf8)
+                )
                 drive(loop) { clients.peer(connection).responses.count == 1 || clients.peer(connection).closed }
                 connection.close()
                 return try #require(clients.peer(connection).responses.first)
             }
 
-            func worker(_ connection: Connection) -> String { clients.peer(connection).responses.first?.header("X-Rill-Worker") ?? "?" }
+            func worker(_ connection: Connection) -> String {
+                clients.peer(connection).responses.first?.header("X-Rill-Worker") ?? "?"
+            }
             func events(_ connection: Connection) -> [ReceivedEvent] { clients.peer(connection).received }
         }
 
@@ -46,7 +50,9 @@ extension Loopback {
             defer { closedir(directory) }
             var children: [pid_t] = []
             while let entry = readdir(directory) {
-                let name = withUnsafeBytes(of: entry.pointee.d_name) { String(decoding: $0.prefix { $0 != 0 }, as: UTF8.self) }
+                let name = withUnsafeBytes(of: entry.pointee.d_name) {
+                    String(decoding: $0.prefix { $0 != 0 }, as: UTF8.self)
+                }
                 guard let child = pid_t(name) else { continue }
                 let fd = open("/proc/\(name)/stat", O_RDONLY)
                 guard fd >= 0 else { continue }
@@ -111,7 +117,11 @@ extension Loopback {
             // Fresh clients with an old Last-Event-ID, enough that some reach the restarted worker.
             let fresh = try (0..<20).map { _ in try clients.stream(lastEventID: "10") }
             streams = returning + fresh
-            #expect(drive(loop) { streams.allSatisfy { clients.events($0).count >= 3 } && survivors.allSatisfy { clients.events($0).count >= 13 } })
+            #expect(
+                drive(loop) {
+                    streams.allSatisfy { clients.events($0).count >= 3 }
+                        && survivors.allSatisfy { clients.events($0).count >= 13 }
+                })
             let tail = (11...13).map { ("\($0)", "e\($0)") }
             for stream in streams {
                 let got = clients.events(stream).map { ($0.lastEventID, String(decoding: $0.data, as: UTF8.self)) }
@@ -121,7 +131,8 @@ extension Loopback {
                 let got = clients.events(stream).map(\.lastEventID)
                 #expect(got == (1...13).map { "\($0)" })
             }
-            #expect(fresh.contains { clients.worker($0) == killedIndex }, "some fresh client reached the restarted worker")
+            #expect(
+                fresh.contains { clients.worker($0) == killedIndex }, "some fresh client reached the restarted worker")
 
             // SIGTERM: every stream ends, every process exits.
             serve.child.signal(SIGTERM)
@@ -141,7 +152,7 @@ extension Loopback {
         .event(token: 0, topic: "é", event: .init(data: [], id: "42", name: nil)),
         .statistics([0, -1, Int.max]),
         .totals([3, 4], workers: 6),
-        .start,
+        .start
     ]
     let wire = messages.flatMap(\.encoded)
     for chunk in [1, 3, 7, wire.count] {

@@ -15,7 +15,8 @@ import Testing
         var levels: [Int] = []
         while let level = search.nextLevel {
             levels.append(level)
-            let verdict1 = search.judge(level: level, settled: true, status: FindMaxSearchTests.status(open: level), budget: 30)
+            let verdict1 = search.judge(
+                level: level, settled: true, status: FindMaxSearchTests.status(open: level), budget: 30)
             #expect(verdict1)
             let verdict2 = search.probed(level: level, delivered: true, gaps: 0)
             #expect(verdict2)
@@ -33,7 +34,8 @@ import Testing
         let verdict3 = search.judge(level: 4, settled: true, status: FindMaxSearchTests.status(open: 4), budget: 30)
         #expect(verdict3)
         search.passed(4)
-        let verdict4 = search.judge(level: 8, settled: true, status: FindMaxSearchTests.status(open: 5, errors: [.status(503): 3]), budget: 30)
+        let verdict4 = search.judge(
+            level: 8, settled: true, status: FindMaxSearchTests.status(open: 5, errors: [.status(503): 3]), budget: 30)
         #expect(!verdict4)
         #expect(search.nextLevel == nil)
         let conclusion = search.conclusion(interrupted: false, notes: ["a note"])
@@ -47,14 +49,18 @@ import Testing
         #expect(slow.nextLevel == 1)
         let verdict5 = slow.judge(level: 1, settled: false, status: FindMaxSearchTests.status(open: 0), budget: 30.2)
         #expect(!verdict5)
-        #expect(slow.conclusion(interrupted: false).failure == "not even 1 streams held cleanly: at 1: streams still opening after 30 s")
+        #expect(
+            slow.conclusion(interrupted: false).failure
+                == "not even 1 streams held cleanly: at 1: streams still opening after 30 s")
 
         var deaf = FindMaxSearch(ceiling: 10, step: 5)
         let verdict6 = deaf.judge(level: 5, settled: true, status: FindMaxSearchTests.status(open: 5), budget: 30)
         #expect(verdict6)
         let verdict7 = deaf.probed(level: 5, delivered: false, gaps: 2)
         #expect(!verdict7)
-        #expect(deaf.conclusion(interrupted: false).stoppedBecause == "at 5: the server stopped delivering events (2 streams missed a probe)")
+        #expect(
+            deaf.conclusion(interrupted: false).stoppedBecause
+                == "at 5: the server stopped delivering events (2 streams missed a probe)")
         #expect(FindMaxSearch(ceiling: 3, step: 1).conclusion(interrupted: true).stoppedBecause == "interrupted")
     }
 }

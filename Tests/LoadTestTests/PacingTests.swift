@@ -38,7 +38,10 @@ import Testing
         var expected: [Int] = []
         var popped: [Int] = []
         for round in 0..<100 {
-            for value in 0..<(round % 7) { queue.push(round * 10 + value); expected.append(round * 10 + value) }
+            for value in 0..<(round % 7) {
+                queue.push(round * 10 + value)
+                expected.append(round * 10 + value)
+            }
             for _ in 0..<(round % 5) { if let value = queue.pop() { popped.append(value) } }
         }
         while let value = queue.pop() { popped.append(value) }

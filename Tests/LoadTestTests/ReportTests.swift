@@ -33,8 +33,14 @@ import Testing
         }
         let report = LoadReport(plan: plan, outcome: outcome)
         let lines = report.text.split(separator: "\n").map(String.init)
-        #expect(lines[0] == "rill load sse http://127.0.0.1:8080/sse?topic=a: 300 streams at 3000/s, held 2.0s, publishing 10.0/s × 48 B")
-        #expect(lines[1] == "  Streams         300 opened       300 held       0 failed   ramp 0.50 s (600/s), 1 process, 8 source addresses")
+        #expect(
+            lines[0]
+                == "rill load sse http://127.0.0.1:8080/sse?topic=a: 300 streams at 3000/s, held 2.0s, publishing 10.0/s × 48 B"
+        )
+        #expect(
+            lines[1]
+                == "  Streams         300 opened       300 held       0 failed   ramp 0.50 s (600/s), 1 process, 8 source addresses"
+        )
         #expect(lines[2] == "  Events           20 published    6000 received      0 streams with gaps   7 heartbeats")
         #expect(lines[3] == "  Latency          p50        p90        p99      p99.9        max      count")
         #expect(lines.contains { $0.hasPrefix("    connect ") && $0.hasSuffix("          1") })
@@ -47,7 +53,8 @@ import Testing
         #expect(document.opened == 300 && document.failed == 0 && document.rampSeconds == 0.5)
         #expect(document.heartbeats == 7 && document.published == 20 && document.streamsWithGaps == 0)
         #expect(document.errors == ["publish: status 503": 1])
-        #expect(document.latencyMicroseconds["event"]?.p50 == 2_000 || document.latencyMicroseconds["event"]?.p50 == 2_001)
+        #expect(
+            document.latencyMicroseconds["event"]?.p50 == 2_000 || document.latencyMicroseconds["event"]?.p50 == 2_001)
         #expect(document.latencyMicroseconds["to last"] != nil)
         #expect(document.cores ?? 0 >= 1)
     }
@@ -79,7 +86,10 @@ import Testing
         }
         let lines = LoadReport(plan: plan, outcome: outcome).text.split(separator: "\n").map(String.init)
         #expect(lines[0] == "rill load http http://127.0.0.1:8080/: 4 connections, 1m")
-        #expect(lines[1] == "  Requests       1000 in 60.00 s   16.7 requests/s   4 connections opened, 2 worker processes, 0 source addresses")
+        #expect(
+            lines[1]
+                == "  Requests       1000 in 60.00 s   16.7 requests/s   4 connections opened, 2 worker processes, 0 source addresses"
+        )
         #expect(lines.last == "  Errors     none")
     }
 
@@ -89,7 +99,10 @@ import Testing
         plan.findMax = true
         plan.connections = 2_000
         plan.step = CountArgument(500)
-        let outcome = ReportTests.outcome { $0.maximum = 1_500; $0.stoppedBecause = "at 2000: 1800 open, no error reported" }
+        let outcome = ReportTests.outcome {
+            $0.maximum = 1_500
+            $0.stoppedBecause = "at 2000: 1800 open, no error reported"
+        }
         let lines = LoadReport(plan: plan, outcome: outcome).text.split(separator: "\n").map(String.init)
         #expect(lines[0] == "rill load sse http://127.0.0.1:8080/sse: find-max up to 2000 streams in steps of 500")
         #expect(lines[1] == "  Maximum    1500 streams held cleanly")

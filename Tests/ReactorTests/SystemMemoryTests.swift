@@ -4,7 +4,8 @@ import Testing
 /// Reading /proc's memory figures: the field parser, and this machine's own values.
 struct SystemMemoryTests {
     @Test func fieldsByLineAndKey() {
-        let sockstat = Array("sockets: used 2451\nTCP: inuse 2404 orphan 0 tw 1219 alloc 2404 mem 529\nUDP: inuse 2 mem 0\n".utf8)
+        let sockstat = Array(
+            "sockets: used 2451\nTCP: inuse 2404 orphan 0 tw 1219 alloc 2404 mem 529\nUDP: inuse 2 mem 0\n".utf8)
         #expect(SystemMemory.field(in: sockstat, line: "TCP:", after: "mem") == 529)
         #expect(SystemMemory.field(in: sockstat, line: "UDP:", after: "inuse") == 2)
         #expect(SystemMemory.field(in: sockstat, line: "RAW:", after: "inuse") == nil)

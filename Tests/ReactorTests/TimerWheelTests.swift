@@ -28,7 +28,9 @@ private struct SplitMix64: RandomNumberGenerator {
     /// Timers fire at the first tick at or after their deadline, never before, across all levels.
     @Test func firesAtDeadlineAcrossLevels() {
         var wheel = TimerWheel<Int>(now: 0)
-        let deadlines: [UInt64] = [1, 2, 255, 256, 257, 1000, 65_535, 65_536, 70_000, 16_777_216, 20_000_000, 5_000_000_000]
+        let deadlines: [UInt64] = [
+            1, 2, 255, 256, 257, 1000, 65_535, 65_536, 70_000, 16_777_216, 20_000_000, 5_000_000_000
+        ]
         for (index, deadline) in deadlines.enumerated() { _ = wheel.schedule(at: deadline, index) }
         var now: UInt64 = 0
         var firedAt: [Int: UInt64] = [:]
@@ -38,7 +40,9 @@ private struct SplitMix64: RandomNumberGenerator {
             for index in fire(&wheel, at: now) { firedAt[index] = now }
         }
         for (index, deadline) in deadlines.enumerated() {
-            #expect(firedAt[index] == deadline, "timer \(index) due at \(deadline) fired at \(String(describing: firedAt[index]))")
+            #expect(
+                firedAt[index] == deadline,
+                "timer \(index) due at \(deadline) fired at \(String(describing: firedAt[index]))")
         }
     }
 

@@ -8,7 +8,7 @@ import Glibc
     /// Dotted quads parse, anything else is refused.
     @Test(arguments: [
         ("127.0.0.1", UInt32(0x7F00_0001)), ("127.0.0.2", 0x7F00_0002), ("0.0.0.0", 0), ("localhost", 0x7F00_0001),
-        ("255.255.255.255", 0xFFFF_FFFF),
+        ("255.255.255.255", 0xFFFF_FFFF)
     ])
     func parsesIPv4(text: String, expected: UInt32) {
         #expect(SocketAddress(text, port: 80)?.ip == expected)

@@ -424,7 +424,7 @@ private func stream(at now: UInt32) -> Machine {
         for _ in 0..<1_000 {
             now += 100
             steady.bodyArrived(1_640, now: now, timeouts: timeouts)  // 16.4 KB/s
-            slow.bodyArrived(1_400, now: now, timeouts: timeouts)    // 14 KB/s
+            slow.bodyArrived(1_400, now: now, timeouts: timeouts)  // 14 KB/s
             let steadySweep = steady.sweep(now: now)
             #expect(steadySweep == .keep)
             if slow.sweep(now: now) == .timeOut(.body) { slowTimedOut = true }

@@ -37,14 +37,19 @@ private func parsed(_ bytes: [UInt8]) -> (status: Int, headers: [String: String]
     @Test func eventStreamHead() throws {
         let response = try #require(parsed(FixedResponses.eventStreamHead))
         #expect(response.status == 200)
-        #expect(response.headers == ["Content-Type": "text/event-stream", "Cache-Control": "no-cache",
-                                     "X-Accel-Buffering": "no"])
+        #expect(
+            response.headers == [
+                "Content-Type": "text/event-stream", "Cache-Control": "no-cache",
+                "X-Accel-Buffering": "no"
+            ])
     }
 
     /// Each parse error's answer carries its status, closes, and has the reason as its body.
     @Test func parseErrorAnswers() throws {
-        for error in [HTTPParseError.bareLF, .requestLineTooLong, .headerSectionTooLarge, .bodyTooLarge,
-                      .unsupportedTransferCoding, .unsupportedVersion] {
+        for error in [
+            HTTPParseError.bareLF, .requestLineTooLong, .headerSectionTooLarge, .bodyTooLarge,
+            .unsupportedTransferCoding, .unsupportedVersion
+        ] {
             let response = try #require(parsed(FixedResponses.response(for: error)), "\(error)")
             #expect(response.status == error.status)
             #expect(response.headers["Connection"] == "close")
@@ -54,7 +59,8 @@ private func parsed(_ bytes: [UInt8]) -> (status: Int, headers: [String: String]
 
     /// A plain-text answer carries its extra headers, its length and `Connection: close`.
     @Test func plainText() throws {
-        let response = try #require(parsed(FixedResponses.plainText(status: 503, body: "busy", extraHeaders: "Retry-After: 1\r\n")))
+        let response = try #require(
+            parsed(FixedResponses.plainText(status: 503, body: "busy", extraHeaders: "Retry-After: 1\r\n")))
         #expect(response.status == 503)
         #expect(response.headers["Retry-After"] == "1" && response.headers["Content-Length"] == "5")
         #expect(response.body == "busy\n")

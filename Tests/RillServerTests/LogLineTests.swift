@@ -8,10 +8,14 @@ import Testing
     /// Text: timestamp, level, message; JSON: one object with time, level, message and the fields
     /// (numbers as numbers, strings escaped).
     @Test func textAndJSON() {
-        let line = LogLine(.warning, "rill serve: worker 2 \"x\" exited", fields: [("worker", .number(2)), ("exit", .text("a\nb"))],
-                           time: LogLineTests.time)
+        let line = LogLine(
+            .warning, "rill serve: worker 2 \"x\" exited", fields: [("worker", .number(2)), ("exit", .text("a\nb"))],
+            time: LogLineTests.time)
         #expect(line.rendered(.text) == "2026-12-01T21:18:00.123Z warning rill serve: worker 2 \"x\" exited")
-        #expect(line.rendered(.json) == #"{"time":"2026-12-01T21:18:00.123Z","level":"warning","message":"rill serve: worker 2 \"x\" exited","worker":2,"exit":"a\nb"}"#)
+        #expect(
+            line.rendered(.json)
+                == #"{"time":"2026-12-01T21:18:00.123Z","level":"warning","message":"rill serve: worker 2 \"x\" exited","worker":2,"exit":"a\nb"}"#
+        )
         #expect(LogLine.jsonString("\u{1}") == #""\u0001""#)
     }
 
@@ -20,9 +24,14 @@ import Testing
         var log = ErrorLog()
         let first = log.lines(for: [("header timeouts", 3), ("resets", 0)], interval: "10 s")
         #expect(first.count == 1)
-        #expect(first[0].level == .warning && first[0].message == "rill serve: header timeouts: 3 in the last 10 s (3 in all)")
-        #expect(first[0].rendered(.json).hasSuffix(#""class":"header timeouts","count":3,"total":3,"interval":"10 s"}"#))
+        #expect(
+            first[0].level == .warning
+                && first[0].message == "rill serve: header timeouts: 3 in the last 10 s (3 in all)")
+        #expect(
+            first[0].rendered(.json).hasSuffix(#""class":"header timeouts","count":3,"total":3,"interval":"10 s"}"#))
         #expect(log.lines(for: [("header timeouts", 3)], interval: "10 s").isEmpty)
-        #expect(log.lines(for: [("header timeouts", 5)], interval: "10 s")[0].message.hasSuffix("2 in the last 10 s (5 in all)"))
+        #expect(
+            log.lines(for: [("header timeouts", 5)], interval: "10 s")[0].message.hasSuffix(
+                "2 in the last 10 s (5 in all)"))
     }
 }

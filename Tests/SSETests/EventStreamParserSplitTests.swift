@@ -14,7 +14,8 @@ import Testing
         return items
     }
 
-    static let stream = Array("""
+    static let stream = Array(
+        """
         \u{FEFF}: hello\r\nretry: 2500\r\nid: 7\r\nevent: tick\r\ndata: one\r\ndata:two\r\n\r\n\
         data: t=123 xx\n\n: heartbeat\rid: 8\rdata:\r\r\
         event: x\nid: bad\u{0}id\nretry: 1e3\ndata: long line with many bytes to cross words\n\n
@@ -27,13 +28,15 @@ import Testing
         .event(ReceivedEvent(data: Array("t=123 xx".utf8), lastEventID: "7")),
         .comment(Array("heartbeat".utf8)),
         .event(ReceivedEvent(data: [], lastEventID: "8")),
-        .event(ReceivedEvent(type: "x", data: Array("long line with many bytes to cross words".utf8), lastEventID: "8")),
+        .event(ReceivedEvent(type: "x", data: Array("long line with many bytes to cross words".utf8), lastEventID: "8"))
     ]
 
     /// CRLF, LF and CR line ends, comments, retry, ids that persist (and one with NUL ignored), an
     /// empty data line, a leading BOM: the events an EventSource would dispatch.
     @Test func wholeStream() {
-        #expect(EventStreamParserSplitTests.items(EventStreamParserSplitTests.stream) == EventStreamParserSplitTests.expected)
+        #expect(
+            EventStreamParserSplitTests.items(EventStreamParserSplitTests.stream)
+                == EventStreamParserSplitTests.expected)
     }
 
     /// The same items whatever the split: every single cut, every pair of cuts, byte by byte.
@@ -45,7 +48,9 @@ import Testing
         }
         for first in stride(from: 0, through: bytes.count, by: 3) {
             for second in stride(from: first, through: bytes.count, by: 5) {
-                #expect(EventStreamParserSplitTests.items(bytes, cuts: [first, second]) == expected, "cuts \(first), \(second)")
+                #expect(
+                    EventStreamParserSplitTests.items(bytes, cuts: [first, second]) == expected,
+                    "cuts \(first), \(second)")
             }
         }
         #expect(EventStreamParserSplitTests.items(bytes, cuts: Array(1..<bytes.count)) == expected, "byte by byte")
@@ -73,9 +78,14 @@ import Testing
         bytes.withUnsafeBytes { input in
             parser.scan(input) { view in
                 guard case .event(let event) = view else { return }
-                let inside = event.data.baseAddress.map { $0 >= input.baseAddress! && $0 < input.baseAddress! + input.count } ?? false
-                seen.append((String(decoding: event.data, as: UTF8.self), String(decoding: event.lastEventID, as: UTF8.self),
-                             event.typeName, inside))
+                let inside =
+                    event.data.baseAddress.map { $0 >= input.baseAddress! && $0 < input.baseAddress! + input.count }
+                    ?? false
+                seen.append(
+                    (
+                        String(decoding: event.data, as: UTF8.self), String(decoding: event.lastEventID, as: UTF8.self),
+                        event.typeName, inside
+                    ))
             }
         }
         #expect(seen.count == 1)

@@ -7,8 +7,9 @@ struct HistoryLookupTests {
     private func ring(_ sequences: [UInt64], id: (UInt64) -> String = { decimalString($0) }) -> HistoryRing {
         var ring = HistoryRing()
         for sequence in sequences {
-            ring.append(HistoryEntry(sequence: sequence, id: id(sequence), bytes: SharedBytes([1])),
-                        countLimit: 1_000, byteLimit: .max)
+            ring.append(
+                HistoryEntry(sequence: sequence, id: id(sequence), bytes: SharedBytes([1])),
+                countLimit: 1_000, byteLimit: .max)
         }
         return ring
     }

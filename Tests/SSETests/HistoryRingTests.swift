@@ -24,11 +24,15 @@ struct HistoryRingTests {
 
     @Test func byteBoundDropsOldestButKeepsTheNewest() {
         var ring = HistoryRing()
-        for sequence in 1...5 as ClosedRange<UInt64> { ring.append(entry(sequence, size: 100), countLimit: 100, byteLimit: 350) }
+        for sequence in 1...5 as ClosedRange<UInt64> {
+            ring.append(entry(sequence, size: 100), countLimit: 100, byteLimit: 350)
+        }
         #expect((0..<ring.count).map { ring[$0].sequence } == [3, 4, 5])
         ring.append(entry(6, size: 1_000), countLimit: 100, byteLimit: 350)
         #expect((0..<ring.count).map { ring[$0].sequence } == [6], "one event over the byte bound is still kept")
-        for sequence in 7...20 as ClosedRange<UInt64> { ring.append(entry(sequence, size: 100), countLimit: 100, byteLimit: 350) }
+        for sequence in 7...20 as ClosedRange<UInt64> {
+            ring.append(entry(sequence, size: 100), countLimit: 100, byteLimit: 350)
+        }
         #expect((0..<ring.count).map { ring[$0].sequence } == [18, 19, 20])
         #expect(ring.byteCount == 300)
     }
@@ -36,7 +40,9 @@ struct HistoryRingTests {
     /// Removing the oldest (the hub's global budget does) reports its size and keeps the order.
     @Test func removeOldestReportsItsSize() {
         var ring = HistoryRing()
-        for sequence in 1...3 as ClosedRange<UInt64> { ring.append(entry(sequence, size: Int(sequence) * 10), countLimit: 10, byteLimit: .max) }
+        for sequence in 1...3 as ClosedRange<UInt64> {
+            ring.append(entry(sequence, size: Int(sequence) * 10), countLimit: 10, byteLimit: .max)
+        }
         #expect(ring.oldestSequence == 1)
         #expect(ring.removeOldest() == 10)
         #expect(ring.oldestSequence == 2 && ring.byteCount == 50)

@@ -33,7 +33,7 @@ private func event(_ data: String, type: String = "message", id: String = "") ->
     @Test(arguments: [
         ("a\nb", "data: a\ndata: b\n\n"), ("a\rb", "data: a\ndata: b\n\n"), ("a\r\nb", "data: a\ndata: b\n\n"),
         ("a\n\nb", "data: a\ndata: \ndata: b\n\n"), ("", "data: \n\n"), ("x\n", "data: x\ndata: \n\n"),
-        (" lead", "data:  lead\n\n"),
+        (" lead", "data:  lead\n\n")
     ])
     func splitsPayloadLines(payload: String, framed: String) throws {
         #expect(String(decoding: try EventEncoder.encode(OutgoingEvent(data: payload)), as: UTF8.self) == framed)
@@ -43,7 +43,9 @@ private func event(_ data: String, type: String = "message", id: String = "") ->
     @Test(arguments: ["a\nb", "a\rb", "a\u{0}b"])
     func refusesUnsafeIDsAndNames(value: String) {
         #expect(throws: EventEncodingError.invalidID) { try EventEncoder.encode(OutgoingEvent(data: "x", id: value)) }
-        #expect(throws: EventEncodingError.invalidName) { try EventEncoder.encode(OutgoingEvent(data: "x", name: value)) }
+        #expect(throws: EventEncodingError.invalidName) {
+            try EventEncoder.encode(OutgoingEvent(data: "x", name: value))
+        }
     }
 
     /// Comments (heartbeats) are colon lines, multi-line text included.
@@ -57,7 +59,9 @@ private func event(_ data: String, type: String = "message", id: String = "") ->
         var generator = SystemRandomNumberGenerator()
         let alphabet = Array("ab :\r\n\u{0}é".utf8)
         for _ in 0..<300 {
-            let payload = (0..<Int.random(in: 0...30, using: &generator)).map { _ in alphabet.randomElement(using: &generator)! }
+            let payload = (0..<Int.random(in: 0...30, using: &generator)).map { _ in
+                alphabet.randomElement(using: &generator)!
+            }
             let id = String((0..<Int.random(in: 0...5, using: &generator)).map { _ in Character("x") })
             let framed = try EventEncoder.encode(OutgoingEvent(data: payload, id: id, name: "t"))
             var normalised: [UInt8] = []
@@ -82,9 +86,11 @@ private func event(_ data: String, type: String = "message", id: String = "") ->
     /// The spec's examples (WHATWG HTML 9.2.6).
     @Test func specExamples() {
         #expect(items("data: YHOO\ndata: +2\ndata: 10\n\n") == [event("YHOO\n+2\n10")])
-        #expect(items(": test stream\n\ndata: first event\nid: 1\n\ndata:second event\nid\n\ndata:  third event\n\n") == [
-            .comment(Array("test stream".utf8)), event("first event", id: "1"), event("second event"), event(" third event"),
-        ])
+        #expect(
+            items(": test stream\n\ndata: first event\nid: 1\n\ndata:second event\nid\n\ndata:  third event\n\n") == [
+                .comment(Array("test stream".utf8)), event("first event", id: "1"), event("second event"),
+                event(" third event")
+            ])
         #expect(items("data\n\ndata\ndata\n\ndata:") == [event(""), event("\n")])
         #expect(items("data:test\n\ndata: test\n\n") == [event("test"), event("test")])
     }
@@ -92,8 +98,13 @@ private func event(_ data: String, type: String = "message", id: String = "") ->
     /// CR alone, LF alone and CRLF all end lines, also when CR and LF arrive in separate reads.
     @Test func lineEndings() {
         let expected = [event("a", type: "x"), event("b")]
-        for text in ["event: x\rdata: a\r\rdata: b\r\r", "event: x\ndata: a\n\ndata: b\n\n", "event: x\r\ndata: a\r\n\r\ndata: b\r\n\r\n"] {
-            for chunk in [1, 2, 3, 5, .max] { #expect(items(text, chunk: chunk) == expected, "\(text.debugDescription) by \(chunk)") }
+        for text in [
+            "event: x\rdata: a\r\rdata: b\r\r", "event: x\ndata: a\n\ndata: b\n\n",
+            "event: x\r\ndata: a\r\n\r\ndata: b\r\n\r\n"
+        ] {
+            for chunk in [1, 2, 3, 5, .max] {
+                #expect(items(text, chunk: chunk) == expected, "\(text.debugDescription) by \(chunk)")
+            }
         }
     }
 
@@ -112,9 +123,10 @@ private func event(_ data: String, type: String = "message", id: String = "") ->
 
     /// id persists across events; an id with NUL is ignored; an empty id resets it.
     @Test func lastEventID() {
-        #expect(items("id: 7\ndata: a\n\ndata: b\n\nid: 8\u{0}\ndata: c\n\nid\ndata: d\n\n") == [
-            event("a", id: "7"), event("b", id: "7"), event("c", id: "7"), event("d", id: ""),
-        ])
+        #expect(
+            items("id: 7\ndata: a\n\ndata: b\n\nid: 8\u{0}\ndata: c\n\nid\ndata: d\n\n") == [
+                event("a", id: "7"), event("b", id: "7"), event("c", id: "7"), event("d", id: "")
+            ])
     }
 
     /// retry with digits only is reported; anything else is ignored.

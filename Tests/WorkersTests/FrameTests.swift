@@ -6,7 +6,7 @@ import Workers
         Frame(type: 1, payload: []),
         Frame(type: 2, payload: Array("hello".utf8)),
         Frame(type: 200, payload: (0..<1_000).map { UInt8(truncatingIfNeeded: $0 * 7) }),
-        Frame(type: 3, payload: [0, 0, 0, 0]),
+        Frame(type: 3, payload: [0, 0, 0, 0])
     ]
     static let stream = frames.flatMap(\.encoded)
 
@@ -68,9 +68,11 @@ import Workers
         var decoder = FrameDecoder()
         let bytes = FrameTests.stream
         #expect(throws: FrameError.malformed(type: 2)) {
-            try bytes.withUnsafeBytes { try decoder.receive($0) { (type, _) throws(FrameError) in
-                if type == 2 { throw .malformed(type: 2) }
-            } }
+            try bytes.withUnsafeBytes {
+                try decoder.receive($0) { (type, _) throws(FrameError) in
+                    if type == 2 { throw .malformed(type: 2) }
+                }
+            }
         }
         #expect(throws: FrameError.malformed(type: 2)) { _ = try [UInt8]().withUnsafeBytes { try decoder.receive($0) } }
     }

@@ -26,13 +26,17 @@ import Glibc
             let delay = supervision.exited(0, now: now)!
             delays.append(delay)
             #expect(supervision.tick(now: now) == [], "nothing before the delay")
-            #expect(supervision.nextDeadline == now + UInt64(delay.components.seconds) * SupervisionTests.second
+            #expect(
+                supervision.nextDeadline == now + UInt64(delay.components.seconds) * SupervisionTests.second
                     + UInt64(delay.components.attoseconds / 1_000_000_000))
             now = supervision.nextDeadline!
             #expect(supervision.tick(now: now) == [.spawn(0)])
         }
-        #expect(delays == [.milliseconds(100), .milliseconds(200), .milliseconds(400), .milliseconds(800),
-                           .milliseconds(1600), .milliseconds(3200), .seconds(5), .seconds(5)])
+        #expect(
+            delays == [
+                .milliseconds(100), .milliseconds(200), .milliseconds(400), .milliseconds(800),
+                .milliseconds(1600), .milliseconds(3200), .seconds(5), .seconds(5)
+            ])
         #expect(supervision.restarts == 8)
         supervision.spawned(0, now: now)
         now += 3 * SupervisionTests.second
@@ -117,8 +121,11 @@ import Glibc
         #expect(supervision.tick(now: start + Self.second) == [])
         #expect(supervision.tick(now: start + 30 * Self.second) == [], "a 29 s gap: its own")
         for second in 31...33 { #expect(supervision.tick(now: start + UInt64(second) * Self.second) == []) }
-        #expect(supervision.tick(now: start + 34 * Self.second) == [.kill(0, .silent(.seconds(5))), .kill(1, .silent(.seconds(5)))],
-                "5 s of the workers' silence on its own clock (1 s before the gap, 4 after)")
+        #expect(
+            supervision.tick(now: start + 34 * Self.second) == [
+                .kill(0, .silent(.seconds(5))), .kill(1, .silent(.seconds(5)))
+            ],
+            "5 s of the workers' silence on its own clock (1 s before the gap, 4 after)")
     }
 
     /// Past the queue bound a worker is killed once; below it, or without a bound, never.

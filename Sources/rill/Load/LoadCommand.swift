@@ -24,46 +24,69 @@ struct Load: ParsableCommand {
     @Argument(help: "Target: http://HOST:PORT/PATH (numeric IPv4 or localhost; https and IPv6 are not supported yet).")
     var url: String
 
-    @Option(help: "sse: hold event streams; http: keep-alive requests. Default: sse for URLs whose path starts with /sse, else http.")
+    @Option(
+        help:
+            "sse: hold event streams; http: keep-alive requests. Default: sse for URLs whose path starts with /sse, else http."
+    )
     var mode: Mode?
 
-    @Option(name: [.short, .long], parsing: .unconditional, help: "Connections to open and hold (--find-max: the ceiling). Default: 100; with --find-max, what the workers' open-file limits allow.",
-            transform: { CountArgument(try Parse.count($0, minimum: 1)) })
+    @Option(
+        name: [.short, .long], parsing: .unconditional,
+        help:
+            "Connections to open and hold (--find-max: the ceiling). Default: 100; with --find-max, what the workers' open-file limits allow.",
+        transform: { CountArgument(try Parse.count($0, minimum: 1)) })
     var connections: CountArgument?
 
-    @Option(parsing: .unconditional, help: "New connections per second while ramping up (0: as fast as possible).",
-            transform: { CountArgument(try Parse.count($0, minimum: 0, meaning: " (0: as fast as possible)")) })
+    @Option(
+        parsing: .unconditional, help: "New connections per second while ramping up (0: as fast as possible).",
+        transform: { CountArgument(try Parse.count($0, minimum: 0, meaning: " (0: as fast as possible)")) })
     var rate = CountArgument(0)
 
-    @Option(name: [.short, .long], parsing: .unconditional, help: "How long to hold the connections (sse) or send requests (http) once all are open. (default: 10s)",
-            transform: { DurationArgument(seconds: try Parse.seconds($0, zero: "no hold")) })
+    @Option(
+        name: [.short, .long], parsing: .unconditional,
+        help: "How long to hold the connections (sse) or send requests (http) once all are open. (default: 10s)",
+        transform: { DurationArgument(seconds: try Parse.seconds($0, zero: "no hold")) })
     var duration = DurationArgument(seconds: 10)
 
-    @Option(name: .customLong("publish-rate"), parsing: .unconditional, help: "sse: events per second to POST to /publish during the hold (0: none).",
-            transform: { try Parse.rate($0, zero: "none") })
+    @Option(
+        name: .customLong("publish-rate"), parsing: .unconditional,
+        help: "sse: events per second to POST to /publish during the hold (0: none).",
+        transform: { try Parse.rate($0, zero: "none") })
     var publishRate: Double = 0
 
-    @Option(name: .customLong("publish-count"), parsing: .unconditional, help: "sse: stop publishing after this many events (0: publish until the hold ends).",
-            transform: { CountArgument(try Parse.count($0, minimum: 0, meaning: " (0: until the hold ends)")) })
+    @Option(
+        name: .customLong("publish-count"), parsing: .unconditional,
+        help: "sse: stop publishing after this many events (0: publish until the hold ends).",
+        transform: { CountArgument(try Parse.count($0, minimum: 0, meaning: " (0: until the hold ends)")) })
     var publishCount = CountArgument(0)
 
-    @Option(name: .customLong("publish-after"), parsing: .unconditional, help: "sse: start publishing this long into the hold.",
-            transform: { DurationArgument(seconds: try Parse.seconds($0, zero: "at once")) })
+    @Option(
+        name: .customLong("publish-after"), parsing: .unconditional,
+        help: "sse: start publishing this long into the hold.",
+        transform: { DurationArgument(seconds: try Parse.seconds($0, zero: "at once")) })
     var publishAfter = DurationArgument(seconds: 0)
 
-    @Option(name: .customLong("payload-bytes"), parsing: .unconditional, help: "sse: size of each published event's data (at least the t= stamp). (default: 32)",
-            transform: { CountArgument(try Parse.bytes($0)) })
+    @Option(
+        name: .customLong("payload-bytes"), parsing: .unconditional,
+        help: "sse: size of each published event's data (at least the t= stamp). (default: 32)",
+        transform: { CountArgument(try Parse.bytes($0)) })
     var payloadBytes = CountArgument(32)
 
     @Option(name: .customLong("publish-path"), help: "sse: where to publish (path and query).")
     var publishPath = "/publish"
 
-    @Option(name: .customLong("heartbeat-interval"), parsing: .unconditional, help: "sse: the server's heartbeat interval in seconds; a stream silent for two intervals is a failure (0: do not check).",
-            transform: { try Parse.seconds($0, zero: "do not check") })
+    @Option(
+        name: .customLong("heartbeat-interval"), parsing: .unconditional,
+        help:
+            "sse: the server's heartbeat interval in seconds; a stream silent for two intervals is a failure (0: do not check).",
+        transform: { try Parse.seconds($0, zero: "do not check") })
     var heartbeatInterval: Double = 0
 
-    @Option(name: .customLong("request-rate"), parsing: .unconditional, help: "http: requests per second in total, latency measured from each request's intended time (0: as fast as the connections go).",
-            transform: { try Parse.rate($0, zero: "as fast as the connections go") })
+    @Option(
+        name: .customLong("request-rate"), parsing: .unconditional,
+        help:
+            "http: requests per second in total, latency measured from each request's intended time (0: as fast as the connections go).",
+        transform: { try Parse.rate($0, zero: "as fast as the connections go") })
     var requestRate: Double = 0
 
     @Option(help: "http: request method.")
@@ -72,22 +95,38 @@ struct Load: ParsableCommand {
     @Option(help: "http: request body (sent with Content-Length).")
     var body: String?
 
-    @Option(help: "Source addresses to spread connections over: A.B.C.D-A.B.C.E, one address, or 'none'. Default: 127.0.0.2 upwards for loopback targets.")
+    @Option(
+        help:
+            "Source addresses to spread connections over: A.B.C.D-A.B.C.E, one address, or 'none'. Default: 127.0.0.2 upwards for loopback targets."
+    )
     var source: String?
 
-    @Option(parsing: .unconditional, help: "Worker processes: 'auto' starts as many as the connections need given the open-file limit (1 when they fit in this process), or a number. (default: auto)",
-            transform: Parse.workers)
+    @Option(
+        parsing: .unconditional,
+        help:
+            "Worker processes: 'auto' starts as many as the connections need given the open-file limit (1 when they fit in this process), or a number. (default: auto)",
+        transform: Parse.workers)
     var workers = WorkersArgument.auto
 
-    @Option(name: .customLong("fd-limit"), parsing: .unconditional, help: "Open files per process (default: the hard limit). Lower it to see workers at work.",
-            transform: { try Parse.count($0, minimum: LoadSession.reservedFiles + 1, meaning: " (\(LoadSession.reservedFiles) are kept back)") })
+    @Option(
+        name: .customLong("fd-limit"), parsing: .unconditional,
+        help: "Open files per process (default: the hard limit). Lower it to see workers at work.",
+        transform: {
+            try Parse.count(
+                $0, minimum: LoadSession.reservedFiles + 1, meaning: " (\(LoadSession.reservedFiles) are kept back)")
+        })
     var fdLimit: Int?
 
-    @Flag(name: .customLong("find-max"), help: "sse: step up the streams until the first failure or until the server stops delivering a probe event, and report the most held cleanly.")
+    @Flag(
+        name: .customLong("find-max"),
+        help:
+            "sse: step up the streams until the first failure or until the server stops delivering a probe event, and report the most held cleanly."
+    )
     var findMax = false
 
-    @Option(parsing: .unconditional, help: "--find-max: streams added per step. (default: 1k)",
-            transform: { CountArgument(try Parse.count($0, minimum: 1)) })
+    @Option(
+        parsing: .unconditional, help: "--find-max: streams added per step. (default: 1k)",
+        transform: { CountArgument(try Parse.count($0, minimum: 1)) })
     var step = CountArgument(1_000)
 
     @Option(help: "Write the full report as JSON to this file.")
@@ -98,7 +137,9 @@ struct Load: ParsableCommand {
 
     func validate() throws {
         do { _ = try TargetURL(parsing: url) } catch { throw ValidationError("URL '\(url)': \(error)") }
-        if let source, SourceRange(source) == nil { throw ValidationError("--source must be A.B.C.D, A.B.C.D-A.B.C.E or none") }
+        if let source, SourceRange(source) == nil {
+            throw ValidationError("--source must be A.B.C.D, A.B.C.D-A.B.C.E or none")
+        }
     }
 
     /// The flags as a plan for the engine.
@@ -134,8 +175,9 @@ struct Load: ParsableCommand {
         let progress = ProgressLine()
         let report: LoadReport
         do {
-            report = try LoadSession.run(plan, loop: loop, workerArguments: Array(CommandLine.arguments.dropFirst()) + ["--worker-channel", "0"],
-                                         progress: progress.show)
+            report = try LoadSession.run(
+                plan, loop: loop, workerArguments: Array(CommandLine.arguments.dropFirst()) + ["--worker-channel", "0"],
+                progress: progress.show)
         } catch let error as LoadError {
             // A refusal with its arithmetic and fix; the usage text would bury it.
             writeStandardError("rill load: \(error)")
