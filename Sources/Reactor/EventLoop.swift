@@ -56,7 +56,7 @@ public final class EventLoop {
     public internal(set) var statistics = Statistics()
 
     let epollFD: Int32
-    var slots = FdTable()
+    var slots = MappedArray<FdSlot>()
     /// Listeners by fd: few, so kept out of the fd table's slots.
     var listeners: [Int32: Listener] = [:]
     var wheel: TimerWheel<TimerTask>
@@ -119,7 +119,6 @@ public final class EventLoop {
             closeDescriptor(Int32(fd))
         }
         closeDescriptor(epollFD)
-        slots.release()
         readBuffer.deallocate()
         iovecs.deallocate()
         free(events)
@@ -294,10 +293,10 @@ public final class EventLoop {
 
     // MARK: - The fd table
 
-    /// Gives `fd` a slot: the table grows with the highest fd actually seen (see `FdTable`), so a
+    /// Gives `fd` a slot: the table grows with the highest fd actually seen (see `MappedArray`), so a
     /// huge RLIMIT_NOFILE (2^30 on some hosts) costs nothing until fds are used.
     func ensureSlot(_ fd: Int32) {
-        slots.ensure(Int(fd))
+        slots.ensure(Int(fd), filling: FdSlot())
     }
 
     /// Whether `connection` still names the open connection on its fd.

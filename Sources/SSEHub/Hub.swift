@@ -108,7 +108,7 @@ public final class Hub {
     var topics: [Topic] = []
     var topicIDs: [String: Int32] = [:]
     var freeTopicIDs: [Int32] = []
-    var members: [Membership] = []
+    var members = MappedArray<Membership>()
     /// Subscribers of more than one topic: their further topics (rare, so kept aside).
     var extraTopics: [Int32: [(topic: Int32, index: UInt32)]] = [:]
     var slices: [[Int32]]
@@ -163,7 +163,7 @@ public final class Hub {
         let fd = connection.fd
         // Whoever held this fd before (this connection, or a closed one never unsubscribed) goes.
         if Int(fd) < members.count && members[Int(fd)].topic >= 0 { removeMember(fd) }
-        while members.count <= Int(fd) { members.append(Membership()) }
+        members.ensure(Int(fd), filling: Membership())
         var ids: [Int32] = []
         for name in names {
             let id = topicID(name)
