@@ -14,7 +14,8 @@ public struct CountArgument: CustomStringConvertible, Sendable {
             scale = 1_000_000
             text.removeLast()
         }
-        guard let number = Double(text), number >= 0, number.isFinite else { return nil }
+        // Finite and far below Int.max, so the conversion cannot trap.
+        guard let number = Double(text), number >= 0, number.isFinite, number * scale < 1e18 else { return nil }
         value = Int((number * scale).rounded())
     }
 

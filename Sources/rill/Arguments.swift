@@ -1,4 +1,5 @@
 import ArgumentParser
+import LoadTest
 
 /// One parser per kind of value on the command line, shared by every subcommand, each refusing
 /// with its reason. Used as `transform:` with `.unconditional` parsing (so `-1` is read as the
@@ -62,21 +63,12 @@ enum Parse {
 
     /// A count with an optional k or M suffix (`500`, `10k`, `1.5M`), at least `minimum`.
     static func count(_ text: String, minimum: Int, meaning: String = "") throws -> Int {
-        var digits = text.lowercased()
-        var scale = 1.0
-        if digits.hasSuffix("k") {
-            scale = 1_000
-            digits.removeLast()
-        } else if digits.hasSuffix("m") {
-            scale = 1_000_000
-            digits.removeLast()
-        }
-        guard let number = Double(digits), number.isFinite, number * scale >= Double(minimum), number * scale < 1e15
-        else {
+        // The same k/M syntax as `rill load -c`.
+        guard let value = CountArgument(argument: text)?.value, value >= minimum, value < 1_000_000_000_000_000 else {
             throw Invalid(
                 "must be a whole number of at least \(minimum)\(meaning) (k and M suffixes are accepted: 10k)")
         }
-        return Int((number * scale).rounded())
+        return value
     }
 
     /// A TCP port to listen on.
