@@ -24,7 +24,8 @@ extension EventLoop {
         }
     }
 
-    /// Reads once, or again while each read fills the whole buffer (up to `readsPerWakeup`).
+    /// Reads once, or again while each read fills the whole buffer (up to `readsPerWakeup`, and
+    /// while the wake-up's `readBytesPerWakeup` lasts).
     /// On hang-up (both directions gone) it reads what is left and closes.
     private func readReady(_ connection: Connection, hangup: Bool) {
         let fd = connection.fd
@@ -53,7 +54,12 @@ extension EventLoop {
                     connection, didRead: UnsafeRawBufferPointer(rebasing: readBuffer[0..<count]))
                 guard isCurrent(connection) else { return }
                 reads += 1
-                if !hangup && (count < readBuffer.count || reads >= configuration.readsPerWakeup) { return }
+                if !hangup
+                    && (count < readBuffer.count || reads >= configuration.readsPerWakeup
+                        || statistics.bytesRead - wakeupStartBytesRead >= configuration.readBytesPerWakeup)
+                {
+                    return
+                }
             } else {
                 if hangup {
                     close(connection, reason: .eof)

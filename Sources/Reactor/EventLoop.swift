@@ -28,6 +28,11 @@ public final class EventLoop {
         public var readBufferSize = 64 * 1024
         /// Reads of one connection per wake-up while each fills the whole buffer: fairness bound.
         public var readsPerWakeup = 4
+        /// Bytes read from all connections together per wake-up past which a connection gets only
+        /// its first read: a thousand clients uploading at once cannot make one turn copy hundreds of
+        /// megabytes while new clients, events and heartbeats wait (level triggering reports the
+        /// rest again at the next wake-up).
+        public var readBytesPerWakeup = 4 << 20
         /// Queued bytes above which a connection reports not writable ...
         public var writeHighWatermark = 256 * 1024
         /// ... and below which it reports writable again.
@@ -48,6 +53,9 @@ public final class EventLoop {
         public var bytesWritten = 0
         public var timersFired = 0
         public var tasksRun = 0
+        /// The longest a turn has kept the loop busy (from the wake-up to the end of its work, on
+        /// the monotonic clock whatever the loop's clock): how long any client may have waited.
+        public var longestTurnNanoseconds: UInt64 = 0
     }
 
     public let configuration: Configuration
@@ -67,6 +75,8 @@ public final class EventLoop {
     /// The clock's reading, in nanoseconds, when the loop was created: tick 0.
     let clockOrigin: UInt64
     let readBuffer: UnsafeMutableRawBufferPointer
+    /// `statistics.bytesRead` when the current wake-up began (for `readBytesPerWakeup`).
+    var wakeupStartBytesRead = 0
     let iovecs: UnsafeMutableBufferPointer<iovec>
     private let events: UnsafeMutablePointer<epoll_event>
     /// Connections that failed under a write; closed at the next safe point so that a handler
@@ -155,8 +165,10 @@ public final class EventLoop {
             // EINVAL is all that is left: a bad epoll fd or batch size, i.e. a bug.
             fatalError("\(error)")
         }
+        let turnStart = MonotonicClock.nanoseconds()
         updateNow()
         statistics.wakeups += 1
+        wakeupStartBytesRead = statistics.bytesRead
         if count > 0 {
             statistics.events += Int(count)
             for index in 0..<Int(count) {
@@ -167,6 +179,8 @@ public final class EventLoop {
         fireTimers()
         runTasks()
         runSoonWork()
+        statistics.longestTurnNanoseconds = max(
+            statistics.longestTurnNanoseconds, MonotonicClock.nanoseconds() &- turnStart)
     }
 
     /// Runs `body` on this loop at the end of the current turn (after its I/O, timers and posted

@@ -56,6 +56,10 @@ public final class Hub {
         /// loop turn, until it has caught up (pausing while its socket pushes back, see
         /// `connectionWritabilityDidChange`), so a storm of reconnections never holds the loop.
         public var replayEntriesPerSlice = 256
+        /// History bytes all replays together write per loop turn: a storm of reconnections with
+        /// an old Last-Event-ID is served a bounded share each turn, in order, so new clients,
+        /// events and heartbeats never wait for all of them.
+        public var replayBytesPerTurn = 1 << 20
         public init() {}
     }
 
@@ -116,7 +120,18 @@ public final class Hub {
     var replays: [Int32: Replay] = [:]
     /// Replaying connections (ids) to go on with at the end of this turn; others wait for writability.
     private var replaysReady: [UInt64] = []
+    private var replaysRunning: [UInt64] = []
     private var replaysScheduled = false
+    /// The loop turn (its wake-up count) whose replay bytes `replayTurnBytes` counts.
+    private var replayTurn = -1
+    private var replayTurnBytes = 0
+    /// Small history entries of one replay slice, copied together so the slice costs one write
+    /// (one syscall) rather than one per entry. Kept between slices (at most `coalescedBytes`).
+    private var replayBatch: [UInt8] = []
+    /// Entries up to this size are copied into `replayBatch`; larger ones are written by reference.
+    static let coalescedEntryBytes = 4 << 10
+    /// `replayBatch` is written once it holds this much.
+    static let coalescedBytes = 64 << 10
     /// Every kept history entry as (topic, sequence), oldest first, from `historyOrderHead` on: the
     /// hub-wide order in which `historyTotalBytes` evicts. Entries a topic's own bounds dropped (or
     /// whose topic was reclaimed) stay until they reach the front or a compaction.
@@ -429,22 +444,50 @@ public final class Hub {
         let fd = connection.fd
         replays[fd] = Replay(topics: topicIDs, last: after)
         members[Int(fd)].isReplaying = true
-        continueReplay(connection)
+        // Its first slice now if this turn's replay budget allows, else it waits its turn in line.
+        if replaysReady.isEmpty && replayBudgetLeft > 0 {
+            spendReplayBudget(continueReplay(connection, byteBudget: replayBudgetLeft))
+        } else {
+            scheduleReplay(connection)
+        }
     }
 
+    /// What is left of this loop turn's `replayBytesPerTurn` (renewed when the loop has woken since).
+    private var replayBudgetLeft: Int {
+        let wakeups = loop.statistics.wakeups
+        if wakeups != replayTurn {
+            replayTurn = wakeups
+            replayTurnBytes = 0
+        }
+        return max(1, configuration.replayBytesPerTurn) - replayTurnBytes
+    }
+
+    private func spendReplayBudget(_ bytes: Int) { replayTurnBytes += bytes }
+
     /// Writes the next slice of `connection`'s replay: a merge by sequence of its topics' rings from
-    /// the cursor on (no sorting, no copies: the entries' shared bytes are queued by reference).
-    /// Stops at the slice's bound, when the socket pushes back (writability resumes it), or when
-    /// caught up, which ends the replay: from then on live events are written as they come.
-    private func continueReplay(_ connection: Connection) {
+    /// the cursor on (no sorting). Small entries are copied into one batch and written together;
+    /// large ones go by reference. Stops at the slice's bounds (entries, and `byteBudget`), when the
+    /// socket pushes back (writability resumes it), or when caught up, which ends the replay: from
+    /// then on live events are written as they come. Returns the bytes it wrote or queued.
+    @discardableResult
+    private func continueReplay(_ connection: Connection, byteBudget: Int = .max) -> Int {
         let fd = connection.fd
-        guard var replay = replays[fd] else { return }
+        guard var replay = replays[fd] else { return 0 }
         let count = replay.topics.count
+        var bytesWritten = 0
+        var written = 0
+        var closed = false
+        replayBatch.removeAll(keepingCapacity: true)
+        /// Writes the batch; false if the connection closed (its close removes the replay).
+        func flush() -> Bool {
+            guard !replayBatch.isEmpty else { return true }
+            defer { replayBatch.removeAll(keepingCapacity: true) }
+            return connection.write(replayBatch)
+        }
         let finished = withUnsafeTemporaryAllocation(of: Int.self, capacity: count) { positions -> Bool in
             for (slot, topic) in replay.topics.enumerated() {
                 positions[slot] = topics[Int(topic)].history.firstIndex(after: replay.last)
             }
-            var written = 0
             while true {
                 // The oldest next entry among the topics (at most a few: a linear scan).
                 var best = -1
@@ -456,16 +499,29 @@ public final class Hub {
                     if sequence < bestSequence { (best, bestSequence) = (slot, sequence) }
                 }
                 if best < 0 { return true }
-                if written >= configuration.replayEntriesPerSlice || !connection.isWritable { return false }
+                if written >= configuration.replayEntriesPerSlice || bytesWritten >= byteBudget { return false }
                 let entry = topics[Int(replay.topics[best])].history[positions[best]]
-                guard connection.write(entry.bytes) else { return true }  // closed: its close removes it
+                if entry.bytes.count <= Hub.coalescedEntryBytes {
+                    replayBatch.append(contentsOf: entry.bytes.bytes)
+                } else if !flush() || !connection.write(entry.bytes) {
+                    closed = true
+                    return true
+                }
                 positions[best] += 1
                 replay.last = bestSequence
                 written += 1
-                statistics.eventWrites += 1
-                statistics.bytesQueuedOrWritten += entry.bytes.count
+                bytesWritten += entry.bytes.count
+                if replayBatch.count >= Hub.coalescedBytes && !flush() {
+                    closed = true
+                    return true
+                }
+                if !connection.isWritable { return false }
             }
         }
+        if !closed && !flush() { closed = true }
+        statistics.eventWrites += written
+        statistics.bytesQueuedOrWritten += bytesWritten
+        guard !closed else { return bytesWritten }
         members[Int(fd)].lastWrite = currentTime
         if finished {
             replays[fd] = nil
@@ -475,26 +531,40 @@ public final class Hub {
             // Pushed back: the writability change resumes it. Else the next turn goes on.
             if connection.isWritable { scheduleReplay(connection) }
         }
+        return bytesWritten
     }
 
     private func scheduleReplay(_ connection: Connection) {
         replaysReady.append(connection.id)
+        postReplays()
+    }
+
+    private func postReplays() {
         guard !replaysScheduled else { return }
         replaysScheduled = true
         loop.runSoon { [unowned self] in self.runReadyReplays() }
     }
 
-    /// One slice of each ready replay (those that still need more schedule themselves again).
+    /// A slice of each ready replay, in order, while the turn's byte budget lasts; the rest wait,
+    /// first in line, for the next turn (those that still need more schedule themselves again).
     private func runReadyReplays() {
         replaysScheduled = false
-        let ready = replaysReady
-        replaysReady.removeAll(keepingCapacity: true)
-        for id in ready {
+        swap(&replaysReady, &replaysRunning)
+        var index = 0
+        while index < replaysRunning.count && replayBudgetLeft > 0 {
+            let id = replaysRunning[index]
+            index += 1
             guard let connection = loop.connection(id: id), isSubscribed(connection),
                 members[Int(connection.fd)].isReplaying
             else { continue }
-            continueReplay(connection)
+            spendReplayBudget(continueReplay(connection, byteBudget: replayBudgetLeft))
         }
+        if index < replaysRunning.count {
+            replaysReady.insert(contentsOf: replaysRunning[index...], at: 0)
+            postReplays()
+        }
+        replaysRunning.removeAll(keepingCapacity: true)
+        if replayBatch.capacity > Hub.coalescedBytes * 2 { replayBatch = [] }
     }
 
     /// One heartbeat slice: members not written to for a whole interval get the shared comment.
