@@ -96,7 +96,7 @@ class Server:
     def __init__(self, rill, extra):
         self.process = subprocess.Popen(
             [rill, "serve", "--port", "0", "--tick", "0"] + extra,
-            stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
+            stdout=subprocess.PIPE, stderr=open("/tmp/hostile-stderr.log", "a"), text=True)
         line = self.process.stdout.readline()
         match = re.search(r"http://127\.0\.0\.1:(\d+)/", line)
         if not match:
@@ -406,6 +406,21 @@ def probe_subscribe(port):
     return time.monotonic() - start
 
 
+def longest_turn(port):
+    """The server's own account of its longest loop turn, in ms (rill_loop_longest_turn_microseconds)."""
+    s = connect(port, timeout=5)
+    s.sendall(b"GET /metrics HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+    data = b""
+    while True:
+        chunk = s.recv(65536)
+        if not chunk:
+            break
+        data += chunk
+    s.close()
+    match = re.search(rb"\nrill_loop_longest_turn_microseconds (\d+)", data)
+    return int(match.group(1)) / 1000 if match else float("nan")
+
+
 def percentile(values, fraction):
     ordered = sorted(values)
     return ordered[min(len(ordered) - 1, int(fraction * len(ordered)))] if ordered else float("nan")
@@ -453,6 +468,7 @@ def run_attack(number, options):
         peak_rss = max(peak_rss, server.rss())
         peak_kernel = max(peak_kernel, kernel_tcp_bytes())
         time.sleep(0.05)
+    longest = longest_turn(port)
     extra = ""
     if number == 4:
         s = connect(port)
@@ -489,7 +505,7 @@ def run_attack(number, options):
         "attack": "%d %s" % (number, name), "note": note + extra,
         "metrics": (percentile(metrics, 0.99), max(metrics or [float("nan")]), len(metrics)),
         "subscribe": (percentile(subscriptions, 0.99), max(subscriptions or [float("nan")]), len(subscriptions)),
-        "rss": (peak_rss - baseline_rss) / 2**20, "kernel": peak_kernel / 2**20,
+        "longest": longest, "rss": (peak_rss - baseline_rss) / 2**20, "kernel": peak_kernel / 2**20,
         "healthy": "%d events x 50, %d dropped, %d lost" % (len(published), dropped, lost),
         "failures": failures,
     }
@@ -505,13 +521,13 @@ def main():
     options = parser.parse_args()
     raise_fd_limit()
     rows = [run_attack(int(n), options) for n in options.only.split(",")]
-    print("| attack | GET /metrics p99 / max (n) | new subscription p99 / max (n) | RSS growth | kernel TCP peak "
-          "| healthy subscribers | attack |")
-    print("|---|---|---|---:|---:|---|---|")
+    print("| attack | GET /metrics p99 / max (n) | new subscription p99 / max (n) | longest loop turn | RSS growth "
+          "| kernel TCP peak | healthy subscribers | attack |")
+    print("|---|---|---|---:|---:|---:|---|---|")
     for row in rows:
         m, s = row["metrics"], row["subscribe"]
-        print("| %s | %.1f / %.1f ms (%d) | %.1f / %.1f ms (%d) | %.0f MiB | %.0f MiB | %s | %s |" % (
-            row["attack"], m[0] * 1000, m[1] * 1000, m[2], s[0] * 1000, s[1] * 1000, s[2], row["rss"],
+        print("| %s | %.1f / %.1f ms (%d) | %.1f / %.1f ms (%d) | %.1f ms | %.0f MiB | %.0f MiB | %s | %s |" % (
+            row["attack"], m[0] * 1000, m[1] * 1000, m[2], s[0] * 1000, s[1] * 1000, s[2], row["longest"], row["rss"],
             row["kernel"], row["healthy"], row["note"]))
     failed = [(row["attack"], failure) for row in rows for failure in row["failures"]]
     for attack, failure in failed:

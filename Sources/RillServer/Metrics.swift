@@ -92,6 +92,10 @@ extension SSEServer {
             "Memory the kernel's TCP sockets hold, machine-wide (/proc/net/sockstat).",
             SystemMemory.tcpSocketBytes() ?? 0)
         metrics.add(
+            "rill_loop_longest_turn_microseconds", "gauge",
+            "The longest one loop turn has kept the loop busy since start: the most any client waited on it.",
+            Int(loop.statistics.longestTurnNanoseconds / 1_000))
+        metrics.add(
             "rill_replays_total", "counter", "Reconnections given the events after their Last-Event-ID.", hub.replays)
         metrics.add(
             "rill_replay_misses_total", "counter",

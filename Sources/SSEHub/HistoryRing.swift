@@ -21,6 +21,10 @@ public struct HistoryRing {
     private var head = 0
     public private(set) var count = 0
     public private(set) var byteCount = 0
+    /// Kept entries whose id the publisher chose (not their sequence in decimal): id to the newest
+    /// such sequence, so that every Last-Event-ID is found in O(1) — a reconnection naming an id
+    /// that is not kept (or is kept on another topic) must not cost a scan of the whole ring.
+    private var chosenIDs: [String: UInt64] = [:]
 
     public init() {}
 
@@ -40,6 +44,7 @@ public struct HistoryRing {
         }
         count += 1
         byteCount += entry.bytes.count
+        if decimalValue(entry.id) != entry.sequence { chosenIDs[entry.id] = entry.sequence }
         while byteCount > byteLimit && count > 1 { removeOldest() }
     }
 
@@ -52,18 +57,12 @@ public struct HistoryRing {
     ///
     /// Ids the hub generates are their sequence numbers in decimal, and sequences grow along the
     /// ring, so such an id is found by position: exactly where the topic's sequences are contiguous
-    /// (one probe), else by bisection. Only an id that is not a kept sequence (one the publisher
-    /// chose) is looked for by comparing strings, newest first.
+    /// (one probe), else by bisection. An id the publisher chose is looked up in `chosenIDs`.
     public func sequence(ofID id: String) -> UInt64? {
         if let candidate = decimalValue(id), let index = index(ofSequence: candidate), self[index].id == id {
             return candidate
         }
-        var index = count - 1
-        while index >= 0 {
-            if self[index].id == id { return self[index].sequence }
-            index -= 1
-        }
-        return nil
+        return chosenIDs[id]
     }
 
     /// The position of the entry with `sequence`, if kept: a guess from the oldest and newest
@@ -105,8 +104,10 @@ public struct HistoryRing {
     @discardableResult
     public mutating func removeOldest() -> Int {
         guard count > 0 else { return 0 }
-        let size = storage[head]!.bytes.count
+        let oldest = storage[head]!
+        let size = oldest.bytes.count
         byteCount -= size
+        if !chosenIDs.isEmpty, chosenIDs[oldest.id] == oldest.sequence { chosenIDs[oldest.id] = nil }
         storage[head] = nil
         head = (head + 1) % storage.count
         count -= 1

@@ -2,7 +2,7 @@ import Reactor
 @testable import SSEHub
 import Testing
 
-/// Last-Event-ID lookups in a history ring: generated ids by position, chosen ids by comparison.
+/// Last-Event-ID lookups in a history ring: generated ids by position, chosen ids by a table.
 struct HistoryLookupTests {
     private func ring(_ sequences: [UInt64], id: (UInt64) -> String = { decimalString($0) }) -> HistoryRing {
         var ring = HistoryRing()
@@ -29,14 +29,34 @@ struct HistoryLookupTests {
         #expect(sparse.sequence(ofID: "4") == nil, "between two kept sequences")
     }
 
-    /// Ids a publisher chose, including ones that look like numbers, are found by comparison.
-    @Test func chosenIDsByComparison() {
+    /// Ids a publisher chose, including ones that look like numbers, are found in the ring's table.
+    @Test func chosenIDsByTable() {
         let chosen = ring(Array(1...50)) { "order-\($0)" }
         #expect(chosen.sequence(ofID: "order-17") == 17)
         #expect(chosen.sequence(ofID: "17") == nil)
         let numeric = ring(Array(10...20)) { "\($0 * 100)" }  // sequence 12 has id "1200"
         #expect(numeric.sequence(ofID: "1200") == 12)
         #expect(numeric.sequence(ofID: "012") == nil)
+    }
+
+    /// The table follows the ring: an evicted entry's chosen id is gone, a repeated id names its
+    /// newest entry, and evicting an older entry with that id keeps the newer one findable.
+    @Test func chosenIDsFollowEviction() {
+        var ring = HistoryRing()
+        func add(_ sequence: UInt64, _ id: String) {
+            ring.append(HistoryEntry(sequence: sequence, id: id, bytes: SharedBytes([1])), countLimit: 3, byteLimit: .max)
+        }
+        add(1, "a")
+        add(2, "b")
+        add(3, "a")
+        #expect(ring.sequence(ofID: "a") == 3)
+        add(4, "c")  // evicts 1 ("a", older): "a" still names 3
+        #expect(ring.sequence(ofID: "a") == 3)
+        add(5, "d")  // evicts 2
+        #expect(ring.sequence(ofID: "b") == nil)
+        add(6, "e")  // evicts 3
+        #expect(ring.sequence(ofID: "a") == nil)
+        #expect(ring.sequence(ofID: "e") == 6)
     }
 
     /// Only canonical decimal strings name a sequence.
