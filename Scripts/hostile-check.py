@@ -96,7 +96,7 @@ class Server:
     def __init__(self, rill, extra):
         self.process = subprocess.Popen(
             [rill, "serve", "--port", "0", "--tick", "0"] + extra,
-            stdout=subprocess.PIPE, stderr=open("/tmp/hostile-stderr.log", "a"), text=True)
+            stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
         line = self.process.stdout.readline()
         match = re.search(r"http://127\.0\.0\.1:(\d+)/", line)
         if not match:
