@@ -269,10 +269,19 @@ public final class Hub {
         id: String, subscribers: Int
     ) {
         var event = event
-        sequence += 1
-        let id = event.id ?? decimalString(sequence)
+        let id = event.id ?? decimalString(sequence + 1)
         event.id = id
         let bytes = try EventEncoder.encodeShared(event)
+        return (id, deliver(encoded: bytes, id: id, topic: name))
+    }
+
+    /// Writes an event encoded elsewhere (`bytes`, whose `id:` line says `id`) to every subscriber of
+    /// `topic`, and keeps it in history under `id`: how a `HubGroup` shares one encoding between the
+    /// hubs of several loops, each delivering the id the group's sequencer gave it. Returns how many
+    /// subscribers it was queued to. The caller vouches that `bytes` is one well-formed event.
+    @discardableResult
+    public func deliver(encoded bytes: SharedBytes, id: String, topic name: String) -> Int {
+        sequence += 1
         let topic = topicID(name)
         keepInHistory(HistoryEntry(sequence: sequence, id: id, bytes: bytes), topic: topic)
         statistics.events += 1
@@ -304,7 +313,7 @@ public final class Hub {
         }
         if !stale.isEmpty { removeStale(stale) }
         reclaimIfUnused(topic)  // no subscriber, and no history kept (historyCount 0)
-        return (id, delivered)
+        return delivered
     }
 
     /// Whether `connection` holds more unread output than allowed: the loop's queue, plus the
