@@ -6,8 +6,9 @@
 /// `remote.executor === remote`.
 ///
 /// Jobs run at the end of each loop turn, after posted closures (the two queues are not ordered
-/// with each other); a job enqueued while the jobs run waits for the next turn, which does not
-/// block in epoll, so I/O gets a look in between. Each job is followed by the loop's safe point.
+/// with each other). Jobs they enqueue run in the same turn, up to `jobsPerTurn` in all, so a chain
+/// of resumptions completes at once; the rest wait for the next turn, which does not block in
+/// epoll, so I/O gets a look in between. Each job is followed by the loop's safe point.
 /// Isolation is by thread: code is isolated to this executor when it runs on the loop's thread —
 /// the one that last turned it (`run()`, `runOnce`), or created it, until the loop is released.
 ///
