@@ -56,6 +56,8 @@ public final class EventLoop {
         /// The longest a turn has kept the loop busy (from the wake-up to the end of its work, on
         /// the monotonic clock whatever the loop's clock): how long any client may have waited.
         public var longestTurnNanoseconds: UInt64 = 0
+        /// Swift concurrency jobs run on this loop as its executor.
+        public var jobsRun = 0
     }
 
     public let configuration: Configuration
@@ -121,9 +123,12 @@ public final class EventLoop {
         events = cepoll_events_allocate(Int32(configuration.eventBatch))
         ensureSlot(remote.wakeFD)
         slots[Int(remote.wakeFD)].kind = .wakeup
+        remote.jobQueue.loop = Unmanaged.passUnretained(self)
+        remote.jobQueue.claim()
     }
 
     deinit {
+        remote.loopDidEnd()
         // Whatever is still open goes without callbacks: handlers may already be gone.
         for fd in slots.indices where slots[fd].kind != .free && slots[fd].kind != .wakeup {
             closeDescriptor(Int32(fd))
@@ -149,6 +154,7 @@ public final class EventLoop {
     /// Waits once for events (at most until the next timer is due, or `maximumWait`), dispatches
     /// them, fires due timers and runs posted tasks. For embedding the loop in another run loop.
     public func runOnce(maximumWait: Duration? = nil) {
+        remote.jobQueue.claim()
         var timeout = waitTimeout()
         if let maximumWait {
             let cap = Int32(clamping: maximumWait.millisecondsRoundedUp)
@@ -278,7 +284,7 @@ public final class EventLoop {
     /// The epoll_wait timeout: 0 if work is waiting, else until the next timer tick, else forever.
     /// On a manual clock a timer not yet due is never waited for: time moves only when a test says.
     private func waitTimeout() -> Int32 {
-        if hasDeferredWork || remote.hasPendingTasks || !soon.isEmpty { return 0 }
+        if hasDeferredWork || remote.hasPendingTasks || remote.jobQueue.hasPending || !soon.isEmpty { return 0 }
         guard let next = wheel.nextExpiry() else { return -1 }
         updateNow()
         if next <= now { return 0 }
@@ -303,6 +309,7 @@ public final class EventLoop {
         let ran = remote.drain(into: self, using: &spareTasks)
         statistics.tasksRun += ran
         runDeferred()
+        runJobs()
     }
 
     // MARK: - The fd table

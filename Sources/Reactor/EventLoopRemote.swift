@@ -16,6 +16,10 @@ public final class EventLoopRemote: Sendable {
     private let wakePending = Atomic<Bool>(false)
     private let stopFlag = Atomic<Bool>(false)
     private let taskCount = Atomic<Int>(0)
+    /// Set when the loop is gone: posts are dropped from then on (see `loopDidEnd`).
+    private let ended = Atomic<Bool>(false)
+    /// Swift concurrency jobs for the loop (see LoopExecutor.swift).
+    let jobQueue = LoopJobQueue()
 
     init() throws(SystemError) {
         wakeFD = try syscallChecked("eventfd") { CEpoll.eventfd(0, Int32(CEPOLL_EFD_NONBLOCK | CEPOLL_EFD_CLOEXEC)) }
@@ -23,11 +27,31 @@ public final class EventLoopRemote: Sendable {
 
     deinit { closeDescriptor(wakeFD) }
 
-    /// Runs `task` on the loop thread, soon. Tasks run in the order they were posted.
+    /// Runs `task` on the loop thread, soon. Tasks run in the order they were posted. Once the loop
+    /// is gone, `task` is dropped (released, unrun) instead.
     public func execute(_ task: @escaping Task) {
-        tasks.withLock { $0.append(task) }
+        let accepted = tasks.withLock { queue in
+            guard !ended.load(ordering: .acquiring) else { return false }
+            queue.append(task)
+            return true
+        }
+        guard accepted else { return }
         taskCount.add(1, ordering: .releasing)
         wake()
+    }
+
+    /// The loop is being released: drop what is queued (outside the lock: releasing a closure may
+    /// run code, such as a `submit` resuming its caller with `EventLoopError.stopped`).
+    func loopDidEnd() {
+        var dropped: [Task] = []
+        tasks.withLock { queue in
+            ended.store(true, ordering: .releasing)
+            swap(&queue, &dropped)
+        }
+        taskCount.subtract(dropped.count, ordering: .releasing)
+        jobQueue.loop = nil
+        jobQueue.release()
+        dropped.removeAll()
     }
 
     /// Makes the loop's `run()` return after its current iteration.
@@ -39,7 +63,7 @@ public final class EventLoopRemote: Sendable {
     public var isStopRequested: Bool { stopFlag.load(ordering: .acquiring) }
     var hasPendingTasks: Bool { taskCount.load(ordering: .acquiring) > 0 }
 
-    private func wake() {
+    func wake() {
         guard !wakePending.exchange(true, ordering: .acquiringAndReleasing) else { return }
         var one: UInt64 = 1
         do {

@@ -47,6 +47,7 @@ public final class LoopThread: Sendable {
                 let loop = Unmanaged<Box>.fromOpaque(context!).takeRetainedValue().loop
                 loop.run()
                 loop.closeAll()
+                loop.runRemainingJobs()
                 return nil
             }, box)
         guard result == 0 else {
