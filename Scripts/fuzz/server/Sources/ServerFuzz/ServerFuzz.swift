@@ -16,7 +16,7 @@ public func serverFuzz(_ data: UnsafePointer<UInt8>, _ size: Int) -> CInt {
         session.finish()
     }
     let after = openDescriptorCount()
-    precondition(after == before, "descriptors leaked: \(before) before the input, \(after) after")
+    check(after == before, "descriptors leaked: \(before) before the input, \(after) after")
     return 0
 }
 
@@ -24,7 +24,8 @@ public func serverFuzz(_ data: UnsafePointer<UInt8>, _ size: Int) -> CInt {
 /// `<module>_main` (so that its tests can link the module), which hides libFuzzer's own `main`.
 @_silgen_name("LLVMFuzzerRunDriver")
 func runDriver(
-    _ argc: UnsafeMutablePointer<CInt>, _ argv: UnsafeMutablePointer<UnsafeMutablePointer<UnsafeMutablePointer<CChar>?>?>,
+    _ argc: UnsafeMutablePointer<CInt>,
+    _ argv: UnsafeMutablePointer<UnsafeMutablePointer<UnsafeMutablePointer<CChar>?>?>,
     _ callback: @convention(c) (UnsafePointer<UInt8>, Int) -> CInt
 ) -> CInt
 
@@ -33,4 +34,9 @@ func fuzzMain(_ argc: CInt, _ argv: UnsafeMutablePointer<UnsafeMutablePointer<CC
     var argc = argc
     var argv = argv
     return runDriver(&argc, &argv, serverFuzz)
+}
+
+/// A finding: `precondition` drops its message in release builds, `fatalError` prints it.
+func check(_ condition: Bool, _ message: @autoclosure () -> String) {
+    if !condition { fatalError(message()) }
 }

@@ -13,6 +13,9 @@ struct Session {
     let loop: EventLoop
     let server: SSEServer
     var clients: [Client?] = Array(repeating: nil, count: Program.slots)
+    /// Clients whose connect succeeded: each must have been accepted (or the listener closed, which
+    /// resets those still in its backlog) before the server can be quiet.
+    var connected = 0
     /// Timers the loop holds with no client at all (the hub's heartbeat, the ticker): after the
     /// input, exactly these must be left.
     let idleTimers: Int
@@ -118,6 +121,7 @@ struct Session {
     private mutating func open(_ slot: Int) -> Client? {
         if let client = clients[slot] { return client }
         clients[slot] = Client(port: server.listener.address.port)
+        if clients[slot] != nil { connected += 1 }
         return clients[slot]
     }
 
@@ -138,24 +142,33 @@ struct Session {
             clients[slot] = nil
         }
         var rounds = 0
-        while loop.openConnections > 0 || loop.scheduledTimers > idleTimers {
+        while loop.openConnections > 0 || loop.scheduledTimers > idleTimers
+            || (server.listener.isOpen && server.listener.accepted + server.listener.acceptErrors < connected)
+        {
             rounds += 1
-            precondition(rounds <= 100, "not quiet after 100 rounds: \(describe())")
+            check(rounds <= 100, "not quiet after 100 rounds: \(describe())")
             loop.runOnce(maximumWait: .zero)
             loop.advanceTime(by: .milliseconds(500))
         }
-        precondition(server.heldConnections == 0, "held connections leaked: \(describe())")
-        precondition(server.partialRequestCount == 0, "partial requests leaked: \(describe())")
-        precondition(server.partialRequestBytes == 0, "partial request bytes leaked: \(describe())")
-        precondition(server.hub.statistics.subscribers == 0, "subscribers leaked: \(describe())")
-        precondition(server.hub.replaysInProgress == 0, "replays leaked: \(describe())")
+        // Tasks the server posted to itself (a yielded connection's resumption) hold the server, and
+        // the server holds the loop: a loop dropped before they run is never freed (see
+        // Scripts/fuzz/crashes/README.md). Two more turns run them and any they post in turn.
+        loop.runOnce(maximumWait: .zero)
+        loop.runOnce(maximumWait: .zero)
+        check(server.heldConnections == 0, "held connections leaked: \(describe())")
+        check(server.partialRequestCount == 0, "partial requests leaked: \(describe())")
+        check(server.partialRequestBytes == 0, "partial request bytes leaked: \(describe())")
+        check(server.hub.statistics.subscribers == 0, "subscribers leaked: \(describe())")
+        check(server.hub.replaysInProgress == 0, "replays leaked: \(describe())")
+        if getenv("RILL_FUZZ_TRACE") != nil { print(server.statistics, server.hub.statistics, "rounds \(rounds)") }
         server.beginShutdown()
     }
 
     private func describe() -> String {
         "open \(loop.openConnections), held \(server.heldConnections), partial \(server.partialRequestCount) "
             + "(\(server.partialRequestBytes) B), subscribers \(server.hub.statistics.subscribers), "
-            + "replays \(server.hub.replaysInProgress), timers \(loop.scheduledTimers) (idle \(idleTimers))"
+            + "replays \(server.hub.replaysInProgress), accepted \(server.listener.accepted) of \(connected), "
+            + "timers \(loop.scheduledTimers) (idle \(idleTimers))"
     }
 }
 
@@ -165,7 +178,7 @@ enum StaticDirectory {
         let path = "/tmp/rill-server-fuzz-static-\(getpid())"
         mkdir(path, 0o755)
         let fd = Glibc.open(path + "/hello.txt", O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0o644)
-        precondition(fd >= 0, "cannot create \(path)/hello.txt")
+        check(fd >= 0, "cannot create \(path)/hello.txt")
         let text = Array("hello from the fuzzer\n".utf8)
         _ = text.withUnsafeBytes { write(fd, $0.baseAddress, $0.count) }
         close(fd)
