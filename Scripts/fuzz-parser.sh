@@ -15,4 +15,5 @@ swiftc -sanitize=fuzzer,address -parse-as-library -O -g -module-name HTTP1Fuzz \
   Sources/HTTP1/*.swift Scripts/fuzz/ParserFuzz.swift -o "$out/parser-fuzz"
 
 cd "$out"
-./parser-fuzz -max_total_time="$seconds" -max_len=4096 -timeout=10 -print_final_stats=1 corpus 2>&1 | tail -25
+./parser-fuzz -max_total_time="$seconds" -max_len=4096 -timeout=10 -print_final_stats=1 corpus 2>&1 \
+  | sed '/Recommended dictionary/,/End of recommended dictionary/d' | grep -v 'Cannot export local symbol' | tail -25
