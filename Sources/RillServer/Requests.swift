@@ -9,6 +9,9 @@ import Glibc
 struct PartialRequest {
     var parser: RequestParser
     var buffered: [UInt8]
+    /// Where the unconsumed bytes of `buffered` begin: a pipeline served a share at a time moves
+    /// this mark, not its bytes (a `removeFirst` per turn would move the whole backlog each time).
+    var start = 0
     var pending: PendingRequest?
     /// What it holds, as counted against the server's budget for partial requests while it is in
     /// `partials`: its buffers' capacities (a body with a Content-Length is reserved whole).
@@ -173,16 +176,25 @@ extension SSEServer {
     /// Goes on with a partial request whose buffer has grown (or whose reading resumed).
     func continuePartial(_ connection: Connection, _ state: inout ConnectionStateMachine, _ partial: PartialRequest) {
         var partial = partial
+        let start = partial.start
         let consumed = partial.buffered.withUnsafeBytes {
-            serve(connection, &state, $0, parser: &partial.parser, pending: &partial.pending)
+            serve(
+                connection, &state, UnsafeRawBufferPointer(rebasing: $0[start...]), parser: &partial.parser,
+                pending: &partial.pending)
         }
-        let unfinished = !partial.parser.isIdle || consumed < partial.buffered.count || partial.pending != nil
+        let end = start + consumed
+        let unfinished = !partial.parser.isIdle || end < partial.buffered.count || partial.pending != nil
         if connection.isOpen && unfinished && state.requestUnfinished(now: now, timeouts: timeouts) {
-            if consumed == partial.buffered.count {
+            if end == partial.buffered.count {
                 // All taken (a body's bytes went to the body): a read's worth of capacity is not kept.
                 partial.buffered.removeAll(keepingCapacity: partial.buffered.capacity <= 4096)
+                partial.start = 0
+            } else if end > partial.buffered.count / 2 {
+                // Mostly consumed: move the rest down once (amortized O(1) per byte).
+                partial.buffered.removeFirst(end)
+                partial.start = 0
             } else {
-                partial.buffered.removeFirst(consumed)
+                partial.start = end
             }
             guard fitsPartialBudget(partial.heldBytes, connection, &state) else {
                 recycle(partial.parser)
@@ -268,8 +280,10 @@ extension SSEServer {
         guard !yieldTaskPosted else { return }
         yieldTaskPosted = true
         // The task runs on this loop's thread, the only one that touches the server.
-        nonisolated(unsafe) let server = self
-        loop.remote.execute { _ in server.resumeYielded() }
+        // Weakly: a task still queued when the embedder drops the server must not keep it (and so
+        // its loop, with the loop's descriptors) alive; the fuzz target found that cycle.
+        nonisolated(unsafe) weak let server = self
+        loop.remote.execute { _ in server?.resumeYielded() }
     }
 
     /// A later loop turn: connections that yielded go on, in order, each with a fresh share, while
