@@ -25,7 +25,8 @@ extension EventLoop {
     }
 
     /// Reads once, or again while each read fills the whole buffer (up to `readsPerWakeup`, and
-    /// while the wake-up's `readBytesPerWakeup` lasts).
+    /// while the wake-up's `readBytesPerWakeup` lasts; past it, once and at most
+    /// `overBudgetReadBytes`).
     /// On hang-up (both directions gone) it reads what is left and closes.
     private func readReady(_ connection: Connection, hangup: Bool) {
         let fd = connection.fd
@@ -37,9 +38,13 @@ extension EventLoop {
                 if hangup { close(connection, reason: .eof) }
                 return
             }
+            // Past the wake-up's budget every socket still gets a small read: a request from a new
+            // client is read in the same turn as the flood's, not after the whole flood's backlog.
+            let overBudget = statistics.bytesRead - wakeupStartBytesRead >= configuration.readBytesPerWakeup
+            let size = overBudget ? min(readBuffer.count, EventLoop.overBudgetReadBytes) : readBuffer.count
             let result: IOResult<Int>
             do {
-                result = try syscall("read") { Glibc.read(fd, readBuffer.baseAddress, readBuffer.count) }
+                result = try syscall("read") { Glibc.read(fd, readBuffer.baseAddress, size) }
             } catch {
                 close(connection, reason: closeReason(error))
                 return
@@ -54,12 +59,7 @@ extension EventLoop {
                     connection, didRead: UnsafeRawBufferPointer(rebasing: readBuffer[0..<count]))
                 guard isCurrent(connection) else { return }
                 reads += 1
-                if !hangup
-                    && (count < readBuffer.count || reads >= configuration.readsPerWakeup
-                        || statistics.bytesRead - wakeupStartBytesRead >= configuration.readBytesPerWakeup)
-                {
-                    return
-                }
+                if !hangup && (count < size || reads >= configuration.readsPerWakeup || overBudget) { return }
             } else {
                 if hangup {
                     close(connection, reason: .eof)

@@ -28,10 +28,10 @@ public final class EventLoop {
         public var readBufferSize = 64 * 1024
         /// Reads of one connection per wake-up while each fills the whole buffer: fairness bound.
         public var readsPerWakeup = 4
-        /// Bytes read from all connections together per wake-up past which a connection gets only
-        /// its first read: a thousand clients uploading at once cannot make one turn copy hundreds of
-        /// megabytes while new clients, events and heartbeats wait (level triggering reports the
-        /// rest again at the next wake-up).
+        /// Bytes read from all connections together per wake-up past which each ready socket gets
+        /// one small read (`overBudgetReadBytes`): a thousand clients uploading or pipelining at once
+        /// cannot make one turn copy hundreds of megabytes, nor make a new client's request wait
+        /// until all of theirs are read (level triggering reports the rest at the next wake-up).
         public var readBytesPerWakeup = 4 << 20
         /// Queued bytes above which a connection reports not writable ...
         public var writeHighWatermark = 256 * 1024
@@ -77,6 +77,8 @@ public final class EventLoop {
     /// The clock's reading, in nanoseconds, when the loop was created: tick 0.
     let clockOrigin: UInt64
     let readBuffer: UnsafeMutableRawBufferPointer
+    /// A read past the wake-up's budget: enough for a whole ordinary request.
+    static let overBudgetReadBytes = 4 << 10
     /// `statistics.bytesRead` when the current wake-up began (for `readBytesPerWakeup`).
     var wakeupStartBytesRead = 0
     let iovecs: UnsafeMutableBufferPointer<iovec>
