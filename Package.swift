@@ -9,6 +9,7 @@ let package = Package(
         .library(name: "HTTP1", targets: ["HTTP1"]),
         .library(name: "SSE", targets: ["SSE"]),
         .library(name: "SSEHub", targets: ["SSEHub"]),
+        .library(name: "HTTPServer", targets: ["HTTPServer"]),
         .library(name: "RillServer", targets: ["RillServer"]),
         .library(name: "Workers", targets: ["Workers"]),
         .library(name: "LoadTest", targets: ["LoadTest"]),
@@ -41,8 +42,10 @@ let package = Package(
         .target(name: "SSEHub", dependencies: ["Reactor", "SSE"]),
         // Copies of the executable over socket pairs: spawn, framed messages, supervision. libc + Reactor.
         .target(name: "Workers", dependencies: ["Reactor"]),
+        // The embeddable HTTP/1.1 server: routes, requests, responses, SSE event streams. No Foundation.
+        .target(name: "HTTPServer", dependencies: ["Reactor", "HTTP1", "SSE", "SSEHub", "RillBytes"]),
         // `rill serve`: HTTP routes, the demo page, publishing and metrics over the hub. No Foundation.
-        .target(name: "RillServer", dependencies: ["Reactor", "HTTP1", "SSE", "SSEHub", "Workers"]),
+        .target(name: "RillServer", dependencies: ["Reactor", "HTTP1", "SSE", "SSEHub", "HTTPServer", "Workers"]),
         // The load generator's engine (`rill load`): pacing, SSE and HTTP clients, recorders, workers,
         // reports. Foundation (JSON) and hdrhistogram-swift are fine here.
         .target(
@@ -69,10 +72,11 @@ let package = Package(
         .testTarget(name: "HTTP1Tests", dependencies: ["HTTP1"]),
         .testTarget(name: "SSETests", dependencies: ["SSE", "SSEHub", "Reactor"]),
         .testTarget(name: "RillServerTests", dependencies: ["RillServer", "HTTP1"]),
+        .testTarget(name: "HTTPServerTests", dependencies: ["HTTPServer", "HTTP1"]),
         .testTarget(name: "WorkersTests", dependencies: ["Workers", "Reactor"]),
         .testTarget(name: "LoadTestTests", dependencies: ["LoadTest", "Reactor"]),
         // Real loopback sockets; some tests start the `rill` binary as a child process.
-        .testTarget(name: "IntegrationTests", dependencies: ["Reactor", "CEpoll", "HTTP1", "SSE", "SSEHub", "RillServer", "Workers", "rill"]),
+        .testTarget(name: "IntegrationTests", dependencies: ["Reactor", "CEpoll", "HTTP1", "SSE", "SSEHub", "HTTPServer", "RillServer", "Workers", "rill"]),
     ],
     swiftLanguageModes: [.v6]
 )

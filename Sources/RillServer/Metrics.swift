@@ -1,3 +1,4 @@
+import HTTPServer
 import Reactor
 
 /// One sample of `/metrics`.

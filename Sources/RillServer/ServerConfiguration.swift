@@ -1,4 +1,5 @@
 import HTTP1
+import HTTPServer
 import Reactor
 import SSE
 import SSEHub
@@ -13,7 +14,7 @@ public struct ServerConfiguration: Sendable {
     /// `Retry-After`. nil: what the open-file limit allows, less `reservedDescriptors`.
     public var maximumConnections: Int? = nil
     /// Descriptors kept back from the open-file limit for the listener, the loop and static files.
-    public static let reservedDescriptors = 32
+    public static let reservedDescriptors = HTTPServer.Configuration.reservedDescriptors
     /// How often the demo ticker publishes the server time to topic `time`; nil or zero: off.
     public var tick: Duration? = .seconds(1)
     /// Directory served under `/static/`; nil: the route is off (404).
@@ -79,6 +80,27 @@ public struct ServerConfiguration: Sendable {
     public var workerIndex: Int? = nil
 
     public init() {}
+
+    /// The HTTP server's part.
+    var http: HTTPServer.Configuration {
+        var http = HTTPServer.Configuration()
+        http.address = address
+        http.reusePort = reusePort
+        http.maximumConnections = maximumConnections
+        http.corsOrigin = corsOrigin
+        if let workerIndex { http.eventStreamHeaders = [("X-Rill-Worker", "\(workerIndex)")] }
+        http.headerTimeout = headerTimeout
+        http.bodyTimeout = bodyTimeout
+        http.minimumBodyRate = minimumBodyRate
+        http.maximumPartialRequestBytes = maximumPartialRequestBytes
+        http.idleTimeout = idleTimeout
+        http.lingerTimeout = lingerTimeout
+        http.maximumRequestsPerTurn = maximumRequestsPerTurn
+        http.maximumResponseBytesPerTurn = maximumResponseBytesPerTurn
+        http.maximumResponseBytesPerLoopTurn = maximumResponseBytesPerLoopTurn
+        http.limits = limits
+        return http
+    }
 
     /// The topic of a subscription or publication that names none.
     public static let defaultTopic = "default"

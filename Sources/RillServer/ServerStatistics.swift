@@ -1,5 +1,19 @@
-/// The server's own counters (the hub, the listener and the loop keep theirs); `/metrics` and the
-/// error log read them all.
+import HTTPServer
+
+/// `rill serve`'s own counters, beside the HTTP server's.
+struct ApplicationCounters {
+    var publishes = 0
+    var ticks = 0
+    var notFound = 0
+    var unauthorized = 0
+    var badRequests = 0
+    var topicsExhausted = 0
+    var staticFiles = 0
+    var staticFailures = 0
+}
+
+/// The server's counters (the HTTP server's and the application's; the hub, the listener and the
+/// loop keep theirs); `/metrics` and the error log read them all.
 public struct ServerStatistics: Sendable {
     /// Connections accepted and held (not turned away).
     public var connectionsTotal = 0
@@ -18,8 +32,7 @@ public struct ServerStatistics: Sendable {
     public var topicsExhausted = 0
     /// Malformed requests, by the status they got (400, 413, 414, 431, 501, 505).
     public var parseErrors: [Int: Int] = [:]
-    /// Connections closed because a request did not arrive whole in time, or a keep-alive
-    /// connection stayed unused too long, or a closing client did not close.
+    /// Connections closed because a request did not arrive whole in time.
     public var headerTimeouts = 0
     /// Connections closed (408) because a request body fell behind `minimumBodyRate` or stalled.
     public var bodyTimeouts = 0
@@ -35,4 +48,27 @@ public struct ServerStatistics: Sendable {
     /// Files served from the static directory, and requests for it that failed (not found, too big).
     public var staticFiles = 0
     public var staticFailures = 0
+
+    init(http: HTTPServer.Statistics, application: ApplicationCounters) {
+        connectionsTotal = http.connectionsTotal
+        connectionsRejected = http.connectionsRejected
+        requests = http.requests
+        publishes = application.publishes
+        ticks = application.ticks
+        notFound = http.notFound + application.notFound
+        methodNotAllowed = http.methodNotAllowed
+        unauthorized = application.unauthorized
+        badRequests = application.badRequests + http.expectationsFailed
+        topicsExhausted = application.topicsExhausted
+        parseErrors = http.parseErrors
+        headerTimeouts = http.headerTimeouts
+        bodyTimeouts = http.bodyTimeouts
+        partialRequestsRefused = http.partialRequestsRefused
+        idleTimeouts = http.idleTimeouts
+        lingerTimeouts = http.lingerTimeouts
+        turnsYielded = http.turnsYielded
+        resets = http.resets
+        staticFiles = application.staticFiles
+        staticFailures = application.staticFailures
+    }
 }

@@ -1,3 +1,4 @@
+import HTTPServer
 import Reactor
 import SSE
 #if canImport(Glibc)
@@ -9,16 +10,16 @@ import Glibc
 /// go up to be sequenced, events come back down and are delivered by this worker's hub (framed once
 /// here for all its subscribers), metrics go up every second and the sums come back.
 ///
-/// A publishing request waits, with its connection's reading paused, until its event returns with
-/// its id; then it gets the 204 like a single-process server's.
-public final class WorkerRelay: ConnectionHandler {
+/// A publishing request waits (a `DeferredResponse`, its connection's reading paused) until its
+/// event returns with its id; then it gets the 204 like a single-process server's.
+public final class WorkerRelay: ConnectionHandler, PublicationSequencer {
     unowned let server: SSEServer
     private(set) var channel: Connection?
     private var reader = RelayReader()
     /// The sums over all workers, as of the supervisor's last report.
     public private(set) var totals: (values: [Int], workers: Int)?
-    /// Publications sent up and not yet back, by their request's connection id.
-    var waiting: [UInt64: PendingRequest] = [:]
+    /// Publications sent up and not yet back, by their request's connection id (the token).
+    var waiting: [UInt64: DeferredResponse] = [:]
     private var reportTimer: TimerID?
     /// Called when the supervisor is gone (the worker should drain and exit).
     public var onSupervisorGone: (() -> Void)?
@@ -65,15 +66,13 @@ public final class WorkerRelay: ConnectionHandler {
     }
 
     /// Sends a publication up; the request waits for its event.
-    func forward(
-        _ event: RelayMessage.RelayedEvent, topic: String, request: PendingRequest, from connection: Connection
-    ) {
+    public func sequence(_ event: RelayMessage.RelayedEvent, topic: String, response: DeferredResponse) {
         guard let channel else {
-            server.respond(connection, request, status: 503, body: "no supervisor\n".utf8)
+            response.respond(status: 503, body: "no supervisor\n".utf8)
             return
         }
-        waiting[connection.id] = request
-        channel.write(RelayMessage.publish(token: connection.id, topic: topic, event: event).encoded)
+        waiting[response.id] = response
+        channel.write(RelayMessage.publish(token: response.id, topic: topic, event: event).encoded)
     }
 
     private func report() {

@@ -62,7 +62,7 @@ struct RequestTarget {
 }
 
 /// Percent-decodes `bytes` (RFC 3986 2.1); nil on a `%` not followed by two hex digits.
-func percentDecoded(_ bytes: UnsafeRawBufferPointer, plusIsSpace: Bool) -> [UInt8]? {
+public func percentDecoded(_ bytes: UnsafeRawBufferPointer, plusIsSpace: Bool) -> [UInt8]? {
     var output: [UInt8] = []
     output.reserveCapacity(bytes.count)
     var index = 0
@@ -84,7 +84,7 @@ func percentDecoded(_ bytes: UnsafeRawBufferPointer, plusIsSpace: Bool) -> [UInt
 }
 
 /// Percent-decodes into a String; nil if malformed or not valid UTF-8.
-func percentDecodedString(_ bytes: UnsafeRawBufferPointer, plusIsSpace: Bool) -> String? {
+public func percentDecodedString(_ bytes: UnsafeRawBufferPointer, plusIsSpace: Bool) -> String? {
     guard let decoded = percentDecoded(bytes, plusIsSpace: plusIsSpace) else { return nil }
     return String(validating: decoded, as: UTF8.self)
 }

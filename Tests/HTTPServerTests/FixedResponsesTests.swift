@@ -1,5 +1,5 @@
 import HTTP1
-@testable import RillServer
+@testable import HTTPServer
 import Testing
 
 /// The head, headers and body a response parser reads from `bytes` (the body until the end).

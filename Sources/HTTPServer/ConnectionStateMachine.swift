@@ -1,17 +1,18 @@
 /// The lifecycle of one HTTP connection, as a value: each event goes in through a `mutating func`
-/// that makes the transition and returns what the server must do; the server (`SSEServer`) performs
+/// that makes the transition and returns what the server must do; the server (`HTTPServer`) performs
 /// it. No clock, no socket: the time of an event is passed in as `now` (loop milliseconds, wrapping).
 ///
 /// It packs into the reactor's per-connection `userData` word, so a connection costs the server no
 /// table entry of its own: bits 0–7 the phase, bit 8 "listed for the deadline sweep", bit 9 "reading
-/// paused", bit 10 "awaiting a relayed publication", bits 32–63 the deadline. A fresh word (0) is a
+/// paused", bit 10 "awaiting a deferred response", bits 16–23 the hub of an event stream (an index
+/// into the server's hubs), bits 32–63 the deadline. A fresh word (0) is a
 /// connection that has just been accepted.
 ///
 /// Deadlines are enforced lazily: a connection is listed once for the server's sweep (`enlist`);
 /// moving the deadline only rewrites the word, and the sweep (`sweep(now:)`) closes the connection
 /// once its deadline has passed. A stream has no deadline: the sweep drops it from the list.
-struct ConnectionStateMachine: Equatable {
-    enum Phase: UInt8 {
+struct ConnectionStateMachine: Equatable, Sendable {
+    enum Phase: UInt8, Sendable {
         /// A request has begun (or the connection is new): the header timeout runs.
         case request
         /// Keep-alive, between requests: the idle timeout runs.
@@ -26,10 +27,13 @@ struct ConnectionStateMachine: Equatable {
         /// A request's head has arrived and its body is arriving: the body deadline runs (see
         /// `bodyStarted` and `bodyArrived`), not the header timeout.
         case body
+        /// A streamed response (chunked or close-delimited) is being written by its handler: no
+        /// deadline; reading pauses and pipelined requests wait until it finishes.
+        case streaming
     }
 
     /// The server's timeouts, in milliseconds.
-    struct Timeouts: Equatable {
+    struct Timeouts: Equatable, Sendable {
         /// From the first byte of a request until it has arrived whole.
         var header: UInt32
         /// Keep-alive, between requests.
@@ -42,6 +46,14 @@ struct ConnectionStateMachine: Equatable {
         /// Bytes per second a body must keep up: each body byte pushes the body deadline back by
         /// 1/rate seconds (up to `body` ahead). 0: no credit, the whole body within `body`.
         var bodyRate: UInt32 = 16 << 10
+
+        init(header: UInt32, idle: UInt32, linger: UInt32, body: UInt32 = 5_000, bodyRate: UInt32 = 16 << 10) {
+            self.header = header
+            self.idle = idle
+            self.linger = linger
+            self.body = body
+            self.bodyRate = bodyRate
+        }
     }
 
     /// Which timeout a connection ran out of (the sweep's verdict).
@@ -72,6 +84,8 @@ struct ConnectionStateMachine: Equatable {
         case parse
         /// Drop them: a stream has nothing more to say, a closing client's bytes are not read.
         case discard
+        /// Keep them unparsed (a response is in progress: pipelined requests wait for it).
+        case keep
     }
 
     /// After `stepParsed`: what becomes of the rest of the bytes.
@@ -124,6 +138,8 @@ struct ConnectionStateMachine: Equatable {
         case subscription
         /// A partial request (its parser and bytes), if the connection has one.
         case partialRequest
+        /// A streamed response's callbacks (and a partial request, if any: pipelined bytes).
+        case streamedResponse
         /// Nothing.
         case none
     }
@@ -135,6 +151,7 @@ struct ConnectionStateMachine: Equatable {
     private static let listedBit: UInt64 = 1 << 8
     private static let pausedBit: UInt64 = 1 << 9
     private static let awaitingBit: UInt64 = 1 << 10
+    private static let hubShift: UInt64 = 16
 
     /// Decodes a connection's `userData` word.
     init(_ raw: UInt64) { self.raw = raw }
@@ -165,14 +182,18 @@ struct ConnectionStateMachine: Equatable {
         set { raw = newValue ? raw | Self.pausedBit : raw & ~Self.pausedBit }
     }
 
-    /// A publication went to the supervisor and its request waits for the event to come back.
-    private(set) var isAwaitingPublication: Bool {
+    /// A handler deferred its response (a publication went to a sequencer, say) and the request
+    /// waits for it.
+    private(set) var isAwaitingResponse: Bool {
         get { raw & Self.awaitingBit != 0 }
         set { raw = newValue ? raw | Self.awaitingBit : raw & ~Self.awaitingBit }
     }
 
+    /// The index of the hub an event stream is subscribed to (see `subscribed(hub:)`).
+    var hub: Int { Int(truncatingIfNeeded: raw >> Self.hubShift & 0xFF) }
+
     /// Whether this phase is bounded in time.
-    var hasDeadline: Bool { phase != .stream }
+    var hasDeadline: Bool { phase != .stream && phase != .streaming }
 
     /// Counted against the connection limit.
     var isHeld: Bool { phase != .rejected }
@@ -206,15 +227,21 @@ struct ConnectionStateMachine: Equatable {
             enter(.request, deadlineAfter: timeouts.header, now: now)
             return .parse
         case .request, .body:
-            return .parse
+            return isAwaitingResponse ? .keep : .parse
+        case .streaming:
+            return .keep
         }
     }
 
     /// A parser step was carried out (a head routed, body bytes taken, a request answered);
     /// `overBudget`: the connection has had its share of this loop turn.
     mutating func stepParsed(isWritable: Bool, overBudget: Bool = false) -> StepAction {
+        if phase == .streaming {
+            isReadingPaused = true
+            return .pause
+        }
         guard isServingRequests else { return .stop }
-        if !isWritable || isAwaitingPublication {
+        if !isWritable || isAwaitingResponse {
             isReadingPaused = true
             return .pause
         }
@@ -248,7 +275,7 @@ struct ConnectionStateMachine: Equatable {
     /// connection keeps a partial request. If it does and was idle, a request has begun.
     mutating func requestUnfinished(now: UInt32, timeouts: Timeouts) -> Bool {
         switch phase {
-        case .request, .body:
+        case .request, .body, .streaming:
             return true
         case .idle:
             enter(.request, deadlineAfter: timeouts.header, now: now)
@@ -273,27 +300,35 @@ struct ConnectionStateMachine: Equatable {
         responded(keepAlive: false, now: now, timeouts: timeouts)
     }
 
-    /// The request became an event stream (its head is written, the hub writes the rest).
-    mutating func subscribed() {
+    /// The request became an event stream (its head is written, the hub with index `hub` writes
+    /// the rest).
+    mutating func subscribed(hub: Int = 0) {
         phase = .stream
+        raw = raw & ~(0xFF << Self.hubShift) | UInt64(UInt8(truncatingIfNeeded: hub)) << Self.hubShift
     }
 
-    /// The request's publication went to the supervisor: reading pauses (at the next step) until
-    /// `publicationReturned`.
-    mutating func publicationForwarded() {
-        isAwaitingPublication = true
+    /// The request's handler began a streamed response: no deadline until it finishes
+    /// (`responded`).
+    mutating func streamingStarted() {
+        phase = .streaming
     }
 
-    /// The relayed event came back (and its request is being answered).
-    mutating func publicationReturned() {
-        isAwaitingPublication = false
+    /// The request's handler deferred its response: reading pauses (at the next step) until
+    /// `deferredAnswered`, and no timeout closes the connection meanwhile.
+    mutating func responseDeferred() {
+        isAwaitingResponse = true
+    }
+
+    /// The deferred response came (and is being written).
+    mutating func deferredAnswered() {
+        isAwaitingResponse = false
     }
 
     /// The socket drained, the publication returned or a new loop turn began: whether reading resumes (and the kept
     /// partial request, if any, goes on). Only a paused connection that still serves requests and
     /// waits for no publication resumes.
     mutating func resume() -> Bool {
-        guard isReadingPaused, isServingRequests, !isAwaitingPublication else { return false }
+        guard isReadingPaused, isServingRequests, !isAwaitingResponse else { return false }
         isReadingPaused = false
         return true
     }
@@ -312,14 +347,15 @@ struct ConnectionStateMachine: Equatable {
             isListed = false
             return .forget
         }
-        if deadline.millisecondsAfter(now) > 0 { return .keep }
+        // A deferred response is the handler's to bound (its sequencer may take its time).
+        if deadline.millisecondsAfter(now) > 0 || isAwaitingResponse { return .keep }
         isListed = false
         switch phase {
         case .request: return .timeOut(.header)
         case .body: return .timeOut(.body)
         case .idle: return .timeOut(.idle)
         case .closing, .rejected: return .timeOut(.linger)
-        case .stream: return .forget  // has no deadline: handled above
+        case .stream, .streaming: return .forget  // has no deadline: handled above
         }
     }
 
@@ -331,7 +367,7 @@ struct ConnectionStateMachine: Equatable {
             return .endStream
         case .idle:
             return .close
-        case .request, .body, .closing, .rejected:
+        case .request, .body, .closing, .rejected, .streaming:
             return .none
         }
     }
@@ -341,6 +377,7 @@ struct ConnectionStateMachine: Equatable {
         switch phase {
         case .stream: (true, .subscription)
         case .request, .idle, .body: (true, .partialRequest)
+        case .streaming: (true, .streamedResponse)
         case .closing: (true, .none)
         case .rejected: (false, .none)
         }

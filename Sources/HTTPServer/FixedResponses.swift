@@ -1,24 +1,24 @@
 import HTTP1
 
 /// Whole responses and heads that never change, built once: writing them is one `write`.
-enum FixedResponses {
+public enum FixedResponses {
     /// The head of a Server-Sent Events stream (no Content-Length: the body runs until close).
-    static let eventStreamHead: [UInt8] = Array(
+    public static let eventStreamHead: [UInt8] = Array(
         ("HTTP/1.1 200 OK\r\nContent-Type: text/event-stream\r\nCache-Control: no-cache\r\n"
             + "X-Accel-Buffering: no\r\n\r\n").utf8)
 
     /// The interim answer to `Expect: 100-continue` on a publication.
-    static let continueResponse: [UInt8] = Array("HTTP/1.1 100 Continue\r\n\r\n".utf8)
+    public static let continueResponse: [UInt8] = Array("HTTP/1.1 100 Continue\r\n\r\n".utf8)
 
     /// The answer to a request that did not arrive whole in time.
-    static let requestTimeout = plainText(status: 408, body: "request not received in time")
+    public static let requestTimeout = plainText(status: 408, body: "request not received in time")
 
     /// The answer to a request that would take unfinished requests past their memory budget.
-    static let partialBudgetExhausted = plainText(
+    public static let partialBudgetExhausted = plainText(
         status: 503, body: "too many unfinished requests, retry later", extraHeaders: "Retry-After: 1\r\n")
 
     /// A complete plain-text response that closes the connection.
-    static func plainText(status: Int, body: String, extraHeaders: String = "") -> [UInt8] {
+    public static func plainText(status: Int, body: String, extraHeaders: String = "") -> [UInt8] {
         let text = body + "\n"
         return Array(
             ("HTTP/1.1 \(status) \(reasonPhrase(status))\r\nContent-Type: text/plain; charset=utf-8\r\n"
@@ -26,7 +26,7 @@ enum FixedResponses {
     }
 
     /// The response to a request the parser refused: its status, its reason as the body, then close.
-    static func response(for error: HTTPParseError) -> [UInt8] {
+    public static func response(for error: HTTPParseError) -> [UInt8] {
         errorResponses[error] ?? plainText(status: error.status, body: error.reason)
     }
 

@@ -1,4 +1,4 @@
-@testable import RillServer
+@testable import HTTPServer
 import Testing
 
 private typealias Machine = ConnectionStateMachine
@@ -31,7 +31,7 @@ private func stream(at now: UInt32) -> Machine {
     @Test func freshWordIsANewConnection() {
         let state = Machine(0)
         #expect(state == Machine())
-        #expect(state.phase == .request && !state.isListed && !state.isReadingPaused && !state.isAwaitingPublication)
+        #expect(state.phase == .request && !state.isListed && !state.isReadingPaused && !state.isAwaitingResponse)
         #expect(state.isHeld && state.hasDeadline && state.isServingRequests)
     }
 
@@ -39,12 +39,12 @@ private func stream(at now: UInt32) -> Machine {
     @Test func roundTripsThroughTheWord() {
         var state = accepted(at: 0xDEAD_BEEF)
         _ = state.enlist()
-        state.publicationForwarded()
+        state.responseDeferred()
         _ = state.stepParsed(isWritable: true)
         let decoded = Machine(state.raw)
         #expect(decoded == state)
         #expect(decoded.phase == .request && decoded.deadline == 0xDEAD_BEEF &+ 10_000)
-        #expect(decoded.isListed && decoded.isReadingPaused && decoded.isAwaitingPublication)
+        #expect(decoded.isListed && decoded.isReadingPaused && decoded.isAwaitingResponse)
     }
 
     // MARK: - Opening and the connection limit
@@ -197,7 +197,7 @@ private func stream(at now: UInt32) -> Machine {
         let blocked = state.stepParsed(isWritable: false, overBudget: true)
         #expect(blocked == .pause)
         var waiting = accepted(at: 0)
-        waiting.publicationForwarded()
+        waiting.responseDeferred()
         let waitingStep = waiting.stepParsed(isWritable: true, overBudget: true)
         let waitingResumed = waiting.resume()
         #expect(waitingStep == .pause && !waitingResumed, "waits for its publication, not for the next turn")
@@ -218,12 +218,12 @@ private func stream(at now: UInt32) -> Machine {
     /// A forwarded publication pauses reading, even while writable, until its event returns.
     @Test func waitsForARelayedPublication() {
         var state = accepted(at: 0)
-        state.publicationForwarded()
+        state.responseDeferred()
         let step = state.stepParsed(isWritable: true)
         #expect(step == .pause)
         let resumed = state.resume()
         #expect(!resumed, "the socket drained, but the publication is still out")
-        state.publicationReturned()
+        state.deferredAnswered()
         _ = state.responded(keepAlive: true, now: 50, timeouts: timeouts)
         let resumed2 = state.resume()
         #expect(resumed2)
