@@ -80,8 +80,13 @@ let package = Package(
         .testTarget(name: "HTTPServerTests", dependencies: ["HTTPServer", "HTTP1"]),
         .testTarget(name: "WorkersTests", dependencies: ["Workers", "Reactor"]),
         .testTarget(name: "LoadTestTests", dependencies: ["LoadTest", "Reactor"]),
-        // Real loopback sockets; some tests start the `rill` binary as a child process.
-        .testTarget(name: "IntegrationTests", dependencies: ["Reactor", "CEpoll", "HTTP1", "SSE", "SSEHub", "HTTPServer", "RillServer", "Workers", "rill"]),
+        // Real loopback sockets; some tests start the `rill` binary and the examples as child processes.
+        .testTarget(
+            name: "IntegrationTests",
+            dependencies: [
+                "Reactor", "CEpoll", "HTTP1", "SSE", "SSEHub", "HTTPServer", "RillServer", "Workers", "rill",
+                "EchoServer", "SSEService", "SSEClient",
+            ]),
     ],
     swiftLanguageModes: [.v6]
 )
