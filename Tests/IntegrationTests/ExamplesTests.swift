@@ -46,6 +46,15 @@ extension Loopback {
             }
         }
 
+        /// The README's "Embedding" section shows Examples/SSEService/main.swift whole, as it is.
+        @Test func readmeShowsTheSSEServiceWhole() throws {
+            let root = Loopback.packageRoot
+            let service = try shell("cat '\(root)/Examples/SSEService/main.swift'")
+            let readme = try shell("cat '\(root)/README.md'")
+            #expect(service.status == 0 && service.output.count > 500)
+            #expect(readme.output.contains("```swift\n" + service.output + "\n```"))
+        }
+
         /// EchoServer sends back what it gets, on each of two connections, and closes one on EOF.
         @Test func echoServer() throws {
             try expectNoFDLeak {
