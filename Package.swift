@@ -68,6 +68,11 @@ let package = Package(
                 .product(name: "ArgumentParser", package: "swift-argument-parser", condition: .when(traits: ["Tools"])),
             ]
         ),
+        // Examples/: small programs on the libraries alone (README, "Embedding"); CI runs them briefly.
+        .executableTarget(name: "EchoServer", dependencies: ["Reactor"], path: "Examples/EchoServer"),
+        .executableTarget(
+            name: "SSEService", dependencies: ["HTTPServer", "Reactor", "SSE", "SSEHub"], path: "Examples/SSEService"),
+        .executableTarget(name: "SSEClient", dependencies: ["Reactor", "HTTP1", "SSE"], path: "Examples/SSEClient"),
         .testTarget(name: "ReactorTests", dependencies: ["Reactor", "CEpoll"]),
         .testTarget(name: "HTTP1Tests", dependencies: ["HTTP1"]),
         .testTarget(name: "SSETests", dependencies: ["SSE", "SSEHub", "Reactor"]),
@@ -75,8 +80,13 @@ let package = Package(
         .testTarget(name: "HTTPServerTests", dependencies: ["HTTPServer", "HTTP1"]),
         .testTarget(name: "WorkersTests", dependencies: ["Workers", "Reactor"]),
         .testTarget(name: "LoadTestTests", dependencies: ["LoadTest", "Reactor"]),
-        // Real loopback sockets; some tests start the `rill` binary as a child process.
-        .testTarget(name: "IntegrationTests", dependencies: ["Reactor", "CEpoll", "HTTP1", "SSE", "SSEHub", "HTTPServer", "RillServer", "Workers", "rill"]),
+        // Real loopback sockets; some tests start the `rill` binary and the examples as child processes.
+        .testTarget(
+            name: "IntegrationTests",
+            dependencies: [
+                "Reactor", "CEpoll", "HTTP1", "SSE", "SSEHub", "HTTPServer", "RillServer", "Workers", "rill",
+                "EchoServer", "SSEService", "SSEClient",
+            ]),
     ],
     swiftLanguageModes: [.v6]
 )

@@ -72,6 +72,17 @@ public struct HTTPRequest {
         headerBytes(name).map { String(decoding: $0, as: UTF8.self) }
     }
 
+    /// The credentials of an `Authorization: Bearer <token>` header (scheme in any case, RFC 6750);
+    /// nil without one, or with another scheme. Compare it with the expected token yourself.
+    public var bearerToken: String? {
+        guard let value = headerBytes("authorization") else { return nil }
+        let scheme = Array("bearer".utf8)
+        guard value.count > scheme.count, value[scheme.count] == UInt8(ascii: " ") else { return nil }
+        for (index, byte) in scheme.enumerated() where Self.lowercase(value[index]) != byte { return nil }
+        let token = value.dropFirst(scheme.count).drop { $0 == UInt8(ascii: " ") }
+        return token.isEmpty ? nil : String(decoding: token, as: UTF8.self)
+    }
+
     /// Every header line in order, as Strings.
     public var headers: [(name: String, value: String)] {
         head.headers.map { (bytes.string($0.name), bytes.string($0.value)) }

@@ -46,6 +46,11 @@ extension HTTPServer {
 
         public init() {}
 
+        /// The defaults, listening on `address`.
+        public init(address: SocketAddress) {
+            self.address = address
+        }
+
         var timeouts: ConnectionStateMachine.Timeouts {
             ConnectionStateMachine.Timeouts(
                 header: UInt32(clamping: headerTimeout.millisecondsRoundedUp),

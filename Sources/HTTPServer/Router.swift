@@ -205,4 +205,14 @@ public enum EventStreamDecision {
     case accept(topics: [String])
     /// Answer `status` with `body` (plain text) and the stream does not open.
     case refuse(status: Int, body: String, headers: [(name: StaticString, value: String)] = [])
+
+    /// 401 with `WWW-Authenticate: Bearer`: the request carried no credentials.
+    public static func unauthorized(_ body: String) -> EventStreamDecision {
+        .refuse(status: 401, body: body, headers: [("WWW-Authenticate", "Bearer")])
+    }
+
+    /// 403: the credentials were read and are not good enough.
+    public static func forbidden(_ body: String) -> EventStreamDecision {
+        .refuse(status: 403, body: body)
+    }
 }

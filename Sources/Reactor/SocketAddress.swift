@@ -20,6 +20,9 @@ public struct SocketAddress: Hashable, Sendable, CustomStringConvertible {
         self.init(ip: ip, port: port)
     }
 
+    /// 127.0.0.1 at `port` (0: the kernel picks a free one when listening).
+    public static func loopback(port: UInt16) -> SocketAddress { SocketAddress(ip: 0x7F00_0001, port: port) }
+
     /// `127.0.0.1:8080`.
     public var description: String { "\(host):\(port)" }
 

@@ -8,7 +8,7 @@ import Glibc
 #endif
 
 /// An `SSEServer` on a loop that the test thread turns, with loop-side HTTP clients.
-final class ServerHarness {
+final class ServerHarness: ClientHarness {
     let loop: EventLoop
     let server: SSEServer
     let clients = HTTPClients()
@@ -29,27 +29,6 @@ final class ServerHarness {
         server.beginShutdown()
         drive(loop, for: .seconds(2)) { loop.openConnections == 0 }
         loop.closeAll()
-    }
-
-    /// Opens a client connection that sends `request` (queued before the connect completes).
-    @discardableResult
-    func open(_ request: String) throws -> Connection {
-        let connection = try loop.connect(to: address, handler: clients)
-        if request.hasPrefix("HEAD ") { clients.peer(connection).parser.respondingToHEAD = true }
-        if !request.isEmpty { connection.write(Array(request.utf8)) }
-        return connection
-    }
-
-    /// Sends one request on a new connection and waits for its whole response (or the close).
-    func exchange(_ request: String, until done: ((HTTPClients.Peer) -> Bool)? = nil) throws -> Response {
-        let connection = try open(request)
-        drive(loop) {
-            done?(clients.peer(connection))
-                ?? (clients.peer(connection).responses.count >= 1 || clients.peer(connection).closed)
-        }
-        let peer = clients.peer(connection)
-        connection.close()
-        return try #require(peer.responses.first, "no response; got \(String(decoding: peer.bytes, as: UTF8.self))")
     }
 
     /// Opens `count` event streams on `path` and waits until the server has them all.
@@ -73,6 +52,36 @@ final class ServerHarness {
         try exchange(
             "POST /publish\(query.isEmpty ? "" : "?" + query) HTTP/1.1\r\nHost: t\r\nContent-Length: \(data.utf8.count)\r\n\(headers)\r\n\(data)"
         )
+    }
+}
+
+/// A server on a loop that the test thread turns, reached by loop-side HTTP clients (`clients`).
+protocol ClientHarness: AnyObject {
+    var loop: EventLoop { get }
+    var clients: HTTPClients { get }
+    var address: SocketAddress { get }
+}
+
+extension ClientHarness {
+    /// Opens a client connection that sends `request` (queued before the connect completes).
+    @discardableResult
+    func open(_ request: String) throws -> Connection {
+        let connection = try loop.connect(to: address, handler: clients)
+        if request.hasPrefix("HEAD ") { clients.peer(connection).parser.respondingToHEAD = true }
+        if !request.isEmpty { connection.write(Array(request.utf8)) }
+        return connection
+    }
+
+    /// Sends one request on a new connection and waits for its whole response (or the close).
+    func exchange(_ request: String, until done: ((HTTPClients.Peer) -> Bool)? = nil) throws -> Response {
+        let connection = try open(request)
+        drive(loop) {
+            done?(clients.peer(connection))
+                ?? (clients.peer(connection).responses.count >= 1 || clients.peer(connection).closed)
+        }
+        let peer = clients.peer(connection)
+        connection.close()
+        return try #require(peer.responses.first, "no response; got \(String(decoding: peer.bytes, as: UTF8.self))")
     }
 }
 
