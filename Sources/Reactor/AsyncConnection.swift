@@ -240,9 +240,16 @@ extension AsyncConnection: ConnectionHandler {
         assumeIsolated { $0.didOpen() }
     }
 
+    /// Every chunk read comes here, so it does not go through `assumeIsolated`: that cost two
+    /// allocations per call (the closure's context, made escaping, and a thunk), and so two per
+    /// message of a request/response exchange. The loop calls its handlers on its own thread, which
+    /// is this actor's executor; `receive` (a function with no captures, so no context to allocate)
+    /// is called as the nonisolated function it is in the ABI.
     public nonisolated func connection(_ connection: Connection, didRead bytes: UnsafeRawBufferPointer) {
-        nonisolated(unsafe) let bytes = bytes
-        assumeIsolated { $0.received(bytes) }
+        assert(loopExecutor.isOnLoopThread, "an AsyncConnection's events come on its loop's thread")
+        typealias Isolated = (isolated AsyncConnection, UnsafeRawBufferPointer) -> Void
+        let call = unsafeBitCast(receive as Isolated, to: ((AsyncConnection, UnsafeRawBufferPointer) -> Void).self)
+        call(self, bytes)
     }
 
     public nonisolated func connectionDidReadEOF(_ connection: Connection) {
@@ -256,6 +263,11 @@ extension AsyncConnection: ConnectionHandler {
     public nonisolated func connectionDidClose(_ connection: Connection, reason: CloseReason) {
         assumeIsolated { $0.didClose(reason) }
     }
+}
+
+/// Bytes read for `connection`, on its loop's thread (see `connection(_:didRead:)`).
+private func receive(_ connection: isolated AsyncConnection, _ bytes: UnsafeRawBufferPointer) {
+    connection.received(bytes)
 }
 
 extension AsyncConnection {
