@@ -247,7 +247,8 @@ def markdown(rows, machine):
                 return None
             return {k: statistics.median(r[k] for r in mine) for k in mine[0] if isinstance(mine[0][k], (int, float))}
         repeats = max(sum(1 for r in rows if r["server"] == "rill-threads" and r["n"] == n) for n in {r["n"] for r in rows})
-        lines += ["", "Threads in one process against worker processes (same N, same run; below 1× means the threads are faster"
+        lines += ["", "Threads in one process against worker processes (same N, same run; below 1× favours the threads, "
+                  "except the connect rate, where above 1× does"
                   + (f"; medians of {repeats} interleaved runs" if repeats > 1 else "") + "):", "",
                   "| N | fan-out p50 | fan-out p99 | until last p50 | until last max | connect rate | B/conn |",
                   "|---:|---:|---:|---:|---:|---:|---:|"]
