@@ -7,6 +7,7 @@
 # Usage: Scripts/bench-echo.sh [--connections 1,32] [--rounds 3] [--seconds 5] [--warmup 2]
 #                              [--size 64] [--servers callback,async,nio] [--results DIR] [--note TEXT]
 #                              [--before-server PATH --servers callback,async,async-before,nio]
+#                              [--require-no-mallocs callback,async]
 #        (--before-server: an EchoServer built from another commit, its servers named KIND-before,
 #        for a before/after comparison in the same run)
 set -euo pipefail

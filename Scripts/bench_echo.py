@@ -82,6 +82,8 @@ def main():
     parser.add_argument("--results", default="Benchmarks/results/echo")
     parser.add_argument("--machine", default="")
     parser.add_argument("--note", default="", help="a line for the markdown, e.g. which build")
+    parser.add_argument("--require-no-mallocs", default="",
+                        help="comma-separated servers that must allocate nothing per round trip (exit 1 otherwise; CI)")
     args = parser.parse_args()
     servers = args.servers.split(",")
     counts = [int(c) for c in args.connections.split(",")]
@@ -146,7 +148,13 @@ def main():
     with open(os.path.join(args.results, "echo.md"), "w") as f:
         f.write("\n".join(lines) + "\n")
     print("\n".join(lines))
+    # A steady-state allocation is a regression of a hot path: the run fails (CI's smoke run uses this).
+    failed = [r for r in runs if r["server"] in args.require_no_mallocs.split(",") and r["mallocsPerRoundTrip"] >= 0.01]
+    for r in failed:
+        print(f"{r['server']} allocated {r['mallocsPerRoundTrip']:.3f} times per round trip "
+              f"({r['connections']} connections)", file=sys.stderr)
+    return 1 if failed else 0
 
 
 if __name__ == "__main__":
-    main()
+    sys.exit(main())

@@ -310,7 +310,9 @@ extension AsyncConnection {
     }
 
     @inline(__always)
-    nonisolated func onLoopThread<Result>(_ function: @escaping (isolated AsyncConnection) throws -> Result) throws -> Result {
+    nonisolated func onLoopThread<Result>(
+        _ function: @escaping (isolated AsyncConnection) throws -> Result
+    ) throws -> Result {
         assert(loopExecutor.isOnLoopThread, "an AsyncConnection is used on its loop's thread")
         return try unsafeBitCast(function, to: ((AsyncConnection) throws -> Result).self)(self)
     }

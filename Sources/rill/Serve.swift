@@ -170,7 +170,8 @@ struct Serve: ParsableCommand {
         var workerProcesses = true
         if case .count(1) = workers { workerProcesses = false }
         if threads > 1 && workerProcesses {
-            throw ValidationError("--threads and --workers do not go together: choose threads in one process or worker processes")
+            throw ValidationError(
+                "--threads and --workers do not go together: choose threads in one process or worker processes")
         }
         if let staticDirectory, let problem = Serve.directoryProblem(staticDirectory) {
             throw ValidationError("--static \(staticDirectory): \(problem)")
