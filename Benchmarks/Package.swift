@@ -56,6 +56,18 @@ let package = Package(
             path: "NIOSSE"
         ),
         .executableTarget(name: "FloorSSE", path: "FloorSSE"),
+        // The echo benchmark (Scripts/bench-echo.sh): callback, async and NIOAsyncChannel echo servers,
+        // and one C client for all three.
+        .executableTarget(
+            name: "EchoServer",
+            dependencies: [
+                .product(name: "Reactor", package: rill),
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+            ],
+            path: "EchoServer"
+        ),
+        .executableTarget(name: "EchoClient", path: "EchoClient"),
         .executableTarget(
             name: "ParserBenchmarks",
             dependencies: [

@@ -3,10 +3,13 @@
 # `rill` and the Benchmarks/ peers in release mode, then runs every server at every N, interleaved.
 # Results: Benchmarks/results/connections.{md,json,svg} (the README's Performance section shows them).
 #
-# Usage: Scripts/bench-connections.sh [--servers rill,nio,floor] [--server-workers K] [--heartbeat S]
+# Usage: Scripts/bench-connections.sh [--servers rill,nio,floor,rill-threads] [--server-workers K]
+#                                    [--server-threads K] [--server-cpus 0] [--heartbeat S]
 #                                    [--hold S] [--events K] [--results DIR] [N ...]
 #        (default N: 1000 5000 10000 19000; one process here holds at most ~19,990 sockets, so past
 #        that use --servers rill --server-workers K: rill load adds its own workers automatically)
+#        Threads against processes, one run: --servers rill,rill-threads --server-workers 2
+#        --server-threads 2 --results Benchmarks/results/threads-vs-workers 19000
 set -euo pipefail
 cd "$(dirname "$0")/.."
 swift build -c release --product rill >/dev/null

@@ -22,13 +22,15 @@ import os
 import re
 import shutil
 import signal
+import statistics
 import subprocess
 import sys
 import tempfile
 import time
 
 TICK = os.sysconf("SC_CLK_TCK")
-LABELS = {"rill": "rill serve", "rill-base": "rill serve (baseline build)", "nio": "SwiftNIO (NIOHTTP1, 1 loop)", "floor": "floor (C, write() per socket)"}
+LABELS = {"rill": "rill serve", "rill-base": "rill serve (baseline build)", "rill-threads": "rill serve --threads",
+          "nio": "SwiftNIO (NIOHTTP1, 1 loop)", "floor": "floor (C, write() per socket)"}
 COLORS = {"rill": "#1f6feb", "nio": "#e36209", "floor": "#6e7781"}
 
 
@@ -92,16 +94,28 @@ def pinned(cpu, command):
     return command
 
 
-def start_server(kind, binaries, heartbeat, workers):
-    if kind in ("rill", "rill-base"):
-        command = [binaries[kind], "serve", "--port", "0", "--tick", "0", "--heartbeat", str(heartbeat)]
-        if workers > 1:
+def label(kind, args):
+    """The server's name in the tables, with its --workers or --threads."""
+    if kind in ("rill", "rill-base") and args.server_workers > 1:
+        return f"{LABELS[kind]} --workers {args.server_workers}"
+    if kind == "rill-threads":
+        return f"{LABELS[kind]} {args.server_threads}"
+    return LABELS[kind]
+
+
+def start_server(kind, binaries, heartbeat, workers, threads=1, cpus="0"):
+    if kind in ("rill", "rill-base", "rill-threads"):
+        command = [binaries["rill" if kind == "rill-threads" else kind], "serve", "--port", "0", "--tick", "0",
+                   "--heartbeat", str(heartbeat)]
+        if kind == "rill-threads":
+            command += ["--threads", str(threads)]
+        elif workers > 1:
             command += ["--workers", str(workers)]
     elif kind == "nio":
         command = [binaries["nio"], "--port", "0", "--heartbeat", str(heartbeat)]
     else:
         command = [binaries["floor"], "--port", "0", "--heartbeat", str(heartbeat)]
-    process = subprocess.Popen(pinned(0, command), stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
+    process = subprocess.Popen(pinned(cpus, command), stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
     line = process.stdout.readline()
     match = re.search(r"http://127\.0\.0\.1:(\d+)/", line)
     if not match:
@@ -121,7 +135,8 @@ def stop(process):
 
 def measure(kind, n, binaries, args):
     heartbeat = args.heartbeat
-    server, port = start_server(kind, binaries, heartbeat, args.server_workers if kind.startswith("rill") else 1)
+    server, port = start_server(kind, binaries, heartbeat, args.server_workers if kind.startswith("rill") else 1,
+                                args.server_threads, args.server_cpus)
     try:
         time.sleep(1)
         base_rss, base_fds, base_slab = rss_bytes(server.pid), fd_count(server.pid), slab_bytes()
@@ -154,7 +169,7 @@ def measure(kind, n, binaries, args):
 
     latency = result.get("latencyMicroseconds", {})
     row = {
-        "server": kind, "n": n,
+        "server": kind, "label": label(kind, args), "n": n,
         "opened": result["opened"], "failed": result["failed"],
         "connectRate": result["opened"] / result["rampSeconds"] if result["rampSeconds"] > 0 else 0,
         "bytesPerConnection": (held_rss - base_rss) / n,
@@ -198,21 +213,22 @@ def markdown(rows, machine):
              "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|"]
     for row in rows:
         if row["refused"]:
-            lines.append(f"| {LABELS[row['server']]} | {row['n']:,} | refused: {row['refused']} |||||||||")
+            lines.append(f"| {row.get('label', LABELS[row['server']])} | {row['n']:,} | refused: {row['refused']} |||||||||")
             continue
         lines.append(
-            f"| {LABELS[row['server']]} | {row['n']:,} | {row['connectRate']:,.0f}/s | {row['bytesPerConnection']:,.0f} "
+            f"| {row.get('label', LABELS[row['server']])} | {row['n']:,} | {row['connectRate']:,.0f}/s | {row['bytesPerConnection']:,.0f} "
             f"| {row['kernelBytesPerConnection']:,.0f} | {row['cpuPerRoundMs']:.1f} ms "
             f"| {row['eventP50Ms']:.1f} / {row['eventP99Ms']:.1f} / {row['eventMaxMs']:.1f} ms "
             f"| {row['lastP50Ms']:.1f} / {row['lastMaxMs']:.1f} ms | 0 | +{row['fdsAfter']} fds, +{row['rssAfterKiB']:,} KiB |")
-    lines += ["", "Ratios (same N, same run):", "",
-              "| N | B/conn rill ÷ nio | CPU/round rill ÷ floor | CPU/round rill ÷ nio | until last rill ÷ floor "
-              "| until last rill ÷ nio | connect rate rill ÷ nio |",
-              "|---:|---:|---:|---:|---:|---:|---:|"]
     by = {(r["server"], r["n"]): r for r in rows if not r["refused"]}
+    if any(k[0] in ("nio", "floor") for k in by):
+        lines += ["", "Ratios (same N, same run):", "",
+                  "| N | B/conn rill ÷ nio | CPU/round rill ÷ floor | CPU/round rill ÷ nio | until last rill ÷ floor "
+                  "| until last rill ÷ nio | connect rate rill ÷ nio |",
+                  "|---:|---:|---:|---:|---:|---:|---:|"]
     for n in sorted({r["n"] for r in rows}):
         rill, nio, floor = by.get(("rill", n)), by.get(("nio", n)), by.get(("floor", n))
-        if not rill:
+        if not rill or not (nio or floor):
             continue
         cells = [
             ratio(rill["bytesPerConnection"], nio["bytesPerConnection"]) if nio else "–",
@@ -223,6 +239,24 @@ def markdown(rows, machine):
             ratio(rill["connectRate"], nio["connectRate"]) if nio else "–",
         ]
         lines.append(f"| {n:,} | " + " | ".join(cells) + " |")
+    if any(r["server"] == "rill-threads" for r in rows):
+        # An N given more than once is measured more than once (interleaved): the ratios of the medians.
+        def median_row(server, n):
+            mine = [r for r in rows if r["server"] == server and r["n"] == n and not r["refused"]]
+            if not mine:
+                return None
+            return {k: statistics.median(r[k] for r in mine) for k in mine[0] if isinstance(mine[0][k], (int, float))}
+        repeats = max(sum(1 for r in rows if r["server"] == "rill-threads" and r["n"] == n) for n in {r["n"] for r in rows})
+        lines += ["", "Threads in one process against worker processes (same N, same run; below 1× favours the threads, "
+                  "except the connect rate, where above 1× does"
+                  + (f"; medians of {repeats} interleaved runs" if repeats > 1 else "") + "):", "",
+                  "| N | fan-out p50 | fan-out p99 | until last p50 | until last max | connect rate | B/conn |",
+                  "|---:|---:|---:|---:|---:|---:|---:|"]
+        for n in sorted({r["n"] for r in rows}):
+            threads, workers = median_row("rill-threads", n), median_row("rill", n)
+            if threads and workers:
+                keys = ["eventP50Ms", "eventP99Ms", "lastP50Ms", "lastMaxMs", "connectRate", "bytesPerConnection"]
+                lines.append(f"| {n:,} | " + " | ".join(ratio(threads[k], workers[k]) for k in keys) + " |")
     if any(r["server"] == "rill-base" for r in rows):
         lines += ["", "This build against the baseline build (same N, same run; below 1× is better except for the connect rate):", "",
                   "| N | B/conn | CPU/round | until last p50 | connect rate |", "|---:|---:|---:|---:|---:|"]
@@ -303,6 +337,8 @@ def main():
     parser.add_argument("--nio")
     parser.add_argument("--floor")
     parser.add_argument("--server-workers", type=int, default=1, help="rill serve --workers")
+    parser.add_argument("--server-threads", type=int, default=2, help="rill serve --threads, for server 'rill-threads'")
+    parser.add_argument("--server-cpus", default="0", help="the servers' CPUs (taskset -c); rill load gets CPU 1")
     parser.add_argument("--heartbeat", type=float, default=1, help="the servers' heartbeat interval (s)")
     parser.add_argument("--hold", type=int, default=23,
                         help="seconds rill load holds the streams; events are published in its last 8 s (at least 22)")
@@ -313,7 +349,7 @@ def main():
     binaries = {"rill": args.rill, "rill-base": args.rill_base, "nio": args.nio, "floor": args.floor}
     servers = args.servers.split(",")
     rows = []
-    for n in args.counts:
+    for n in args.counts:  # an N given more than once is measured again: the servers interleave
         for kind in servers:
             print(f"{kind} N={n} ...", file=sys.stderr, flush=True)
             row = measure(kind, n, binaries, args)

@@ -12,6 +12,9 @@ final class AsyncAcceptor: ConnectionHandler {
     func connectionDidOpen(_ connection: Connection) {
         let async = AsyncConnection.adopt(connection, configuration: configuration, open: true)
         let handler = handler
+        // The preference is what keeps the handler on the loop: a resumed continuation goes to the
+        // task's preferred executor, the loop, where it is isolated already. Without one it would go
+        // to the global pool and hop back (measured: twice the CPU per echoed message, 2 mallocs).
         Task(executorPreference: connection.loop.remote) { await async.serve(handler) }
     }
 

@@ -82,21 +82,43 @@ public actor AsyncConnection {
 
     /// The next chunk; nil once the peer shut down its side (or it was closed here).
     func read() async throws -> [UInt8]? {
+        switch try poll() {
+        case .chunk(let chunk): return chunk
+        case .end: return nil
+        case .waiting: return try await withUnsafeThrowingContinuation { awaitChunk($0) }
+        }
+    }
+
+    /// What a read finds without waiting.
+    enum ReadStep {
+        case chunk([UInt8])
+        case end
+        case waiting
+    }
+
+    /// The next chunk if one is here, the end (or the error that ended it), or `.waiting`.
+    func poll() throws -> ReadStep {
         if let chunk = chunks.popFirst() {
             if readingPaused && chunks.count <= configuration.resumeReadingAt {
                 readingPaused = false
                 connection?.resumeReading()
             }
             keep(chunk)
-            return chunk
+            return .chunk(chunk)
         }
         switch state {
-        case .readClosed: return nil
-        case .closed(let reason): return try AsyncConnection.end(reason)
-        case .connecting, .open: break
+        case .readClosed: return .end
+        case .closed(let reason):
+            _ = try AsyncConnection.end(reason)
+            return .end
+        case .connecting, .open: return .waiting
         }
-        precondition(reader == nil, "AsyncConnection.inbound has one reader at a time")
-        return try await withUnsafeThrowingContinuation { reader = $0 }
+    }
+
+    /// Makes `reader` the one resumed by the next chunk, the end or an error (after `poll` said `.waiting`).
+    func awaitChunk(_ reader: UnsafeContinuation<[UInt8]?, any Error>) {
+        precondition(self.reader == nil, "AsyncConnection.inbound has one reader at a time")
+        self.reader = reader
     }
 
     private static func end(_ reason: CloseReason) throws -> [UInt8]? {
@@ -140,13 +162,14 @@ public actor AsyncConnection {
     /// connection is above its high watermark. Throws `AsyncConnectionError.closed` once closed.
     public func write(_ bytes: [UInt8]) async throws {
         guard let connection = try writableConnection(), connection.write(bytes) else { throw closedError }
-        try await drain(connection)
+        // Not a call to `drain` unless it must wait: an async call is an executor switch (cheap, not free).
+        if !connection.isWritable { try await drain(connection) }
     }
 
     /// Writes shared bytes (a remainder is queued by reference), then waits as `write(_:)` does.
     public func write(_ bytes: SharedBytes) async throws {
         guard let connection = try writableConnection(), connection.write(bytes) else { throw closedError }
-        try await drain(connection)
+        if !connection.isWritable { try await drain(connection) }
     }
 
     private func writableConnection() throws -> Connection? {
@@ -240,9 +263,10 @@ extension AsyncConnection: ConnectionHandler {
         assumeIsolated { $0.didOpen() }
     }
 
+    /// Every chunk read comes here, so it does not go through `assumeIsolated` (two allocations per
+    /// call, see `onLoopThread`).
     public nonisolated func connection(_ connection: Connection, didRead bytes: UnsafeRawBufferPointer) {
-        nonisolated(unsafe) let bytes = bytes
-        assumeIsolated { $0.received(bytes) }
+        onLoopThread(receiveChunk, bytes)
     }
 
     public nonisolated func connectionDidReadEOF(_ connection: Connection) {
@@ -255,6 +279,42 @@ extension AsyncConnection: ConnectionHandler {
 
     public nonisolated func connectionDidClose(_ connection: Connection, reason: CloseReason) {
         assumeIsolated { $0.didClose(reason) }
+    }
+}
+
+/// Hot paths isolated to an `AsyncConnection`, for `onLoopThread`: functions with no captures.
+private func receiveChunk(_ connection: isolated AsyncConnection, _ bytes: UnsafeRawBufferPointer) {
+    connection.received(bytes)
+}
+
+private func pollChunk(_ connection: isolated AsyncConnection) throws -> AsyncConnection.ReadStep {
+    try connection.poll()
+}
+
+private func awaitNextChunk(_ connection: isolated AsyncConnection, _ reader: UnsafeContinuation<[UInt8]?, any Error>) {
+    connection.awaitChunk(reader)
+}
+
+extension AsyncConnection {
+    /// Calls `function`, isolated to this connection, from code that runs on the loop's thread
+    /// (this actor's executor) without being statically isolated to it: `assumeIsolated` without
+    /// its cost, which was two allocations per call (the closure's context made escaping, and a
+    /// thunk). `function` has no captures, so there is no context to allocate; an isolated parameter
+    /// is an ordinary one in the calling convention.
+    @inline(__always)
+    nonisolated func onLoopThread<Argument>(
+        _ function: @escaping (isolated AsyncConnection, Argument) -> Void, _ argument: Argument
+    ) {
+        assert(loopExecutor.isOnLoopThread, "an AsyncConnection is used on its loop's thread")
+        unsafeBitCast(function, to: ((AsyncConnection, Argument) -> Void).self)(self, argument)
+    }
+
+    @inline(__always)
+    nonisolated func onLoopThread<Result>(
+        _ function: @escaping (isolated AsyncConnection) throws -> Result
+    ) throws -> Result {
+        assert(loopExecutor.isOnLoopThread, "an AsyncConnection is used on its loop's thread")
+        return try unsafeBitCast(function, to: ((AsyncConnection) throws -> Result).self)(self)
     }
 }
 
@@ -271,9 +331,22 @@ extension AsyncConnection {
 
             public mutating func next() async throws -> [UInt8]? { try await connection.read() }
 
-            /// From code isolated to the connection itself, no hop: `read` runs in the caller's context.
+            /// From code isolated to the connection itself (a `listen(asyncHandler:)` handler), no
+            /// executor switch at all: the chunk is taken, or the wait begun, synchronously in the
+            /// caller's isolation. (Calling the async `read` would switch to the connection's executor
+            /// and back, twice per chunk: the runtime checks the task's executor preference under a
+            /// lock each time.) From anywhere else, `read` with its hop.
             public mutating func next(isolation actor: isolated (any Actor)?) async throws -> [UInt8]? {
-                try await connection.read()
+                guard let actor, actor === connection else { return try await connection.read() }
+                switch try connection.onLoopThread(pollChunk) {
+                case .chunk(let chunk): return chunk
+                case .end: return nil
+                case .waiting:
+                    let connection = connection
+                    return try await withUnsafeThrowingContinuation { reader in
+                        connection.onLoopThread(awaitNextChunk, reader)
+                    }
+                }
             }
         }
     }

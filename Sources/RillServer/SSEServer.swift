@@ -31,11 +31,14 @@ public final class SSEServer {
     /// The demo page, built once.
     private var demoPage: PreparedResponse!
 
-    /// Listens on `configuration.address` and starts the hub's heartbeats and the ticker.
-    public init(loop: EventLoop, configuration: ServerConfiguration = ServerConfiguration()) throws(SystemError) {
+    /// Listens on `configuration.address` and starts the hub's heartbeats and the ticker. `hub`: one
+    /// made elsewhere on this loop (a `HubGroup`'s); nil: a hub of its own, with `configuration.hub`.
+    public init(
+        loop: EventLoop, configuration: ServerConfiguration = ServerConfiguration(), hub: Hub? = nil
+    ) throws(SystemError) {
         self.loop = loop
         self.configuration = configuration
-        hub = Hub(loop: loop, configuration: configuration.hub)
+        self.hub = hub ?? Hub(loop: loop, configuration: configuration.hub)
         staticFiles = configuration.staticDirectory.map {
             StaticFiles(directory: $0, maximumBytes: configuration.maximumStaticFileBytes)
         }
@@ -151,7 +154,7 @@ public final class SSEServer {
 public enum PublicationRoute {
     /// This server's hub: sequenced and delivered at once, answered at once.
     case localHub
-    /// Sequenced elsewhere (the supervisor's relay today; a hub group across loops next), which
+    /// Sequenced elsewhere (the supervisor's relay, or a `HubGroupSequencer` across loops), which
     /// answers the request later with `SSEServer.answer(_:delivered:)`.
     case sequencer(any PublicationSequencer)
 }

@@ -78,6 +78,8 @@ public struct ServerConfiguration: Sendable {
     public var reusePort = false
     /// This process's index among `rill serve --workers` (sent as `X-Rill-Worker` on event streams).
     public var workerIndex: Int? = nil
+    /// This loop's index among `rill serve --threads` (sent as `X-Rill-Thread` on event streams).
+    public var threadIndex: Int? = nil
 
     public init() {}
 
@@ -88,7 +90,8 @@ public struct ServerConfiguration: Sendable {
         http.reusePort = reusePort
         http.maximumConnections = maximumConnections
         http.corsOrigin = corsOrigin
-        if let workerIndex { http.eventStreamHeaders = [("X-Rill-Worker", "\(workerIndex)")] }
+        if let workerIndex { http.eventStreamHeaders.append(("X-Rill-Worker", "\(workerIndex)")) }
+        if let threadIndex { http.eventStreamHeaders.append(("X-Rill-Thread", "\(threadIndex)")) }
         http.headerTimeout = headerTimeout
         http.bodyTimeout = bodyTimeout
         http.minimumBodyRate = minimumBodyRate

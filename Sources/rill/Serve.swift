@@ -6,8 +6,8 @@ import SSE
 import Glibc
 #endif
 
-/// `rill serve`: the SSE server (demo page, streams, publishing, metrics): one event-loop thread, or
-/// `--workers N` processes with one each.
+/// `rill serve`: the SSE server (demo page, streams, publishing, metrics): one event-loop thread,
+/// `--threads N` loops in one process, or `--workers N` processes with one each.
 struct Serve: ParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "Run the Server-Sent Events server: one event-loop thread, or --workers processes with one each.",
@@ -134,6 +134,13 @@ struct Serve: ParsableCommand {
     var workers = WorkersArgument.count(1)
 
     @Option(
+        parsing: .unconditional,
+        help:
+            "Event-loop threads in this one process, each with its own listener on the port (SO_REUSEPORT) and hub; publications reach every thread's subscribers in one order. Not with --workers. 1: the main thread serves. (default: 1)",
+        transform: { try Parse.count($0, minimum: 1) })
+    var threads = 1
+
+    @Option(
         name: .customLong("log-format"),
         help:
             "Log lines on stderr (error counts, worker restarts): text (timestamp, level, message) or json (one object per line). (default: text)"
@@ -160,6 +167,12 @@ struct Serve: ParsableCommand {
     var workerIndex: Int?
 
     func validate() throws {
+        var workerProcesses = true
+        if case .count(1) = workers { workerProcesses = false }
+        if threads > 1 && workerProcesses {
+            throw ValidationError(
+                "--threads and --workers do not go together: choose threads in one process or worker processes")
+        }
         if let staticDirectory, let problem = Serve.directoryProblem(staticDirectory) {
             throw ValidationError("--static \(staticDirectory): \(problem)")
         }
@@ -188,6 +201,7 @@ struct Serve: ParsableCommand {
         case .count(let count): processes = count
         }
         if processes > 1 { return try runSupervisor(address: address, limits: limits, processes: processes) }
+        if threads > 1 { return try runThreads(address: address, limits: limits) }
 
         let loop = try EventLoop()
         let server = try SSEServer(loop: loop, configuration: configuration(address: address, limits: limits))
@@ -207,11 +221,11 @@ struct Serve: ParsableCommand {
         flushStandardOutput()
     }
 
-    private var settings: String {
+    var settings: String {
         "heartbeat \(heartbeat == 0 ? "off" : "\(heartbeat) s"), history \(history), tick \(tick == 0 ? "off" : "\(tick) s")"
     }
 
-    private func configuration(address: SocketAddress, limits: (soft: UInt64, hard: UInt64)) -> ServerConfiguration {
+    func configuration(address: SocketAddress, limits: (soft: UInt64, hard: UInt64)) -> ServerConfiguration {
         let allowed = Int(clamping: limits.soft) - ServerConfiguration.reservedDescriptors
         var configuration = ServerConfiguration()
         configuration.address = address

@@ -54,6 +54,11 @@ extension Loopback {
                 "serve --idle-timeout 1e18",
                 "'--idle-timeout <idle-timeout>': must be a positive number of seconds, at most 604800 (a week)"
             ),
+            ("serve --threads 0", "'--threads <threads>': must be a whole number of at least 1"),
+            (
+                "serve --threads 2 --workers 2",
+                "Error: --threads and --workers do not go together: choose threads in one process or worker processes"
+            ),
             ("serve --header-timeout 0", "'--header-timeout <header-timeout>': must be a positive number of seconds"),
             ("serve --tick -0.5", "'--tick <tick>': must be 0 (off) or a positive number of seconds"),
             ("serve --static /nonexistent-rill-dir", "Error: --static /nonexistent-rill-dir: no such directory"),
