@@ -48,7 +48,7 @@ let package = Package(
         // The embeddable HTTP/1.1 server: routes, requests, responses, SSE event streams. No Foundation.
         .target(name: "HTTPServer", dependencies: ["Reactor", "HTTP1", "SSE", "SSEHub", "RillBytes"]),
         // `rill serve`: HTTP routes, the demo page, publishing and metrics over the hub. No Foundation.
-        .target(name: "RillServer", dependencies: ["Reactor", "HTTP1", "SSE", "SSEHub", "HTTPServer", "Workers"]),
+        .target(name: "RillServer", dependencies: ["Reactor", "HTTP1", "SSE", "SSEHub", "HTTPServer", "Workers", "RedisClient"]),
         // The load generator's engine (`rill load`): pacing, SSE and HTTP clients, recorders, workers,
         // reports. Foundation (JSON) and hdrhistogram-swift are fine here.
         .target(
@@ -67,6 +67,7 @@ let package = Package(
                 "SSE",
                 "SSEHub",
                 "Workers",
+                "RedisClient",
                 "LoadTest",
                 .product(name: "ArgumentParser", package: "swift-argument-parser", condition: .when(traits: ["Tools"])),
             ]

@@ -180,6 +180,11 @@ public final class RedisConnection: ConnectionHandler {
         }
     }
 
+    public func connectionDidReadEOF(_ connection: Connection) {
+        lastError = "closed by Redis"
+        connection.close()
+    }
+
     public func connectionDidClose(_ connection: Connection, reason: CloseReason) {
         guard connection == self.connection else { return }
         self.connection = nil

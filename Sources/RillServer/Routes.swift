@@ -45,7 +45,20 @@ extension SSEServer {
             return refusal(.badRequest("at most \(configuration.maximumTopicsPerSubscription) topics"))
         }
         guard topicsFit(topics) else { return refusal(.topicLimit) }
+        if let lastEventID = request.lastEventID, let reason = resetReason(for: lastEventID, topics: topics) {
+            counters.replayResets[reason, default: 0] += 1
+            return .reset(
+                topics: topics, headers: [(StreamReset.header, reason.rawValue)],
+                firstEvent: StreamReset.event(reason, position: hub.lastDeliveredID))
+        }
         return .accept(topics: topics)
+    }
+
+    /// Why a stream cannot resume after `lastEventID`: it names another epoch (the engine says), or
+    /// none of `topics` keeps it. Nil: the hub replays from it.
+    private func resetReason(for lastEventID: String, topics: [String]) -> StreamReset.Reason? {
+        if let reason = engine?.resetReason(for: lastEventID) { return reason }
+        return hub.canResume(after: lastEventID, topics: topics) ? nil : .unknown
     }
 
     private func refusal(_ refusal: Refusal) -> EventStreamDecision {

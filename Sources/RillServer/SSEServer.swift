@@ -75,6 +75,12 @@ public final class SSEServer {
         set { publications = newValue.map { .sequencer($0) } ?? .localHub }
     }
 
+    /// The engine publications go through, if not the memory engine (this hub).
+    public var engine: (any EventEngine)? {
+        if case .sequencer(let sequencer) = publications { return sequencer as? any EventEngine }
+        return nil
+    }
+
     /// The HTTP server's counters and this application's, together.
     public var statistics: ServerStatistics { ServerStatistics(http: http.statistics, application: counters) }
 

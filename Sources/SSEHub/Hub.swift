@@ -105,6 +105,9 @@ public final class Hub {
 
     public let configuration: Configuration
     public private(set) var statistics = Statistics()
+    /// The id of the newest event this hub delivered, on any topic: where a stream that cannot
+    /// resume is told the history stands now.
+    public private(set) var lastDeliveredID: String?
     // Strong: the loop must outlive the timers this object cancels in deinit.
     let loop: EventLoop
     /// Topics by id. A topic with no subscriber and no history is reclaimed: its slot is emptied and
@@ -217,6 +220,16 @@ public final class Hub {
         scheduleReplay(connection)
     }
 
+    /// Whether a subscription to `topics` with `lastEventID` would replay from it: the id is kept in
+    /// one of those topics' histories (O(1) per topic for the ids the hub makes; see `HistoryRing`).
+    /// False means the id is unknown here or older than the history holds: the caller should say
+    /// so rather than open a stream that silently lacks what the client missed.
+    public func canResume(after lastEventID: String, topics names: [String]) -> Bool {
+        names.contains { name in
+            topicIDs[name].map { topics[Int($0)].history.sequence(ofID: lastEventID) != nil } ?? false
+        }
+    }
+
     /// Subscribers whose replay is still in progress.
     public var replaysInProgress: Int { replays.count }
 
@@ -282,6 +295,7 @@ public final class Hub {
     @discardableResult
     public func deliver(encoded bytes: SharedBytes, id: String, topic name: String) -> Int {
         sequence += 1
+        lastDeliveredID = id
         let topic = topicID(name)
         keepInHistory(HistoryEntry(sequence: sequence, id: id, bytes: bytes), topic: topic)
         statistics.events += 1

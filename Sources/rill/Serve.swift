@@ -1,5 +1,6 @@
 import ArgumentParser
 import Reactor
+import RedisClient
 import RillServer
 import SSE
 #if canImport(Glibc)
@@ -153,6 +154,21 @@ struct Serve: ParsableCommand {
     @Option(name: .customLong("worker-queue-limit"), parsing: .unconditional, help: .hidden, transform: Parse.bytes)
     var workerQueueLimit = 64 << 20
 
+    @Option(
+        help:
+            "Store events in Redis, redis://HOST[:PORT][/DB] (HOST numeric IPv4 or localhost): every node started with the same Redis and prefix delivers every event, in one order, with the same ids, and replays on any node. Off: events live in this process (the memory engine)."
+    )
+    var redis: String?
+
+    @Option(name: .customLong("redis-prefix"), help: "Prefix of the Redis keys (PREFIX:events, PREFIX:epoch). (default: rill)")
+    var redisPrefix = "rill"
+
+    @Option(
+        name: .customLong("redis-maxlen"), parsing: .unconditional,
+        help: "Events the Redis stream keeps, about (XADD MAXLEN ~), over all topics. (default: 10000)",
+        transform: { try Parse.count($0, minimum: 1) })
+    var redisMaxlen = 10_000
+
     @Option(name: .customLong("worker-channel"), help: .hidden)
     var workerChannel: Int32?
 
@@ -160,6 +176,14 @@ struct Serve: ParsableCommand {
     var workerIndex: Int?
 
     func validate() throws {
+        if let redis {
+            guard RedisEndpoint(url: redis) != nil else {
+                throw ValidationError("--redis must be redis://HOST[:PORT][/DB] with a numeric IPv4 HOST or localhost, got \(redis)")
+            }
+            if case .count(let count) = workers, count == 1 {} else {
+                throw ValidationError("--redis does not combine with --workers yet: run one rill serve per core instead")
+            }
+        }
         if let staticDirectory, let problem = Serve.directoryProblem(staticDirectory) {
             throw ValidationError("--static \(staticDirectory): \(problem)")
         }
@@ -190,7 +214,11 @@ struct Serve: ParsableCommand {
         if processes > 1 { return try runSupervisor(address: address, limits: limits, processes: processes) }
 
         let loop = try EventLoop()
-        let server = try SSEServer(loop: loop, configuration: configuration(address: address, limits: limits))
+        var configuration = configuration(address: address, limits: limits)
+        // Under Redis every node would store its own ticks: the demo ticker is off.
+        if redis != nil { configuration.tick = nil }
+        let server = try SSEServer(loop: loop, configuration: configuration)
+        let engine = try redis.map { try startRedis($0, server: server, loop: loop) }
         stopOnInterrupt(loop)
         print(
             "rill serve listening on http://\(server.listener.address)/ (demo page; streams at /sse), "
@@ -199,6 +227,7 @@ struct Serve: ParsableCommand {
         flushStandardOutput()
         loop.run()
         let streams = drain(server, loop: loop)
+        engine?.stop()
         let hub = server.hub.statistics
         print(
             "rill serve stopped: \(server.statistics.connectionsTotal) connections, \(streams) streams open at stop, "
@@ -208,7 +237,36 @@ struct Serve: ParsableCommand {
     }
 
     private var settings: String {
-        "heartbeat \(heartbeat == 0 ? "off" : "\(heartbeat) s"), history \(history), tick \(tick == 0 ? "off" : "\(tick) s")"
+        let engine = redis.flatMap { RedisEndpoint(url: $0) }.map { "engine redis \($0) prefix \(redisPrefix)" } ?? "engine memory"
+        let ticks = tick == 0 || redis != nil ? "off" : "\(tick) s"
+        return "heartbeat \(heartbeat == 0 ? "off" : "\(heartbeat) s"), history \(history), tick \(ticks), \(engine)"
+    }
+
+    /// Connects the Redis engine and reads the stream to its end before serving; if Redis cannot be
+    /// reached, one line naming the address and exit 1.
+    private func startRedis(_ url: String, server: SSEServer, loop: EventLoop) throws -> RedisEngine {
+        var configuration = RedisEngine.Configuration(endpoint: RedisEndpoint(url: url)!)
+        configuration.prefix = redisPrefix
+        configuration.maximumLength = redisMaxlen
+        let engine = RedisEngine(server: server, loop: loop, configuration: configuration)
+        let format = logFormat
+        engine.log = { $0.write(format) }
+        server.publications = .sequencer(engine)
+        engine.start()
+        let deadline = MonotonicClock.nanoseconds() + 30_000_000_000
+        while !engine.isReady && engine.consecutiveFailures == 0 && MonotonicClock.nanoseconds() < deadline {
+            loop.runOnce(maximumWait: .milliseconds(20))
+        }
+        guard engine.isReady else {
+            LogLine(
+                .error,
+                "rill serve: cannot reach Redis at \(configuration.endpoint) (\(engine.lastError ?? "no answer in 30 s"))",
+                fields: [("redis", .text(configuration.endpoint.description))]
+            ).write(logFormat)
+            engine.stop()
+            throw ExitCode(1)
+        }
+        return engine
     }
 
     private func configuration(address: SocketAddress, limits: (soft: UInt64, hard: UInt64)) -> ServerConfiguration {
