@@ -57,7 +57,11 @@ extension SSEServer {
     /// Why a stream cannot resume after `lastEventID`: it names another epoch (the engine says), or
     /// none of `topics` keeps it. Nil: the hub replays from it.
     private func resetReason(for lastEventID: String, topics: [String]) -> StreamReset.Reason? {
-        if let reason = engine?.resetReason(for: lastEventID) { return reason }
+        if let engine {
+            if let reason = engine.resetReason(for: lastEventID) { return reason }
+        } else if let base = configuration.epochBase, let value = UInt64(lastEventID), value <= base {
+            return .epoch  // an id of an earlier start of the memory engine
+        }
         return hub.canResume(after: lastEventID, topics: topics) ? nil : .unknown
     }
 

@@ -35,7 +35,9 @@ public final class SSEServer {
     public init(loop: EventLoop, configuration: ServerConfiguration = ServerConfiguration()) throws(SystemError) {
         self.loop = loop
         self.configuration = configuration
-        hub = Hub(loop: loop, configuration: configuration.hub)
+        var hubConfiguration = configuration.hub
+        if let base = configuration.epochBase { hubConfiguration.sequenceBase = base }
+        hub = Hub(loop: loop, configuration: hubConfiguration)
         staticFiles = configuration.staticDirectory.map {
             StaticFiles(directory: $0, maximumBytes: configuration.maximumStaticFileBytes)
         }

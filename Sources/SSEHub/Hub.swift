@@ -60,6 +60,10 @@ public final class Hub {
         /// an old Last-Event-ID is served a bounded share each turn, in order, so new clients,
         /// events and heartbeats never wait for all of them.
         public var replayBytesPerTurn = 1 << 20
+        /// The sequence before the first event: generated ids are `sequenceBase + 1`, `+ 2`, ...
+        /// A server that starts it at a per-start value (`ServerConfiguration.epochBase`) gives every
+        /// start ids of its own, so an id from an earlier start is never mistaken for one of now.
+        public var sequenceBase: UInt64 = 0
         public init() {}
     }
 
@@ -156,6 +160,7 @@ public final class Hub {
     public init(loop: EventLoop, configuration: Configuration = Configuration()) {
         self.loop = loop
         self.configuration = configuration
+        sequence = configuration.sequenceBase
         let perSecond = Int(configuration.heartbeat.components.seconds)
         slices = Array(repeating: [], count: max(1, configuration.heartbeatSlices ?? min(64, perSecond)))
         let milliseconds = UInt32(clamping: configuration.heartbeat.millisecondsRoundedUp)

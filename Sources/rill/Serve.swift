@@ -172,6 +172,10 @@ struct Serve: ParsableCommand {
     @Option(name: .customLong("worker-channel"), help: .hidden)
     var workerChannel: Int32?
 
+    /// The supervisor's epoch base, given to its workers.
+    @Option(name: .customLong("epoch-base"), help: .hidden)
+    var epochBase: UInt64?
+
     @Option(name: .customLong("worker-index"), help: .hidden)
     var workerIndex: Int?
 
@@ -216,7 +220,11 @@ struct Serve: ParsableCommand {
         let loop = try EventLoop()
         var configuration = configuration(address: address, limits: limits)
         // Under Redis every node would store its own ticks: the demo ticker is off.
-        if redis != nil { configuration.tick = nil }
+        if redis != nil {
+            configuration.tick = nil
+        } else {
+            configuration.epochBase = ServerConfiguration.epochBase(nanoseconds: WallClock.nanoseconds())
+        }
         let server = try SSEServer(loop: loop, configuration: configuration)
         let engine = try redis.map { try startRedis($0, server: server, loop: loop) }
         stopOnInterrupt(loop)
@@ -325,6 +333,7 @@ struct Serve: ParsableCommand {
         var configuration = configuration(address: address, limits: limits)
         configuration.reusePort = true
         configuration.workerIndex = workerIndex
+        configuration.epochBase = epochBase
         configuration.tick = nil  // the supervisor ticks, so every worker sends the same event
         let loop = try EventLoop()
         let server = try SSEServer(loop: loop, configuration: configuration)

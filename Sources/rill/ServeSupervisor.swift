@@ -31,8 +31,13 @@ final class ServeSupervisor: SupervisorDelegate {
     private var sequence: UInt64 = 0
     private var exitedAtStart = false
 
+    /// The memory engine's epoch (see `ServerConfiguration.epochBase`): ids continue from it, and
+    /// every worker, restarted ones too, is told it.
+    let epochBase = ServerConfiguration.epochBase(nanoseconds: WallClock.nanoseconds())
+
     init(loop: EventLoop, command: Serve, workers count: Int, port: UInt16) {
         self.loop = loop
+        sequence = epochBase
         self.command = command
         self.port = port
         workers = Array(repeating: Worker(), count: count)
@@ -53,14 +58,17 @@ final class ServeSupervisor: SupervisorDelegate {
                 skip = false
                 continue
             }
-            if argument == "--workers" || argument == "--port" {
+            if argument == "--workers" || argument == "--port" || argument == "--epoch-base" {
                 skip = true
                 continue
             }
             if argument.hasPrefix("--workers=") || argument.hasPrefix("--port=") { continue }
             arguments.append(argument)
         }
-        return arguments + ["--port", String(port), "--worker-index", String(index), "--worker-channel", "0"]
+        return arguments + [
+            "--port", String(port), "--worker-index", String(index), "--worker-channel", "0",
+            "--epoch-base", String(epochBase),
+        ]
     }
 
     /// Starts every worker and returns once each is listening (it has reported once), or nil with
