@@ -68,13 +68,11 @@ public final class SSEServer {
     public var partialRequestCount: Int { http.partialRequestCount }
     public var partialRequestBytes: Int { http.partialRequestBytes }
 
-    /// Under a supervisor (`rill serve --workers`): publications are sequenced there, see `WorkerRelay`.
+    /// Under a supervisor (`rill serve --workers`): the channel to it (reports, totals). Setting it
+    /// sends publications there to be sequenced, unless an engine (Redis) takes them: set
+    /// `publications` after it then.
     public var relay: WorkerRelay? {
-        get {
-            if case .sequencer(let sequencer) = publications { return sequencer as? WorkerRelay }
-            return nil
-        }
-        set { publications = newValue.map { .sequencer($0) } ?? .localHub }
+        didSet { publications = relay.map { .sequencer($0) } ?? .localHub }
     }
 
     /// The engine publications go through, if not the memory engine (this hub).

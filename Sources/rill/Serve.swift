@@ -184,9 +184,6 @@ struct Serve: ParsableCommand {
             guard RedisEndpoint(url: redis) != nil else {
                 throw ValidationError("--redis must be redis://HOST[:PORT][/DB] with a numeric IPv4 HOST or localhost, got \(redis)")
             }
-            if case .count(let count) = workers, count == 1 {} else {
-                throw ValidationError("--redis does not combine with --workers yet: run one rill serve per core instead")
-            }
         }
         if let staticDirectory, let problem = Serve.directoryProblem(staticDirectory) {
             throw ValidationError("--static \(staticDirectory): \(problem)")
@@ -248,6 +245,25 @@ struct Serve: ParsableCommand {
         let engine = redis.flatMap { RedisEndpoint(url: $0) }.map { "engine redis \($0) prefix \(redisPrefix)" } ?? "engine memory"
         let ticks = tick == 0 || redis != nil ? "off" : "\(tick) s"
         return "heartbeat \(heartbeat == 0 ? "off" : "\(heartbeat) s"), history \(history), tick \(ticks), \(engine)"
+    }
+
+    /// The supervisor's check before it starts workers: Redis answers, or one line and exit 1.
+    private func probeRedis(_ url: String, loop: EventLoop) throws {
+        let endpoint = RedisEndpoint(url: url)!
+        let connection = RedisConnection(loop: loop, configuration: .init(endpoint: endpoint))
+        connection.start()
+        defer { connection.stop() }
+        let deadline = MonotonicClock.nanoseconds() + 30_000_000_000
+        while !connection.isConnected && connection.consecutiveFailures == 0 && MonotonicClock.nanoseconds() < deadline {
+            loop.runOnce(maximumWait: .milliseconds(20))
+        }
+        guard connection.isConnected else {
+            LogLine(
+                .error, "rill serve: cannot reach Redis at \(endpoint) (\(connection.lastError ?? "no answer in 30 s"))",
+                fields: [("redis", .text(endpoint.description))]
+            ).write(logFormat)
+            throw ExitCode(1)
+        }
     }
 
     /// Connects the Redis engine and reads the stream to its end before serving; if Redis cannot be
@@ -340,9 +356,13 @@ struct Serve: ParsableCommand {
         let relay = try WorkerRelay(server: server, channel: channel, startup: startup)
         server.relay = relay
         relay.onSupervisorGone = { [unowned loop] in loop.stop() }
+        // Under Redis each worker is a node of its own (its two connections), the supervisor only
+        // supervises: publications go to Redis, not up the relay.
+        let engine = try redis.map { try startRedis($0, server: server, loop: loop) }
         stopOnInterrupt(loop)
         loop.run()
         _ = drain(server, loop: loop)
+        engine?.stop()
     }
 
     private func runSupervisor(address: SocketAddress, limits: (soft: UInt64, hard: UInt64), processes: Int) throws {
@@ -356,6 +376,7 @@ struct Serve: ParsableCommand {
         let port = reservation?.port ?? address.port
         defer { withExtendedLifetime(reservation) {} }
         let loop = try EventLoop()
+        if let redis { try probeRedis(redis, loop: loop) }
         stopOnInterrupt(loop)
         let supervisor = ServeSupervisor(loop: loop, command: self, workers: processes, port: port)
         if let failure = supervisor.start() {

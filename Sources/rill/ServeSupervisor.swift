@@ -81,7 +81,7 @@ final class ServeSupervisor: SupervisorDelegate {
             if exitedAtStart { return "a worker exited at start (see above)" }
             loop.runOnce(maximumWait: .milliseconds(20))
         }
-        if command.tick > 0 {
+        if command.tick > 0 && command.redis == nil {  // under Redis there is no ticker (see Serve)
             _ = loop.scheduleRepeating(every: .seconds(command.tick)) { [unowned self] in
                 self.sequenced(SSEServer.tickEvent(), topic: ServerConfiguration.tickTopic, from: nil, token: 0)
             }

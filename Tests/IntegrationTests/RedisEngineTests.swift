@@ -55,13 +55,22 @@ extension Loopback {
 
         /// Publications on either node reach subscribers on both in one order with the same ids (the
         /// ids the publishers were answered with); a Last-Event-ID from node A replays on node B.
+        /// Node A runs two workers (each a node of its own on Redis): streams on both get it all too.
         @Test(.enabled(if: redisServerInstalled)) func twoNodesOneOrder() throws {
             let redis = try RedisServerProcess()
-            let a = try Self.node(redis, prefix: "t1")
+            let a = try ServeProcess("--redis \(redis.url) --redis-prefix t1 --heartbeat 0.3 --workers 2")
             let b = try Self.node(redis, prefix: "t1")
             #expect(a.banner.contains("engine redis"), "\(a.banner)")
             let nodes = try NodeClients()
-            let onA = try nodes.stream(a)
+            // Streams on A until both of its workers have one (SO_REUSEPORT spreads them).
+            var onAByWorker: [String: Connection] = [:]
+            for _ in 0..<40 where onAByWorker.count < 2 {
+                let stream = try nodes.stream(a)
+                onAByWorker[nodes.clients.peer(stream).responses.first?.header("X-Rill-Worker") ?? "?"] = stream
+            }
+            #expect(onAByWorker.keys.sorted() == ["0", "1"])
+            let onA = try #require(onAByWorker["0"])
+            let onA1 = try #require(onAByWorker["1"])
             let onB = try nodes.stream(b)
             var published: [String] = []
             for index in 1...20 {
@@ -73,6 +82,8 @@ extension Loopback {
             let seenA = nodes.events(onA).map { ($0.lastEventID, $0.dataString) }
             let seenB = nodes.events(onB).map { ($0.lastEventID, $0.dataString) }
             #expect(seenA.elementsEqual(seenB, by: ==), "one order, the same ids on both nodes")
+            #expect(drive(nodes.loop) { nodes.events(onA1).count == 20 })
+            #expect(nodes.events(onA1).map { ($0.lastEventID, $0.dataString) }.elementsEqual(seenB, by: ==))
             // Each publisher waited for its 204 before the next, so the stream order is the publication order.
             #expect(seenA.map(\.1) == (1...20).map { "e\($0)" })
             #expect(seenA.map(\.0) == published)
