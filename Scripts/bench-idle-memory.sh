@@ -7,13 +7,14 @@
 #   --server echo:            `rill echo`, bare reactor connections.
 #
 # Usage: Scripts/bench-idle-memory.sh [--server serve|echo] [N ...]   (default N: 1000 5000 10000 19000)
+# RILL_SERVE_ARGS adds arguments to `rill serve` (e.g. RILL_SERVE_ARGS='--redis redis://127.0.0.1:6379').
 # The server's process is limited to 20,000 open files on these machines: N must stay below ~19,990.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 server_kind=serve
 if [ "${1:-}" = "--server" ]; then server_kind=$2; shift 2; fi
 case "$server_kind" in
-  serve) server_args=(serve --port 0 --tick 0); holder_args=(--request /sse) ;;
+  serve) server_args=(serve --port 0 --tick 0 ${RILL_SERVE_ARGS:-}); holder_args=(--request /sse) ;;
   echo) server_args=(echo --port 0); holder_args=() ;;
   *) echo "--server must be serve or echo" >&2; exit 2 ;;
 esac

@@ -77,6 +77,12 @@ public final class RedisEngine: EventEngine {
     /// Bumped on each reader connection: replies of an earlier one are ignored.
     private var readerGeneration = 0
     private var wasAvailable = true
+    private var keepAlive: TimerID?
+    private var stopped = false
+
+    deinit {
+        if let keepAlive { loop.cancel(keepAlive) }
+    }
 
     /// An engine for `server` (which it feeds): set `server.publications = .sequencer(engine)`.
     public init(server: SSEServer, loop: EventLoop, configuration: Configuration) {
@@ -95,9 +101,18 @@ public final class RedisEngine: EventEngine {
     public func start() {
         commands.start()
         reader.start()
+        // A PING when the command connection is idle: a Redis that stopped answering (SIGSTOP, a
+        // partition) is noticed within the command timeout even when nobody publishes, so
+        // `rill_engine_available` tells the truth.
+        keepAlive = loop.scheduleRepeating(every: .seconds(1)) { [unowned self] in
+            if commands.isConnected && commands.pendingCount == 0 { commands.send(RedisCommand.ping()) { _ in } }
+        }
     }
 
     public func stop() {
+        stopped = true  // closing its own connections is no loss to log
+        if let keepAlive { loop.cancel(keepAlive) }
+        keepAlive = nil
         commands.stop()
         reader.stop()
     }
@@ -160,6 +175,7 @@ public final class RedisEngine: EventEngine {
     // MARK: - Reading
 
     private func commandsChanged(_ connected: Bool) {
+        guard !stopped else { return }
         let address = configuration.endpoint.description
         if connected {
             if !wasAvailable { log(LogLine(.info, "rill serve: Redis at \(address) is back; publishing resumes")) }
@@ -180,9 +196,15 @@ public final class RedisEngine: EventEngine {
         reader.send(RedisCommand.set(epochKey, RedisEngine.newEpoch(), onlyIfNew: true)) { _ in }
         reader.send(RedisCommand.get(epochKey)) { [unowned self] result in
             guard generation == readerGeneration else { return }
-            guard case .success(let reply) = result, let current = reply.string, !current.isEmpty,
-                !current.contains("-")
-            else { return }  // lost again (the next connection retries), or a key not ours
+            guard case .success(let reply) = result else { return }  // lost again: the next connection retries
+            guard let current = reply.string, !current.isEmpty, !current.contains("-") else {
+                log(LogLine(.error, "rill serve: \(epochKey) holds no usable epoch (\(reply)); trying again in 1 s"))
+                loop.schedule(after: .seconds(1)) { [weak self] in
+                    guard let self, generation == readerGeneration else { return }
+                    readerConnected()
+                }
+                return
+            }
             if let epoch, epoch != current {
                 statistics.epochChanges += 1
                 lastStreamID = "0-0"

@@ -33,10 +33,11 @@ final class ServeSupervisor: SupervisorDelegate {
 
     /// The memory engine's epoch (see `ServerConfiguration.epochBase`): ids continue from it, and
     /// every worker, restarted ones too, is told it.
-    let epochBase = ServerConfiguration.epochBase(nanoseconds: WallClock.nanoseconds())
+    let epochBase: UInt64
 
     init(loop: EventLoop, command: Serve, workers count: Int, port: UInt16) {
         self.loop = loop
+        epochBase = command.epochBase ?? ServerConfiguration.epochBase(nanoseconds: WallClock.nanoseconds())
         sequence = epochBase
         self.command = command
         self.port = port
