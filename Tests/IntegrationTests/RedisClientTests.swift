@@ -116,3 +116,42 @@ extension Loopback {
         }
     }
 }
+
+extension Loopback.RedisClientTests {
+    /// A server that accepts and never answers (a stopped Redis): the command fails with `.timeout`
+    /// once its time passes on the manual clock, the connection is closed as lost and a new one is
+    /// attempted after the backoff.
+    @Test func silentServerTimesOut() throws {
+        final class Silent: ConnectionHandler {
+            var accepted = 0
+            func connectionDidOpen(_ connection: Connection) { accepted += 1 }
+            func connection(_ connection: Connection, didRead bytes: UnsafeRawBufferPointer) {}
+        }
+        try expectNoFDLeak {
+            let loop = try EventLoop(clock: .manual(ManualClock()))
+            let silent = Silent()
+            let listener = try loop.listen(on: loopback, handler: silent)
+            var configuration = RedisConnection.Configuration(endpoint: RedisEndpoint(address: listener.address))
+            configuration.commandTimeout = .seconds(3)
+            let client = RedisConnection(loop: loop, configuration: configuration)
+            var changes: [Bool] = []
+            client.onStateChange = { changes.append($0) }
+            client.start()
+            #expect(drive(loop) { client.isConnected && silent.accepted == 1 })
+            var reply: Result<RESPValue, RedisError>? = nil
+            client.send(RedisCommand.ping()) { reply = $0 }
+            loop.advanceTime(by: .milliseconds(2_900))
+            loop.runOnce(maximumWait: .zero)
+            #expect(reply == nil, "not before its timeout")
+            loop.advanceTime(by: .milliseconds(400))
+            #expect(drive(loop) { reply != nil })
+            #expect(reply == .failure(.timeout))
+            #expect(changes == [true, false])
+            loop.advanceTime(by: .milliseconds(100))
+            #expect(drive(loop) { silent.accepted == 2 && client.isConnected }, "reconnected after the backoff")
+            client.stop()
+            listener.close()
+            loop.closeAll()
+        }
+    }
+}
