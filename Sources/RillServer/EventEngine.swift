@@ -16,6 +16,12 @@ public protocol EventEngine: PublicationSequencer {
     /// Why `lastEventID` cannot be resumed whatever the hub keeps (another epoch), or nil to let
     /// the hub decide.
     func resetReason(for lastEventID: String) -> StreamReset.Reason?
+    /// Whether `lastEventID` names an event of the current epoch that this node has not read yet
+    /// (the client comes from a node that is ahead): its stream waits (`whenRead`) rather than be
+    /// reset.
+    func hasNotRead(_ lastEventID: String) -> Bool
+    /// Calls `ready` once this node has read past `lastEventID`, or after a short wait at most.
+    func whenRead(past lastEventID: String, _ ready: @escaping () -> Void)
 }
 
 /// What a stream that cannot resume from its Last-Event-ID is told: a response header

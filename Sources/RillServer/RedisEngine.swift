@@ -79,6 +79,12 @@ public final class RedisEngine: EventEngine {
     private var wasAvailable = true
     private var keepAlive: TimerID?
     private var stopped = false
+    /// Streams waiting for the reader to reach their Last-Event-ID (a client from a node ahead of
+    /// this one), by token; rare and short-lived.
+    private var waiting: [UInt64: (after: StreamPosition, ready: () -> Void)] = [:]
+    private var nextWaitToken: UInt64 = 0
+    /// How long a stream waits for this node to read up to its Last-Event-ID before it is reset.
+    static let longestWait: Duration = .seconds(2)
 
     deinit {
         if let keepAlive { loop.cancel(keepAlive) }
@@ -164,6 +170,35 @@ public final class RedisEngine: EventEngine {
         return idEpoch == epoch ? nil : .epoch
     }
 
+    public func hasNotRead(_ lastEventID: String) -> Bool {
+        guard let epoch, let (idEpoch, streamID) = RedisEngine.parse(lastEventID), idEpoch == epoch,
+            let position = StreamPosition(streamID), let last = StreamPosition(lastStreamID)
+        else { return false }
+        return last < position
+    }
+
+    public func whenRead(past lastEventID: String, _ ready: @escaping () -> Void) {
+        guard let (_, streamID) = RedisEngine.parse(lastEventID), let position = StreamPosition(streamID) else {
+            return loop.runSoon(ready)
+        }
+        nextWaitToken += 1
+        let token = nextWaitToken
+        waiting[token] = (position, ready)
+        loop.schedule(after: RedisEngine.longestWait) { [weak self] in
+            self?.waiting.removeValue(forKey: token)?.ready()
+        }
+    }
+
+    /// Opens the waiting streams the reader has now read past (all of them if the epoch changed:
+    /// they are reset then).
+    private func releaseWaiting(all: Bool = false) {
+        guard !waiting.isEmpty, let last = StreamPosition(lastStreamID) else { return }
+        for (token, waiter) in waiting where all || !(last < waiter.after) {
+            waiting[token] = nil
+            waiter.ready()
+        }
+    }
+
     /// `<epoch>-<ms>-<seq>` split into the epoch and the stream id; nil for any other id (one the
     /// publisher chose).
     static func parse(_ id: String) -> (epoch: Substring, streamID: Substring)? {
@@ -214,7 +249,9 @@ public final class RedisEngine: EventEngine {
                         "rill serve: Redis at \(configuration.endpoint) lost its events (new epoch \(current), was "
                             + "\(epoch)); ids from before are answered with event: reset"))
             }
+            let changed = epoch != nil && epoch != current
             epoch = current
+            if changed { releaseWaiting(all: true) }
             read(generation)
         }
     }
@@ -230,6 +267,7 @@ public final class RedisEngine: EventEngine {
                 guard let entries = StreamEntry.entries(ofRead: reply) else { return }
                 for entry in entries { deliver(entry) }
                 if entries.count < configuration.readBatch { hasCaughtUp = true }
+                releaseWaiting()
                 read(generation)
             case .failure(.server(let message)):
                 log(LogLine(.error, "rill serve: XREAD on \(streamKey) failed: \(message); trying again in 1 s"))
@@ -259,5 +297,22 @@ public final class RedisEngine: EventEngine {
     static func newEpoch() -> String {
         let seconds = WallClock.nanoseconds() / 1_000_000_000
         return String(seconds, radix: 36) + String(UInt32.random(in: .min ... .max), radix: 36)
+    }
+}
+
+/// A stream id (`<ms>-<seq>`) as numbers, ordered as Redis orders them.
+struct StreamPosition: Comparable {
+    let milliseconds: UInt64
+    let sequence: UInt64
+
+    init?(_ id: some StringProtocol) {
+        let parts = id.split(separator: "-", omittingEmptySubsequences: false)
+        guard parts.count == 2, let milliseconds = UInt64(parts[0]), let sequence = UInt64(parts[1]) else { return nil }
+        self.milliseconds = milliseconds
+        self.sequence = sequence
+    }
+
+    static func < (a: StreamPosition, b: StreamPosition) -> Bool {
+        (a.milliseconds, a.sequence) < (b.milliseconds, b.sequence)
     }
 }

@@ -16,10 +16,16 @@ extension Loopback {
             init() throws { loop = try EventLoop() }
 
             func stream(_ node: ServeProcess, topic: String = "news", lastEventID: String? = nil) throws -> Connection {
+                let connection = try request(node, topic: topic, lastEventID: lastEventID)
+                #expect(drive(loop, for: .seconds(10)) { clients.peer(connection).streaming }, "stream opened")
+                return connection
+            }
+
+            /// Asks for a stream and returns at once.
+            func request(_ node: ServeProcess, topic: String = "news", lastEventID: String? = nil) throws -> Connection {
                 let connection = try loop.connect(to: SocketAddress("127.0.0.1", port: node.port)!, handler: clients)
                 let header = lastEventID.map { "Last-Event-ID: \($0)\r\n" } ?? ""
                 connection.write(Array("GET /sse?topic=\(topic) HTTP/1.1\r\nHost: t\r\n\(header)\r\n".utf8))
-                #expect(drive(loop, for: .seconds(10)) { clients.peer(connection).streaming }, "stream opened")
                 return connection
             }
 
@@ -146,6 +152,38 @@ extension Loopback {
             #expect(reset.type == "reset" && reset.lastEventID == afterID, "\(reset)")
             #expect(b.metric("rill_engine_epoch_changes_total") == 1)
             #expect(b.metric("rill_replay_resets_total{reason=\"epoch\"}") == 1)
+            nodes.loop.closeAll()
+        }
+
+        /// A Last-Event-ID of this epoch that the node has not read yet (the client comes from a
+        /// node that is ahead) waits for the node's reader rather than being reset: once the entry
+        /// arrives, the stream opens and replays what follows it; one that never arrives is reset
+        /// (unknown) after the wait.
+        @Test(.enabled(if: redisServerInstalled)) func aheadOfThisNodeWaits() throws {
+            let redis = try RedisServerProcess()
+            let node = try Self.node(redis, prefix: "t3")
+            let nodes = try NodeClients()
+            let first = try #require(try nodes.publish(node, "first").header("X-Event-Id"))
+            let epoch = try #require(first.split(separator: "-").first)
+            // Stream ids in the future, which this node cannot have read.
+            let future = WallClock.nanoseconds() / 1_000_000 + 600_000
+            let waiting = try nodes.request(node, lastEventID: "\(epoch)-\(future)-0")
+            let never = try nodes.request(node, lastEventID: "\(epoch)-\(future + 1000)-0")
+            drive(nodes.loop, for: .milliseconds(300)) { false }
+            #expect(!nodes.clients.peer(waiting).streaming, "it waits")
+            // Another writer stores that entry and one more, straight into Redis.
+            let add = { (id: String, data: String) in
+                "*7\r\n$4\r\nXADD\r\n$9\r\nt3:events\r\n$\(id.utf8.count)\r\n\(id)\r\n$1\r\nt\r\n$4\r\nnews\r\n"
+                    + "$1\r\nd\r\n$\(data.utf8.count)\r\n\(data)\r\n"
+            }
+            #expect(redis.command(add("\(future)-0", "there") + add("\(future)-1", "after")).hasPrefix("$"))
+            #expect(drive(nodes.loop, for: .seconds(5)) { nodes.events(waiting).count == 1 })
+            #expect(nodes.clients.peer(waiting).responses.first?.header("Rill-Reset") == nil)
+            #expect(nodes.events(waiting).map(\.dataString) == ["after"])
+            #expect(nodes.events(waiting).first?.lastEventID == "\(epoch)-\(future)-1")
+            #expect(drive(nodes.loop, for: .seconds(5)) { nodes.clients.peer(never).streaming })
+            #expect(nodes.clients.peer(never).responses.first?.header("Rill-Reset") == "unknown")
+            #expect(drive(nodes.loop) { nodes.events(never).first?.type == "reset" })
             nodes.loop.closeAll()
         }
 
