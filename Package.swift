@@ -12,6 +12,7 @@ let package = Package(
         .library(name: "HTTPServer", targets: ["HTTPServer"]),
         .library(name: "RillServer", targets: ["RillServer"]),
         .library(name: "Workers", targets: ["Workers"]),
+        .library(name: "RedisClient", targets: ["RedisClient"]),
         .library(name: "LoadTest", targets: ["LoadTest"]),
         .executable(name: "rill", targets: ["rill"]),
     ],
@@ -42,10 +43,12 @@ let package = Package(
         .target(name: "SSEHub", dependencies: ["Reactor", "SSE"]),
         // Copies of the executable over socket pairs: spawn, framed messages, supervision. libc + Reactor.
         .target(name: "Workers", dependencies: ["Reactor"]),
+        // A Redis client on the reactor: RESP2, pipelining, reconnection. libc + Reactor.
+        .target(name: "RedisClient", dependencies: ["Reactor"]),
         // The embeddable HTTP/1.1 server: routes, requests, responses, SSE event streams. No Foundation.
         .target(name: "HTTPServer", dependencies: ["Reactor", "HTTP1", "SSE", "SSEHub", "RillBytes"]),
         // `rill serve`: HTTP routes, the demo page, publishing and metrics over the hub. No Foundation.
-        .target(name: "RillServer", dependencies: ["Reactor", "HTTP1", "SSE", "SSEHub", "HTTPServer", "Workers"]),
+        .target(name: "RillServer", dependencies: ["Reactor", "HTTP1", "SSE", "SSEHub", "HTTPServer", "Workers", "RedisClient"]),
         // The load generator's engine (`rill load`): pacing, SSE and HTTP clients, recorders, workers,
         // reports. Foundation (JSON) and hdrhistogram-swift are fine here.
         .target(
@@ -64,6 +67,7 @@ let package = Package(
                 "SSE",
                 "SSEHub",
                 "Workers",
+                "RedisClient",
                 "LoadTest",
                 .product(name: "ArgumentParser", package: "swift-argument-parser", condition: .when(traits: ["Tools"])),
             ]
@@ -78,13 +82,14 @@ let package = Package(
         .testTarget(name: "SSETests", dependencies: ["SSE", "SSEHub", "Reactor"]),
         .testTarget(name: "RillServerTests", dependencies: ["RillServer", "HTTP1"]),
         .testTarget(name: "HTTPServerTests", dependencies: ["HTTPServer", "HTTP1"]),
+        .testTarget(name: "RedisClientTests", dependencies: ["RedisClient"]),
         .testTarget(name: "WorkersTests", dependencies: ["Workers", "Reactor"]),
         .testTarget(name: "LoadTestTests", dependencies: ["LoadTest", "Reactor"]),
         // Real loopback sockets; some tests start the `rill` binary and the examples as child processes.
         .testTarget(
             name: "IntegrationTests",
             dependencies: [
-                "Reactor", "CEpoll", "HTTP1", "SSE", "SSEHub", "HTTPServer", "RillServer", "Workers", "rill",
+                "Reactor", "CEpoll", "RedisClient", "HTTP1", "SSE", "SSEHub", "HTTPServer", "RillServer", "Workers", "rill",
                 "EchoServer", "SSEService", "SSEClient",
             ]),
     ],

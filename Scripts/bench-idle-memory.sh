@@ -11,6 +11,7 @@
 # Several, comma-separated (`--server serve,example`), are measured in turn for each N, in one run.
 #
 # Usage: Scripts/bench-idle-memory.sh [--server serve|echo|example[,…]] [N ...]   (default N: 1000 5000 10000 19000)
+# RILL_SERVE_ARGS adds arguments to `rill serve` (e.g. RILL_SERVE_ARGS='--redis redis://127.0.0.1:6379').
 # The server's process is limited to 20,000 open files on these machines: N must stay below ~19,990.
 set -euo pipefail
 cd "$(dirname "$0")/.."

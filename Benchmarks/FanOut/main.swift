@@ -3,6 +3,11 @@
 // for each event the time until the first, the median and the last subscriber had it.
 //
 //   swift run -c release FanOut [--subscribers 10000] [--events 20] [--rill PATH]
+//                               [--redis redis://127.0.0.1:6379 --nodes 3]
+//
+// With --redis, --nodes servers run the Redis engine on that Redis (a key prefix of their own), the
+// subscribers are spread over them round-robin and events are published on the first: the time to
+// the last subscriber is then through Redis and every node.
 //
 // The server runs in its own process (a process holds at most ~19,990 sockets here; both ends of
 // 10,000 connections would not fit in one). Client-side reading is inside the figure: it is what a
@@ -15,6 +20,8 @@ struct Options {
     var subscribers = 10_000
     var events = 20
     var rill = ""
+    var redis: String? = nil
+    var nodes = 1
 }
 
 var options = Options()
@@ -24,6 +31,8 @@ while let argument = arguments.next() {
     case "--subscribers": options.subscribers = Int(arguments.next() ?? "") ?? options.subscribers
     case "--events": options.events = Int(arguments.next() ?? "") ?? options.events
     case "--rill": options.rill = arguments.next() ?? ""
+    case "--redis": options.redis = arguments.next()
+    case "--nodes": options.nodes = Int(arguments.next() ?? "") ?? options.nodes
     default: fatalError("unknown argument \(argument)")
     }
 }
@@ -37,20 +46,28 @@ guard options.subscribers + 32 < Int(limits.soft) else {
     fatalError("\(options.subscribers) subscribers need more than this process's \(limits.soft) open files")
 }
 
-// The server.
-let server = Process()
-server.executableURL = URL(fileURLWithPath: options.rill)
-server.arguments = ["serve", "--port", "0", "--tick", "0", "--heartbeat", "0"]
-let output = Pipe()
-server.standardOutput = output
-try server.run()
-var banner = Data()
-while !banner.contains(10) { banner.append(output.fileHandleForReading.availableData) }
-let line = String(decoding: banner, as: UTF8.self)
-guard let portText = line.split(separator: ":").dropFirst(2).first?.prefix(while: \.isNumber), let port = UInt16(portText) else {
-    fatalError("no port in \(line)")
+// The servers.
+let prefix = "fanout\(getpid())"
+var servers: [Process] = []
+var addresses: [SocketAddress] = []
+for _ in 0..<max(1, options.nodes) {
+    let server = Process()
+    server.executableURL = URL(fileURLWithPath: options.rill)
+    server.arguments = ["serve", "--port", "0", "--tick", "0", "--heartbeat", "0"]
+        + (options.redis.map { ["--redis", $0, "--redis-prefix", prefix] } ?? [])
+    let output = Pipe()
+    server.standardOutput = output
+    try server.run()
+    var banner = Data()
+    while !banner.contains(10) { banner.append(output.fileHandleForReading.availableData) }
+    let line = String(decoding: banner, as: UTF8.self)
+    guard let portText = line.split(separator: ":").dropFirst(2).first?.prefix(while: \.isNumber), let port = UInt16(portText) else {
+        fatalError("no port in \(line)")
+    }
+    servers.append(server)
+    addresses.append(SocketAddress(ip: 0x7F00_0001, port: port))
 }
-let address = SocketAddress(ip: 0x7F00_0001, port: port)
+let address = addresses[0]
 
 /// Subscribers: an SSE parser each (after the response head), and when each got the current event.
 final class Subscribers: ConnectionHandler {
@@ -103,13 +120,14 @@ let request = Array("GET /sse?topic=fanout HTTP/1.1\r\nHost: bench\r\n\r\n".utf8
 let connectStart = MonotonicClock.nanoseconds()
 for index in 0..<options.subscribers {
     let source = SocketAddress(ip: 0x7F00_0002 + UInt32(index / 20_000), port: 0)
-    let connection = try loop.connect(to: address, from: source, handler: subscribers)
+    let connection = try loop.connect(to: addresses[index % addresses.count], from: source, handler: subscribers)
     connection.write(request)
     if index % 500 == 499 { loop.runOnce(maximumWait: .zero) }
 }
 while subscribers.headSeen.count + subscribers.failures < options.subscribers { loop.runOnce(maximumWait: .milliseconds(10)) }
 let connectSeconds = Double(MonotonicClock.nanoseconds() - connectStart) / 1e9
-print("rill serve: \(subscribers.headSeen.count) streams open in \(String(format: "%.2f", connectSeconds)) s (\(subscribers.failures) failed)")
+let engine = options.redis == nil ? "memory engine" : "redis engine, \(addresses.count) nodes"
+print("rill serve (\(engine)): \(subscribers.headSeen.count) streams open in \(String(format: "%.2f", connectSeconds)) s (\(subscribers.failures) failed)")
 
 let publisher = Publisher()
 let publish = try loop.connect(to: address, handler: publisher)
@@ -147,5 +165,7 @@ medians.sort()
 print(String(format: "summary over %d events to %d subscribers: time to the last subscriber p50 %.2f ms, max %.2f ms; median delivery p50 %.2f ms; losses %d",
              lasts.count, subscribers.headSeen.count, percentile(lasts, 0.5), lasts.last ?? 0, percentile(medians, 0.5), losses))
 loop.closeAll()
-server.terminate()
-server.waitUntilExit()
+for server in servers {
+    server.terminate()
+    server.waitUntilExit()
+}

@@ -324,6 +324,12 @@ struct ConnectionStateMachine: Equatable, Sendable {
         isAwaitingResponse = false
     }
 
+    /// A deferred request became an event stream: reading, paused while it waited, goes on so that
+    /// the client's close is seen (what else it sends is discarded, as on any stream).
+    mutating func deferredStreamOpened() {
+        isReadingPaused = false
+    }
+
     /// The socket drained, the publication returned or a new loop turn began: whether reading resumes (and the kept
     /// partial request, if any, goes on). Only a paused connection that still serves requests and
     /// waits for no publication resumes.

@@ -102,12 +102,27 @@ public struct HTTPResponder {
 
     /// Answers with an event stream subscribed to `topics` of `hub` (which replays what followed
     /// `lastEventID`, sends heartbeats and drops the subscriber if it falls too far behind).
-    public mutating func eventStream(hub: Hub, topics: [String], lastEventID: String? = nil) -> EventStream {
+    ///
+    /// `headers` are added to the stream's head and `firstEvent` (encoded) is written before any of
+    /// the hub's: how a stream that cannot resume says so (`event: reset`). Both are for rare
+    /// streams: the usual head is one shared buffer, this one is built for the occasion.
+    public mutating func eventStream(
+        hub: Hub, topics: [String], lastEventID: String? = nil,
+        headers: [(name: String, value: String)] = [], firstEvent: SharedBytes? = nil
+    ) -> EventStream {
         precondition(!hasResponded && !holds, "a request is answered once, and a check may only respond")
         hasResponded = true
         state.subscribed(hub: server.index(of: hub))
         server.store(connection, &state)  // before the hub writes (a replay may close the connection)
-        _ = connection.write(server.streamHead)
+        if headers.isEmpty {
+            _ = connection.write(server.streamHead)
+        } else {
+            var head = Array(server.streamHead.bytes.dropLast(2))
+            for (name, value) in headers { head += Array("\(name): \(value)\r\n".utf8) }
+            head += [13, 10]
+            _ = connection.write(head)
+        }
+        if let firstEvent { _ = connection.write(firstEvent) }
         hub.subscribe(connection, topics: topics, lastEventID: lastEventID)
         return EventStream(connection: connection)
     }

@@ -1,5 +1,7 @@
 import HTTP1
 import Reactor
+import RillBytes
+import SSEHub
 
 /// The body of a streamed response, written by its handler on the loop thread. `write` says
 /// whether more may be written now; when it says no, wait for `onWritable` (the connection's
@@ -99,6 +101,26 @@ public struct DeferredResponse {
 
     /// Whether the client is still there to be answered.
     public var isOpen: Bool { server.loop.connection(id: id) != nil }
+
+    /// Answers with an event stream (see `HTTPResponder.eventStream`): for a stream that could not
+    /// open at once (the events it resumes after are not here yet). False if the client has gone.
+    @discardableResult
+    public func eventStream(
+        hub: Hub, topics: [String], lastEventID: String? = nil,
+        headers: [(name: String, value: String)] = [], firstEvent: SharedBytes? = nil
+    ) -> Bool {
+        guard let connection = server.loop.connection(id: id) else { return false }
+        var state = ConnectionStateMachine(connection.userData)
+        guard state.isAwaitingResponse else { return false }
+        state.deferredAnswered()
+        state.deferredStreamOpened()
+        var responder = HTTPResponder(
+            server: server, connection: connection, state: state, keepAlive: keepAlive, isHEAD: isHEAD)
+        _ = responder.eventStream(
+            hub: hub, topics: topics, lastEventID: lastEventID, headers: headers, firstEvent: firstEvent)
+        if connection.isOpen { connection.resumeReading() }
+        return true
+    }
 
     /// Answers (see `HTTPResponder.respond`); the connection then goes on with its next request.
     /// False if the client has gone.

@@ -1,4 +1,5 @@
 import HTTP1
+import RillBytes
 import SSEHub
 
 /// An HTTP method, matched byte for byte against the request's method token.
@@ -140,6 +141,12 @@ public struct Router {
             case .accept(let topics):
                 let stream = responder.eventStream(hub: hub, topics: topics, lastEventID: request.lastEventID)
                 onOpen?(stream, request)
+            case .reset(let topics, let headers, let firstEvent):
+                let stream = responder.eventStream(hub: hub, topics: topics, headers: headers, firstEvent: firstEvent)
+                onOpen?(stream, request)
+            case .later(let open):
+                // `onOpen` is not called for a stream opened later.
+                open(responder.deferred())
             case .refuse(let status, let body, let headers):
                 responder.respond(status: status, body: body.utf8) { writer in
                     for (name, value) in headers { writer.header(name, value) }
@@ -203,6 +210,14 @@ public struct Router {
 public enum EventStreamDecision {
     /// Subscribe to `topics` (resuming after the request's Last-Event-ID, if any).
     case accept(topics: [String])
+    /// Subscribe to `topics` without replay: the request's Last-Event-ID cannot be resumed (another
+    /// history's, or older than it holds). `headers` go into the head and `firstEvent` (encoded, the
+    /// application's `event: reset`) before the live events, so the client is told, never silently.
+    case reset(topics: [String], headers: [(name: String, value: String)], firstEvent: SharedBytes)
+    /// Decide later: `open` gets the request's `DeferredResponse` and answers it (with
+    /// `eventStream(...)` or a refusal) when it can, e.g. once the events a Last-Event-ID names
+    /// have arrived. The connection reads nothing meanwhile.
+    case later((DeferredResponse) -> Void)
     /// Answer `status` with `body` (plain text) and the stream does not open.
     case refuse(status: Int, body: String, headers: [(name: StaticString, value: String)] = [])
 

@@ -101,6 +101,22 @@ extension SSEServer {
         metrics.add(
             "rill_replay_misses_total", "counter",
             "Reconnections whose Last-Event-ID was unknown or expired.", hub.replayMisses)
+        for reason in StreamReset.Reason.allCases {
+            metrics.add(
+                "rill_replay_resets_total", "counter",
+                "Reconnections told their Last-Event-ID cannot be resumed (event: reset), by reason.",
+                counters.replayResets[reason, default: 0], labels: "reason=\"\(reason.rawValue)\"")
+        }
+        let redis = (engine as? RedisEngine)?.statistics
+        metrics.add(
+            "rill_engine_available", "gauge", "1 if publications can be stored now (always 1 for the memory engine).",
+            engine.map { $0.isAvailable ? 1 : 0 } ?? 1)
+        metrics.add(
+            "rill_engine_publications_refused_total", "counter",
+            "Publications refused with 503 because the event store (Redis) was unavailable.", redis?.refused ?? 0)
+        metrics.add(
+            "rill_engine_epoch_changes_total", "counter",
+            "Times the event store lost its history under this node (a new epoch).", redis?.epochChanges ?? 0)
         for status in [400, 413, 414, 431, 501, 505] {
             metrics.add(
                 "rill_parse_errors_total", "counter", "Malformed requests, by response status.",

@@ -45,7 +45,44 @@ extension SSEServer {
             return refusal(.badRequest("at most \(configuration.maximumTopicsPerSubscription) topics"))
         }
         guard topicsFit(topics) else { return refusal(.topicLimit) }
+        if let lastEventID = request.lastEventID, let engine, engine.hasNotRead(lastEventID) {
+            return .later { [unowned self] response in
+                engine.whenRead(past: lastEventID) { [unowned self] in
+                    openStream(response, topics: topics, lastEventID: lastEventID)
+                }
+            }
+        }
+        if let lastEventID = request.lastEventID, let reason = resetReason(for: lastEventID, topics: topics) {
+            counters.replayResets[reason, default: 0] += 1
+            return .reset(
+                topics: topics, headers: [(StreamReset.header, reason.rawValue)],
+                firstEvent: StreamReset.event(reason, position: hub.lastDeliveredID))
+        }
         return .accept(topics: topics)
+    }
+
+    /// A stream that waited for the engine to read up to its Last-Event-ID: opened as a replay if
+    /// it can resume now, else with `event: reset`.
+    private func openStream(_ response: DeferredResponse, topics: [String], lastEventID: String) {
+        if let reason = resetReason(for: lastEventID, topics: topics) {
+            counters.replayResets[reason, default: 0] += 1
+            response.eventStream(
+                hub: hub, topics: topics, headers: [(StreamReset.header, reason.rawValue)],
+                firstEvent: StreamReset.event(reason, position: hub.lastDeliveredID))
+        } else {
+            response.eventStream(hub: hub, topics: topics, lastEventID: lastEventID)
+        }
+    }
+
+    /// Why a stream cannot resume after `lastEventID`: it names another epoch (the engine says), or
+    /// none of `topics` keeps it. Nil: the hub replays from it.
+    private func resetReason(for lastEventID: String, topics: [String]) -> StreamReset.Reason? {
+        if let engine {
+            if let reason = engine.resetReason(for: lastEventID) { return reason }
+        } else if let base = configuration.epochBase, let value = UInt64(lastEventID), value <= base {
+            return .epoch  // an id of an earlier start of the memory engine
+        }
+        return hub.canResume(after: lastEventID, topics: topics) ? nil : .unknown
     }
 
     private func refusal(_ refusal: Refusal) -> EventStreamDecision {

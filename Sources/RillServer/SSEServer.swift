@@ -38,7 +38,9 @@ public final class SSEServer {
     ) throws(SystemError) {
         self.loop = loop
         self.configuration = configuration
-        self.hub = hub ?? Hub(loop: loop, configuration: configuration.hub)
+        var hubConfiguration = configuration.hub
+        if let base = configuration.epochBase { hubConfiguration.sequenceBase = base }
+        self.hub = hub ?? Hub(loop: loop, configuration: hubConfiguration)
         staticFiles = configuration.staticDirectory.map {
             StaticFiles(directory: $0, maximumBytes: configuration.maximumStaticFileBytes)
         }
@@ -69,13 +71,17 @@ public final class SSEServer {
     public var partialRequestCount: Int { http.partialRequestCount }
     public var partialRequestBytes: Int { http.partialRequestBytes }
 
-    /// Under a supervisor (`rill serve --workers`): publications are sequenced there, see `WorkerRelay`.
+    /// Under a supervisor (`rill serve --workers`): the channel to it (reports, totals). Setting it
+    /// sends publications there to be sequenced, unless an engine (Redis) takes them: set
+    /// `publications` after it then.
     public var relay: WorkerRelay? {
-        get {
-            if case .sequencer(let sequencer) = publications { return sequencer as? WorkerRelay }
-            return nil
-        }
-        set { publications = newValue.map { .sequencer($0) } ?? .localHub }
+        didSet { publications = relay.map { .sequencer($0) } ?? .localHub }
+    }
+
+    /// The engine publications go through, if not the memory engine (this hub).
+    public var engine: (any EventEngine)? {
+        if case .sequencer(let sequencer) = publications { return sequencer as? any EventEngine }
+        return nil
     }
 
     /// The HTTP server's counters and this application's, together.

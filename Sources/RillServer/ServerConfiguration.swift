@@ -10,6 +10,20 @@ public struct ServerConfiguration: Sendable {
     public var address = SocketAddress(ip: 0x7F00_0001, port: 8080)
     /// Hub settings: heartbeat interval, history bounds, slow-subscriber limit.
     public var hub = Hub.Configuration()
+    /// The memory engine's epoch: ids start after it (`hub.sequenceBase`, and the supervisor's
+    /// sequence under `--workers`), and a decimal Last-Event-ID at or below it is from an earlier
+    /// start, answered with `event: reset` (reason `epoch`). `rill serve` sets it per start
+    /// (`epochBase(nanoseconds:)`); nil: ids start at 1, unchecked.
+    public var epochBase: UInt64? = nil
+
+    /// A per-start epoch base: milliseconds since 2025-01-01 times 1,000. A start's ids stay below
+    /// the next start's base unless it published more than a million events per second on average
+    /// over its whole life; and ids keep to 15 digits (until 2056), a small string that costs no
+    /// allocation per event.
+    public static func epochBase(nanoseconds: UInt64) -> UInt64 {
+        let since2025 = 1_735_689_600_000 as UInt64
+        return (max(nanoseconds / 1_000_000, since2025 + 1) - since2025) * 1_000
+    }
     /// Connections held at once (streams and requests alike); past it a new client gets 503 with
     /// `Retry-After`. nil: what the open-file limit allows, less `reservedDescriptors`.
     public var maximumConnections: Int? = nil

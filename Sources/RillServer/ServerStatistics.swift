@@ -10,6 +10,8 @@ struct ApplicationCounters {
     var topicsExhausted = 0
     var staticFiles = 0
     var staticFailures = 0
+    /// Streams told they could not resume (`event: reset`), by reason.
+    var replayResets: [StreamReset.Reason: Int] = [:]
 }
 
 /// The server's counters (the HTTP server's and the application's; the hub, the listener and the

@@ -60,6 +60,10 @@ public final class Hub {
         /// an old Last-Event-ID is served a bounded share each turn, in order, so new clients,
         /// events and heartbeats never wait for all of them.
         public var replayBytesPerTurn = 1 << 20
+        /// The sequence before the first event: generated ids are `sequenceBase + 1`, `+ 2`, ...
+        /// A server that starts it at a per-start value (`ServerConfiguration.epochBase`) gives every
+        /// start ids of its own, so an id from an earlier start is never mistaken for one of now.
+        public var sequenceBase: UInt64 = 0
         public init() {}
     }
 
@@ -105,6 +109,9 @@ public final class Hub {
 
     public let configuration: Configuration
     public private(set) var statistics = Statistics()
+    /// The id of the newest event this hub delivered, on any topic: where a stream that cannot
+    /// resume is told the history stands now.
+    public private(set) var lastDeliveredID: String?
     // Strong: the loop must outlive the timers this object cancels in deinit.
     let loop: EventLoop
     /// Topics by id. A topic with no subscriber and no history is reclaimed: its slot is emptied and
@@ -153,6 +160,7 @@ public final class Hub {
     public init(loop: EventLoop, configuration: Configuration = Configuration()) {
         self.loop = loop
         self.configuration = configuration
+        sequence = configuration.sequenceBase
         let perSecond = Int(configuration.heartbeat.components.seconds)
         slices = Array(repeating: [], count: max(1, configuration.heartbeatSlices ?? min(64, perSecond)))
         let milliseconds = UInt32(clamping: configuration.heartbeat.millisecondsRoundedUp)
@@ -215,6 +223,16 @@ public final class Hub {
     public func connectionWritabilityDidChange(_ connection: Connection, isWritable: Bool) {
         guard isWritable, isSubscribed(connection), members[Int(connection.fd)].isReplaying else { return }
         scheduleReplay(connection)
+    }
+
+    /// Whether a subscription to `topics` with `lastEventID` would replay from it: the id is kept in
+    /// one of those topics' histories (O(1) per topic for the ids the hub makes; see `HistoryRing`).
+    /// False means the id is unknown here or older than the history holds: the caller should say
+    /// so rather than open a stream that silently lacks what the client missed.
+    public func canResume(after lastEventID: String, topics names: [String]) -> Bool {
+        names.contains { name in
+            topicIDs[name].map { topics[Int($0)].history.sequence(ofID: lastEventID) != nil } ?? false
+        }
     }
 
     /// Subscribers whose replay is still in progress.
@@ -282,6 +300,7 @@ public final class Hub {
     @discardableResult
     public func deliver(encoded bytes: SharedBytes, id: String, topic name: String) -> Int {
         sequence += 1
+        lastDeliveredID = id
         let topic = topicID(name)
         keepInHistory(HistoryEntry(sequence: sequence, id: id, bytes: bytes), topic: topic)
         statistics.events += 1

@@ -33,11 +33,13 @@ public final class HubGroup: Sendable {
     /// How many loops (and hubs).
     public let count: Int
 
-    /// A group for `count` loops; each loop's hub comes from `makeHub(at:loop:)`.
-    public init(count: Int) {
+    /// A group for `count` loops; each loop's hub comes from `makeHub(at:loop:)`. Generated ids are
+    /// `sequenceBase + 1`, `+ 2`, ... (see `Hub.Configuration.sequenceBase`: a per-start base keeps an
+    /// id of an earlier start from being taken for one of now).
+    public init(count: Int, sequenceBase: UInt64 = 0) {
         precondition(count > 0, "a hub group needs at least one loop")
         self.count = count
-        sequencer = Mutex(Sequencer(members: Array(repeating: nil, count: count)))
+        sequencer = Mutex(Sequencer(last: sequenceBase, members: Array(repeating: nil, count: count)))
     }
 
     /// Creates loop `index`'s hub on `loop`: in that loop's setup, before it runs, or on its thread.

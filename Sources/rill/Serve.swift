@@ -1,5 +1,6 @@
 import ArgumentParser
 import Reactor
+import RedisClient
 import RillServer
 import SSE
 #if canImport(Glibc)
@@ -160,8 +161,28 @@ struct Serve: ParsableCommand {
     @Option(name: .customLong("worker-queue-limit"), parsing: .unconditional, help: .hidden, transform: Parse.bytes)
     var workerQueueLimit = 64 << 20
 
+    @Option(
+        help:
+            "Store events in Redis, redis://HOST[:PORT][/DB] (HOST numeric IPv4 or localhost): every node started with the same Redis and prefix delivers every event, in one order, with the same ids, and replays on any node. Off: events live in this process (the memory engine)."
+    )
+    var redis: String?
+
+    @Option(name: .customLong("redis-prefix"), help: "Prefix of the Redis keys (PREFIX:events, PREFIX:epoch). (default: rill)")
+    var redisPrefix = "rill"
+
+    @Option(
+        name: .customLong("redis-maxlen"), parsing: .unconditional,
+        help: "Events the Redis stream keeps, about (XADD MAXLEN ~), over all topics. (default: 10000)",
+        transform: { try Parse.count($0, minimum: 1) })
+    var redisMaxlen = 10_000
+
     @Option(name: .customLong("worker-channel"), help: .hidden)
     var workerChannel: Int32?
+
+    /// The memory engine's epoch base (ids continue from it): the supervisor's, given to its
+    /// workers; a start's own by default. Hidden: tests that expect ids from 1 give 0.
+    @Option(name: .customLong("epoch-base"), help: .hidden)
+    var epochBase: UInt64?
 
     @Option(name: .customLong("worker-index"), help: .hidden)
     var workerIndex: Int?
@@ -172,6 +193,14 @@ struct Serve: ParsableCommand {
         if threads > 1 && workerProcesses {
             throw ValidationError(
                 "--threads and --workers do not go together: choose threads in one process or worker processes")
+        }
+        if let redis {
+            guard threads == 1 else {
+                throw ValidationError("--threads does not go with --redis yet: use --workers (each worker is a Redis node)")
+            }
+            guard RedisEndpoint(url: redis) != nil else {
+                throw ValidationError("--redis must be redis://HOST[:PORT][/DB] with a numeric IPv4 HOST or localhost, got \(redis)")
+            }
         }
         if let staticDirectory, let problem = Serve.directoryProblem(staticDirectory) {
             throw ValidationError("--static \(staticDirectory): \(problem)")
@@ -204,7 +233,15 @@ struct Serve: ParsableCommand {
         if threads > 1 { return try runThreads(address: address, limits: limits) }
 
         let loop = try EventLoop()
-        let server = try SSEServer(loop: loop, configuration: configuration(address: address, limits: limits))
+        var configuration = configuration(address: address, limits: limits)
+        // Under Redis every node would store its own ticks: the demo ticker is off.
+        if redis != nil {
+            configuration.tick = nil
+        } else {
+            configuration.epochBase = epochBase ?? ServerConfiguration.epochBase(nanoseconds: WallClock.nanoseconds())
+        }
+        let server = try SSEServer(loop: loop, configuration: configuration)
+        let engine = try redis.map { try startRedis($0, server: server, loop: loop) }
         stopOnInterrupt(loop)
         print(
             "rill serve listening on http://\(server.listener.address)/ (demo page; streams at /sse), "
@@ -213,6 +250,7 @@ struct Serve: ParsableCommand {
         flushStandardOutput()
         loop.run()
         let streams = drain(server, loop: loop)
+        engine?.stop()
         let hub = server.hub.statistics
         print(
             "rill serve stopped: \(server.statistics.connectionsTotal) connections, \(streams) streams open at stop, "
@@ -222,7 +260,55 @@ struct Serve: ParsableCommand {
     }
 
     var settings: String {
-        "heartbeat \(heartbeat == 0 ? "off" : "\(heartbeat) s"), history \(history), tick \(tick == 0 ? "off" : "\(tick) s")"
+        let engine = redis.flatMap { RedisEndpoint(url: $0) }.map { "engine redis \($0) prefix \(redisPrefix)" } ?? "engine memory"
+        let ticks = tick == 0 || redis != nil ? "off" : "\(tick) s"
+        return "heartbeat \(heartbeat == 0 ? "off" : "\(heartbeat) s"), history \(history), tick \(ticks), \(engine)"
+    }
+
+    /// The supervisor's check before it starts workers: Redis answers, or one line and exit 1.
+    private func probeRedis(_ url: String, loop: EventLoop) throws {
+        let endpoint = RedisEndpoint(url: url)!
+        let connection = RedisConnection(loop: loop, configuration: .init(endpoint: endpoint))
+        connection.start()
+        defer { connection.stop() }
+        let deadline = MonotonicClock.nanoseconds() + 30_000_000_000
+        while !connection.isConnected && connection.consecutiveFailures == 0 && MonotonicClock.nanoseconds() < deadline {
+            loop.runOnce(maximumWait: .milliseconds(20))
+        }
+        guard connection.isConnected else {
+            LogLine(
+                .error, "rill serve: cannot reach Redis at \(endpoint) (\(connection.lastError ?? "no answer in 30 s"))",
+                fields: [("redis", .text(endpoint.description))]
+            ).write(logFormat)
+            throw ExitCode(1)
+        }
+    }
+
+    /// Connects the Redis engine and reads the stream to its end before serving; if Redis cannot be
+    /// reached, one line naming the address and exit 1.
+    private func startRedis(_ url: String, server: SSEServer, loop: EventLoop) throws -> RedisEngine {
+        var configuration = RedisEngine.Configuration(endpoint: RedisEndpoint(url: url)!)
+        configuration.prefix = redisPrefix
+        configuration.maximumLength = redisMaxlen
+        let engine = RedisEngine(server: server, loop: loop, configuration: configuration)
+        let format = logFormat
+        engine.log = { $0.write(format) }
+        server.publications = .sequencer(engine)
+        engine.start()
+        let deadline = MonotonicClock.nanoseconds() + 30_000_000_000
+        while !engine.isReady && engine.consecutiveFailures == 0 && MonotonicClock.nanoseconds() < deadline {
+            loop.runOnce(maximumWait: .milliseconds(20))
+        }
+        guard engine.isReady else {
+            LogLine(
+                .error,
+                "rill serve: cannot reach Redis at \(configuration.endpoint) (\(engine.lastError ?? "no answer in 30 s"))",
+                fields: [("redis", .text(configuration.endpoint.description))]
+            ).write(logFormat)
+            engine.stop()
+            throw ExitCode(1)
+        }
+        return engine
     }
 
     func configuration(address: SocketAddress, limits: (soft: UInt64, hard: UInt64)) -> ServerConfiguration {
@@ -281,15 +367,20 @@ struct Serve: ParsableCommand {
         var configuration = configuration(address: address, limits: limits)
         configuration.reusePort = true
         configuration.workerIndex = workerIndex
+        configuration.epochBase = epochBase
         configuration.tick = nil  // the supervisor ticks, so every worker sends the same event
         let loop = try EventLoop()
         let server = try SSEServer(loop: loop, configuration: configuration)
         let relay = try WorkerRelay(server: server, channel: channel, startup: startup)
         server.relay = relay
         relay.onSupervisorGone = { [unowned loop] in loop.stop() }
+        // Under Redis each worker is a node of its own (its two connections), the supervisor only
+        // supervises: publications go to Redis, not up the relay.
+        let engine = try redis.map { try startRedis($0, server: server, loop: loop) }
         stopOnInterrupt(loop)
         loop.run()
         _ = drain(server, loop: loop)
+        engine?.stop()
     }
 
     private func runSupervisor(address: SocketAddress, limits: (soft: UInt64, hard: UInt64), processes: Int) throws {
@@ -303,6 +394,7 @@ struct Serve: ParsableCommand {
         let port = reservation?.port ?? address.port
         defer { withExtendedLifetime(reservation) {} }
         let loop = try EventLoop()
+        if let redis { try probeRedis(redis, loop: loop) }
         stopOnInterrupt(loop)
         let supervisor = ServeSupervisor(loop: loop, command: self, workers: processes, port: port)
         if let failure = supervisor.start() {

@@ -31,8 +31,14 @@ final class ServeSupervisor: SupervisorDelegate {
     private var sequence: UInt64 = 0
     private var exitedAtStart = false
 
+    /// The memory engine's epoch (see `ServerConfiguration.epochBase`): ids continue from it, and
+    /// every worker, restarted ones too, is told it.
+    let epochBase: UInt64
+
     init(loop: EventLoop, command: Serve, workers count: Int, port: UInt16) {
         self.loop = loop
+        epochBase = command.epochBase ?? ServerConfiguration.epochBase(nanoseconds: WallClock.nanoseconds())
+        sequence = epochBase
         self.command = command
         self.port = port
         workers = Array(repeating: Worker(), count: count)
@@ -53,14 +59,17 @@ final class ServeSupervisor: SupervisorDelegate {
                 skip = false
                 continue
             }
-            if argument == "--workers" || argument == "--port" {
+            if argument == "--workers" || argument == "--port" || argument == "--epoch-base" {
                 skip = true
                 continue
             }
             if argument.hasPrefix("--workers=") || argument.hasPrefix("--port=") { continue }
             arguments.append(argument)
         }
-        return arguments + ["--port", String(port), "--worker-index", String(index), "--worker-channel", "0"]
+        return arguments + [
+            "--port", String(port), "--worker-index", String(index), "--worker-channel", "0",
+            "--epoch-base", String(epochBase),
+        ]
     }
 
     /// Starts every worker and returns once each is listening (it has reported once), or nil with
@@ -73,7 +82,7 @@ final class ServeSupervisor: SupervisorDelegate {
             if exitedAtStart { return "a worker exited at start (see above)" }
             loop.runOnce(maximumWait: .milliseconds(20))
         }
-        if command.tick > 0 {
+        if command.tick > 0 && command.redis == nil {  // under Redis there is no ticker (see Serve)
             _ = loop.scheduleRepeating(every: .seconds(command.tick)) { [unowned self] in
                 self.sequenced(SSEServer.tickEvent(), topic: ServerConfiguration.tickTopic, from: nil, token: 0)
             }

@@ -30,7 +30,10 @@ extension Serve {
         configuration.reusePort = true
         let tick = configuration.tick
         configuration.tick = nil  // one ticker, publishing through the group
-        let hubs = HubGroup(count: threads)
+        // The memory engine's epoch: one base for the group, which numbers every loop's events.
+        let base = epochBase ?? ServerConfiguration.epochBase(nanoseconds: WallClock.nanoseconds())
+        configuration.epochBase = base
+        let hubs = HubGroup(count: threads, sequenceBase: base)
         var bound = address
         let (group, servers) = try EventLoopGroup.start(count: threads) { index, loop in
             var own = configuration

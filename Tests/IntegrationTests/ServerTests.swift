@@ -74,7 +74,7 @@ extension Loopback {
         }
 
         /// Reconnecting with Last-Event-ID (header or query) replays what came after it; an unknown id
-        /// gets the live stream and is counted.
+        /// is told so (`event: reset` first, with the newest id), then gets the live stream; counted.
         @Test func lastEventIDReplay() throws {
             try expectNoFDLeak {
                 let harness = try ServerHarness()
@@ -87,13 +87,41 @@ extension Loopback {
                 #expect(
                     drive(harness.loop) {
                         clients.peer(byHeader[0]).received.count == 4 && clients.peer(byQuery[0]).received.count == 2
-                            && clients.peer(unknown[0]).received.count == 1
+                            && clients.peer(unknown[0]).received.count == 2
                     })
                 #expect(clients.peer(byHeader[0]).received.map(\.dataString) == ["e3", "e4", "e5", "e6"])
                 #expect(clients.peer(byQuery[0]).received.map(\.dataString) == ["e5", "e6"])
-                #expect(clients.peer(unknown[0]).received.map(\.dataString) == ["e6"])
+                #expect(
+                    clients.peer(unknown[0]).received.map(\.dataString) == [#"{"reason":"unknown","position":"5"}"#, "e6"])
+                #expect(clients.peer(unknown[0]).received.first?.lastEventID == "5")
                 #expect(harness.server.hub.statistics.replays == 2)
-                #expect(harness.server.hub.statistics.replayMisses == 1)
+                #expect(Self.resets(harness.server, "unknown") == 1)
+                harness.shutDown()
+            }
+        }
+
+        /// `rill_replay_resets_total{reason=…}` now.
+        static func resets(_ server: SSEServer, _ reason: String) -> Int? {
+            server.metricsSamples().first { $0.name == "rill_replay_resets_total" && $0.labels == "reason=\"\(reason)\"" }?.value
+        }
+
+        /// With an epoch base, ids continue from it; a Last-Event-ID at or below it (an earlier start's)
+        /// gets `event: reset` with reason epoch and the `Rill-Reset` header; one of now replays.
+        @Test func memoryEngineEpochs() throws {
+            try expectNoFDLeak {
+                let harness = try ServerHarness { $0.epochBase = 5_000 }
+                for index in 1...3 { try harness.publish("e\(index)", query: "topic=news") }
+                let earlier = try harness.exchange("GET /sse?topic=news HTTP/1.1\r\nHost: t\r\nLast-Event-ID: 2\r\n\r\n") {
+                    $0.received.count == 1
+                }
+                #expect(earlier.header("Rill-Reset") == "epoch")
+                #expect(drive(harness.loop) { harness.server.hub.statistics.subscribers == 0 })
+                let now = try harness.subscribe(1, path: "/sse?topic=news", headers: "Last-Event-ID: 5001\r\n")
+                let clients = harness.clients
+                #expect(drive(harness.loop) { clients.peer(now[0]).received.count == 2 })
+                #expect(clients.peer(now[0]).received.map(\.lastEventID) == ["5002", "5003"])
+                #expect(Self.resets(harness.server, "epoch") == 1)
+                #expect(Self.resets(harness.server, "unknown") == 0)
                 harness.shutDown()
             }
         }

@@ -11,7 +11,7 @@ extension Loopback {
         /// in one order, with the ids their 204s gave; a Last-Event-ID resumes on either thread; SIGTERM
         /// ends every stream and the process exits 0.
         @Test func oneEventStreamAcrossThreads() throws {
-            let serve = try ServeProcess("--threads 2 --tick 0 --heartbeat 0.5")
+            let serve = try ServeProcess("--threads 2 --tick 0 --heartbeat 0.5 --epoch-base 0")
             #expect(serve.banner.contains("2 threads"), "\(serve.banner)")
             let clients = try WorkersTests.Clients(port: serve.port)
             let loop = clients.loop

@@ -8,12 +8,13 @@ import Glibc
 
 extension Loopback.WorkersTests {
     /// The events (id, data) a hub bounded by `byteLimit` keeps of events 1...n with these data: the
-    /// longest run of the newest whose SSE frames (`id: N`, `data: …`, blank line) fit, at least one.
-    static func kept(_ data: [String], byteLimit: Int) -> ClosedRange<Int> {
+    /// longest run of the newest whose SSE frames (`id: base + N`, `data: …`, blank line) fit, at
+    /// least one. (`base`: the epoch base the ids of this start of the server continue from.)
+    static func kept(_ data: [String], byteLimit: Int, base: UInt64 = 0) -> ClosedRange<Int> {
         var total = 0
         var oldest = data.count
         for id in stride(from: data.count, through: 1, by: -1) {
-            total += "id: \(id)\ndata: \(data[id - 1])\n\n".utf8.count
+            total += "id: \(base + UInt64(id))\ndata: \(data[id - 1])\n\n".utf8.count
             if total > byteLimit && id != data.count { break }
             oldest = id
         }
@@ -49,17 +50,21 @@ extension Loopback.WorkersTests {
         let serve = try ServeProcess("--workers 2 --tick 0 --heartbeat 0 --history-bytes \(byteLimit)")
         let clients = try Clients(port: serve.port)
         let data = (1...120).map { "e\($0)-" + String(repeating: "x", count: ($0 * 37) % 90) }
+        var firstID: UInt64? = nil
         for text in data {
             let response = try clients.publish(text)
             #expect(response.status == 204, "\(response)")
+            if firstID == nil { firstID = response.header("X-Event-Id").flatMap { UInt64($0) } }
         }
+        // Ids continue from this start's epoch base.
+        let base = try #require(firstID) - 1
         let victim = try #require(Self.children(of: serve.child.pid).first)
         kill(victim, SIGKILL)
         #expect(Self.awaitRestart(serve, without: victim))
 
-        let kept = Self.kept(data, byteLimit: byteLimit)
-        let expected = (kept.lowerBound + 1...kept.upperBound).map { ("\($0)", data[$0 - 1]) }
-        let byWorker = try Self.streamsOnBothWorkers(clients, lastEventID: String(kept.lowerBound))
+        let kept = Self.kept(data, byteLimit: byteLimit, base: base)
+        let expected = (kept.lowerBound + 1...kept.upperBound).map { ("\(base + UInt64($0))", data[$0 - 1]) }
+        let byWorker = try Self.streamsOnBothWorkers(clients, lastEventID: String(base + UInt64(kept.lowerBound)))
         #expect(byWorker.keys.sorted() == ["0", "1"], "\(byWorker.mapValues(\.count))")
         let streams = byWorker.values.flatMap { $0 }
         _ = drive(clients.loop, for: .seconds(5)) { streams.allSatisfy { clients.events($0).count >= expected.count } }

@@ -39,7 +39,7 @@ extension Loopback.WorkersTests {
     /// Item 8: a stopped (SIGSTOP) worker does not stall publications through the other, is killed
     /// once it has been silent past `--worker-liveness`, and its new instance replays everything.
     @Test func silentWorkerIsKilledAndRestarted() throws {
-        let serve = try ServeProcess("--workers 2 --tick 0 --heartbeat 0 --worker-liveness 3")
+        let serve = try ServeProcess("--workers 2 --tick 0 --heartbeat 0 --worker-liveness 3 --epoch-base 0")
         let clients = try Clients(port: serve.port)
         let stopped = try #require(Self.children(of: serve.child.pid).first)
         kill(stopped, SIGSTOP)

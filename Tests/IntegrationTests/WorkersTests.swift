@@ -73,7 +73,7 @@ extension Loopback {
         /// clients reconnect with Last-Event-ID and miss nothing, whichever worker they reach. SIGTERM
         /// ends the supervisor and every worker.
         @Test func oneEventStreamAcrossWorkers() throws {
-            let serve = try ServeProcess("--workers 2 --tick 0 --heartbeat 0.5")
+            let serve = try ServeProcess("--workers 2 --tick 0 --heartbeat 0.5 --epoch-base 0")
             #expect(serve.banner.contains("2 workers"), "\(serve.banner)")
             let workers = Self.children(of: serve.child.pid)
             #expect(workers.count == 2)
