@@ -102,8 +102,9 @@ public struct LoadCounts: Codable, Equatable, Sendable {
     public var published = 0
     /// sse, reconnecting like `EventSource`: reconnections made (their response head arrived),
     /// attempts that failed (to be tried again), the most one stream made, `event: reset` openings
-    /// (the server could not resume: a new sequence), events whose id was not after the stream's
-    /// last, and streams that ever repeated an event or ended behind the publications (lost one).
+    /// (the server could not resume and said so: a new sequence, and the stream is no longer
+    /// counted for gaps), events whose id was not after the stream's last, and streams that ever
+    /// repeated an event or ended behind the publications without a reset (lost one silently).
     public var reconnects = 0
     public var reconnectFailures = 0
     public var mostReconnectsOfAStream = 0

@@ -23,8 +23,10 @@ final class StreamLoad: ConnectionHandler {
         var fatal = false
         /// The server ended the stream (EOF): closed here, to be reconnected.
         var endedByServer = false
-        /// Counted in `gaps` (from its first response head until it ends for good).
+        /// Counted in `gaps` (from its first response head until it ends for good or is reset).
         var tracked = false
+        /// Its response head arrived once: from then on it reconnects when it ends.
+        var everOpened = false
         /// The connection is a reconnection (not counted as opened again).
         var reconnecting = false
         var reconnects: Int32 = 0
@@ -173,6 +175,7 @@ final class StreamLoad: ConnectionHandler {
                 recorder.firstByte.record((now - streams[index].started) / 1_000)
                 streams[index].baseline = published
                 streams[index].tracked = true
+                streams[index].everOpened = true
                 gaps.opened(at: published)
             }
             let rest = Array(streams[index].head[step.consumed...])
@@ -251,7 +254,7 @@ final class StreamLoad: ConnectionHandler {
             streaming -= 1
         }
         let lostByPeer = reason != .local || streams[index].endedByServer
-        if reconnects && !stopping && streams[index].tracked && !streams[index].fatal && lostByPeer {
+        if reconnects && !stopping && streams[index].everOpened && !streams[index].fatal && lostByPeer {
             if !wasOpen {
                 // A reconnection that did not get through (refused during a restart, say): an error,
                 // and it is tried again.
@@ -324,16 +327,15 @@ final class StreamLoad: ConnectionHandler {
     /// Streams stop reconnecting (the run is finishing): those waiting end when their timer fires.
     func stopReconnecting() { stopping = true }
 
-    /// `event: reset` on stream `index`: the server could not resume from its id; a new sequence
-    /// starts here and the stream is owed only what is published from now.
+    /// `event: reset` on stream `index`: the server could not resume from its id and said so; a new
+    /// sequence starts here. The stream leaves the gap count: what it missed was announced, not lost
+    /// silently (and which publications it is owed from here is a race with the publisher's count).
     private func restart(_ index: Int, id: UnsafeRawBufferPointer) {
         recorder.counts.resets += 1
         streams[index].resume.reset(id: id)
         guard streams[index].tracked else { return }
-        let level = streams[index].baseline + streams[index].events
-        gaps.closed(at: level)
-        streams[index].baseline = published - streams[index].events
-        gaps.opened(at: published)
+        streams[index].tracked = false
+        gaps.closed(at: streams[index].baseline + streams[index].events)
     }
 
     /// At the end: streams still counted that are behind the publications lost events; with the
@@ -359,7 +361,7 @@ final class StreamLoad: ConnectionHandler {
 
     /// Stream `index` got an event: one level up.
     private func advance(_ index: Int) {
-        if streams[index].open { gaps.advanced(from: streams[index].baseline + streams[index].events) }
+        if streams[index].tracked { gaps.advanced(from: streams[index].baseline + streams[index].events) }
         streams[index].events += 1
     }
 }
