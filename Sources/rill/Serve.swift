@@ -249,7 +249,7 @@ struct Serve: ParsableCommand {
         }
         let server = try SSEServer(loop: loop, configuration: configuration)
         let engine = try redis.map { try startRedis($0, server: server, loop: loop) }
-        stopOnInterrupt(loop)
+        stopOnInterrupt(loop, secondExits: true)  // a second signal cuts the drain short (exit 130)
         print(
             "rill serve listening on http://\(server.listener.address)/ (demo page; streams at /sse), "
                 + "version \(RillVersion.current), open-file limit \(limits.soft), up to \(server.maximumConnections) connections; "
