@@ -166,7 +166,10 @@ extension Loopback {
             let output = lines.joined(separator: "\n")
             #expect(load.waitForExit() == 1, "\(output)")
             #expect(output.contains("closed by server: 20") || output.contains("reset by server"), "\(output)")
-            #expect(output.contains("rill load: FAILED: 20 streams ended during the hold"), "\(output)")
+            // The server may close them before rill load has seen its ramp settle: then fewer opened.
+            #expect(
+                output.contains("rill load: FAILED: 20 streams ended during the hold")
+                    || output.contains("rill load: FAILED: only "), "\(output)")
             #expect(output.contains("  Limit      the server closed connections"), "\(output)")
         }
 
