@@ -29,7 +29,7 @@ public final class HTTPServer: ConnectionHandler {
     /// Connections held now (turned-away ones excluded).
     public internal(set) var heldConnections = 0
     /// Set by `beginShutdown`: no new connections, no keep-alive.
-    public private(set) var isDraining = false
+    public internal(set) var isDraining = false
 
     // Strong: the loop must outlive the timers this object cancels in deinit.
     public let loop: EventLoop
@@ -61,6 +61,8 @@ public final class HTTPServer: ConnectionHandler {
     /// Connections with a deadline (ids), swept by one timer while the list is not empty.
     var timed: [UInt64] = []
     var sweepTimer: TimerID? = nil
+    /// The graceful drain's slice timer (`beginDrain`), while streams remain to be ended.
+    var drainTimer: TimerID? = nil
     /// The event-stream response head (with CORS and the configured headers) and the 503, built once.
     let streamHead: SharedBytes
     let rejection: SharedBytes
@@ -94,6 +96,7 @@ public final class HTTPServer: ConnectionHandler {
 
     deinit {
         if let sweepTimer { loop.cancel(sweepTimer) }
+        if let drainTimer { loop.cancel(drainTimer) }
     }
 
     /// Requests currently split across reads (each holds a parser and its unparsed bytes).

@@ -100,6 +100,18 @@ public struct LoadCounts: Codable, Equatable, Sendable {
     public var gaps = 0
     /// Events published, as this worker last heard (merged: the most any heard).
     public var published = 0
+    /// sse, reconnecting like `EventSource`: reconnections made (their response head arrived),
+    /// attempts that failed (to be tried again), the most one stream made, `event: reset` openings
+    /// (the server could not resume and said so: a new sequence, and the stream is no longer
+    /// counted for gaps), events whose id was not after the stream's last, and streams that ever
+    /// repeated an event or ended behind the publications without a reset (lost one silently).
+    public var reconnects = 0
+    public var reconnectFailures = 0
+    public var mostReconnectsOfAStream = 0
+    public var resets = 0
+    public var duplicateEvents = 0
+    public var streamsRepeated = 0
+    public var streamsLost = 0
     /// Every connection asked for has opened or ended (merged: all have).
     public var settled = true
     public var errors: [LoadErrorClass: Int] = [:]
@@ -124,6 +136,13 @@ public struct LoadCounts: Codable, Equatable, Sendable {
         bytesRead += other.bytesRead
         gaps += other.gaps
         published = max(published, other.published)
+        reconnects += other.reconnects
+        reconnectFailures += other.reconnectFailures
+        mostReconnectsOfAStream = max(mostReconnectsOfAStream, other.mostReconnectsOfAStream)
+        resets += other.resets
+        duplicateEvents += other.duplicateEvents
+        streamsRepeated += other.streamsRepeated
+        streamsLost += other.streamsLost
         settled = settled && other.settled
         errors.merge(other.errors, uniquingKeysWith: +)
         baselineBytes += other.baselineBytes

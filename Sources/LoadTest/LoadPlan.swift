@@ -22,6 +22,10 @@ public struct LoadPlan {
     public var publishPath = "/publish"
     /// sse: the server's heartbeat interval; a stream silent for two is a failure (0: do not check).
     public var heartbeatInterval = 0.0
+    /// sse: a stream that ends or fails after opening reconnects like `EventSource` (after the
+    /// server's `retry:`, 3 s by default, plus jitter, sending `Last-Event-ID`); false: it stays
+    /// ended and that is an error.
+    public var reconnect = true
     /// http: requests per second in total, open loop (0: closed loop).
     public var requestRate = 0.0
     public var method = "GET"

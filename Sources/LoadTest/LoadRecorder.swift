@@ -9,6 +9,8 @@ public struct LoadRecorder: Codable {
     public var firstByte = LoadRecorder.histogram()
     public var eventLatency = LoadRecorder.histogram()
     public var requestLatency = LoadRecorder.histogram()
+    /// sse: from a stream's end to its reconnection's response head (the retry delay included).
+    public var reconnectLatency = LoadRecorder.histogram()
     /// For each stamped event (by its `t=` stamp): the latency of its last delivery, in µs. Workers'
     /// maps merge by maximum, so the figure is "until every client had it". Bounded (see `delivered`).
     public var lastDeliveries: [UInt64: UInt64] = [:]
@@ -71,6 +73,7 @@ public struct LoadRecorder: Codable {
         firstByte.add(other.firstByte)
         eventLatency.add(other.eventLatency)
         requestLatency.add(other.requestLatency)
+        reconnectLatency.add(other.reconnectLatency)
         lastDeliveries.merge(other.lastDeliveries, uniquingKeysWith: max)
     }
 }

@@ -38,6 +38,14 @@ public struct LoadReport {
         public var heartbeats: Int
         public var published: Int
         public var streamsWithGaps: Int
+        /// sse, reconnecting: see `LoadCounts` (absent with --no-reconnect).
+        public var reconnects: Int?
+        public var reconnectFailures: Int?
+        public var mostReconnectsOfAStream: Int?
+        public var resets: Int?
+        public var duplicateEvents: Int?
+        public var streamsThatRepeatedAnEvent: Int?
+        public var streamsThatLostAnEvent: Int?
         public var requests: Int
         public var requestsPerSecond: Double
         public var residentBytes: Int
@@ -80,6 +88,7 @@ public struct LoadReport {
         let histograms: [(String, Histogram<UInt64>)] = [
             ("connect", recorder.connect), ("first byte", recorder.firstByte),
             ("event", recorder.eventLatency), ("to last", recorder.timeToLast),
+            ("reconnect", recorder.reconnectLatency),
             (mode == .sse ? "publish" : "request", recorder.requestLatency)
         ]
         var lines: [String] = []
@@ -110,6 +119,16 @@ public struct LoadReport {
                 String(
                     format: "  Events     %8d published %7d received  %5d streams with gaps   %d heartbeats",
                     counts.published, counts.events, counts.gaps, counts.heartbeats))
+            // Only when something was resumed or repeated: a clean run's lines stay as they were.
+            if plan.reconnect
+                && counts.reconnects + counts.reconnectFailures + counts.resets + counts.duplicateEvents > 0
+            {
+                lines.append(
+                    "  Resumed    \(counts.reconnects) reconnects (at most \(counts.mostReconnectsOfAStream) attempts by one stream, "
+                        + "\(counts.reconnectFailures) failed attempts), \(counts.resets) resets, "
+                        + "\(counts.streamsLost) streams lost and \(counts.streamsRepeated) repeated an event "
+                        + "(\(counts.duplicateEvents) duplicates)")
+            }
         case .http:
             lines.append(
                 "rill load http \(target): \(wanted) connections, \(plan.duration)"
@@ -147,6 +166,7 @@ public struct LoadReport {
         let limits = outcome.nothingListening ? [] : LoadLimit.advice(for: counts.errors)
         for advice in limits { lines.append("  Limit      " + advice) }
         text = lines.joined(separator: "\n")
+        let reconnecting = mode == .sse && plan.reconnect
 
         json = Document(
             version: nil, commandLine: nil, startedAt: outcome.startedAt.map(LoadReport.iso8601),
@@ -157,7 +177,15 @@ public struct LoadReport {
             workers: outcome.workers, rampSeconds: outcome.rampSeconds, holdSeconds: outcome.holdSeconds,
             opened: counts.opened, failed: counts.failed, heldAtEnd: counts.open,
             events: counts.events, heartbeats: counts.heartbeats, published: counts.published,
-            streamsWithGaps: counts.gaps, requests: counts.requests,
+            streamsWithGaps: counts.gaps,
+            reconnects: reconnecting ? counts.reconnects : nil,
+            reconnectFailures: reconnecting ? counts.reconnectFailures : nil,
+            mostReconnectsOfAStream: reconnecting ? counts.mostReconnectsOfAStream : nil,
+            resets: reconnecting ? counts.resets : nil,
+            duplicateEvents: reconnecting ? counts.duplicateEvents : nil,
+            streamsThatRepeatedAnEvent: reconnecting ? counts.streamsRepeated : nil,
+            streamsThatLostAnEvent: reconnecting ? counts.streamsLost : nil,
+            requests: counts.requests,
             requestsPerSecond: counts.requestsPerSecond,
             residentBytes: counts.residentBytes, baselineBytes: counts.baselineBytes,
             maximumHeld: outcome.maximum, stoppedBecause: outcome.stoppedBecause,

@@ -40,7 +40,9 @@ final class LocalWorker: LoadWorker {
             switch plan.mode {
             case .sse:
                 if streams == nil {
-                    streams = StreamLoad(loop: loop, target: plan.target, sources: sources, sourceOffset: sourceOffset)
+                    streams = StreamLoad(
+                        loop: loop, target: plan.target, sources: sources, sourceOffset: sourceOffset,
+                        reconnects: plan.reconnect)
                 }
                 streams!.maximumPending = pending
                 streams!.grow(to: connections, rate: rate)
@@ -60,6 +62,7 @@ final class LocalWorker: LoadWorker {
             published = count
             streams?.published = count
             streams?.stopRamp()
+            streams?.stopReconnecting()
             requests?.stop()
             finishDeadline = MonotonicClock.nanoseconds() + 2_000_000_000
             startHousekeeping()
@@ -105,6 +108,7 @@ final class LocalWorker: LoadWorker {
         housekeeping = nil
         var result = LoadRecorder()
         if let streams {
+            streams.tallyLosses()
             result = streams.recorder
             result.counts.attempted = streams.attempted
             result.counts.open = streams.streaming

@@ -229,7 +229,9 @@ final class RequestLoad: ConnectionHandler {
         }
     }
 
-    /// A keep-alive connection the server closed (a clean FIN) counts like a reset one.
+    /// A keep-alive connection the server closed (a clean FIN) with a request in flight counts like a
+    /// reset one; between requests it is HTTP's way (a draining server closes after its response):
+    /// no error, the client reconnects.
     func connectionDidReadEOF(_ connection: Connection) {
         ended(connection, reason: .eof)
         connection.close()
@@ -243,7 +245,8 @@ final class RequestLoad: ConnectionHandler {
         let index = Int(connection.userData)
         guard clients[index].connection == connection else { return }
         if case .connectFailed = reason { recorder.counts.failed += 1 }
-        if reason != .local {
+        let idleClose = reason == .eof && !clients[index].busy
+        if reason != .local && !idleClose {
             recorder.error(LoadErrorClass(reason))
             if clients[index].busy { recorder.error(.requestLost) }
         }

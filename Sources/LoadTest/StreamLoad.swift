@@ -19,6 +19,22 @@ final class StreamLoad: ConnectionHandler {
         /// An error was already recorded for this stream (it is not counted again when it closes).
         var errorCounted = false
         var open = false
+        /// The response was not an event stream: `EventSource` fails for good, no reconnection.
+        var fatal = false
+        /// The server ended the stream (EOF): closed here, to be reconnected.
+        var endedByServer = false
+        /// Counted in `gaps` (from its first response head until it ends for good or is reset).
+        var tracked = false
+        /// Its response head arrived once: from then on it reconnects when it ends.
+        var everOpened = false
+        /// The connection is a reconnection (not counted as opened again).
+        var reconnecting = false
+        var reconnects: Int32 = 0
+        /// The server's `retry:` delay in milliseconds (`EventSource`'s default until it sends one).
+        var retryMilliseconds: Int32 = 3_000
+        /// When it last ended (monotonic ns), for the reconnect latency.
+        var endedAt: UInt64 = 0
+        var resume = StreamResume()
     }
 
     let loop: EventLoop
@@ -44,8 +60,14 @@ final class StreamLoad: ConnectionHandler {
     /// Gaps counted as events arrive, not by a scan of every stream.
     private var gaps = GapCounter()
 
-    init(loop: EventLoop, target: TargetURL, sources: [SocketAddress], sourceOffset: Int = 0) {
+    /// Streams reconnect like `EventSource` (`LoadPlan.reconnect`) until `stopReconnecting()`.
+    let reconnects: Bool
+    private var stopping = false
+    private var random = SystemRandomNumberGenerator()
+
+    init(loop: EventLoop, target: TargetURL, sources: [SocketAddress], sourceOffset: Int = 0, reconnects: Bool = true) {
         self.loop = loop
+        self.reconnects = reconnects
         self.target = target
         self.sources = sources
         self.sourceOffset = sourceOffset
@@ -110,7 +132,7 @@ final class StreamLoad: ConnectionHandler {
 
     func connectionDidOpen(_ connection: Connection) {
         let index = Int(connection.userData)
-        recorder.opened(startedAt: streams[index].started)
+        if !streams[index].reconnecting { recorder.opened(startedAt: streams[index].started) }
     }
 
     func connection(_ connection: Connection, didRead bytes: UnsafeRawBufferPointer) {
@@ -142,12 +164,20 @@ final class StreamLoad: ConnectionHandler {
                 fail(connection, .notEventStream(mediaType))
                 return
             }
-            recorder.firstByte.record((now - streams[index].started) / 1_000)
             streams[index].open = true
             streams[index].lastHeard = now
-            streams[index].baseline = published
             streaming += 1
-            gaps.opened(at: published)
+            if streams[index].reconnecting {
+                // Resumed: its level carries on (the replay owes it what it missed).
+                recorder.counts.reconnects += 1
+                recorder.reconnectLatency.record((now - streams[index].endedAt) / 1_000)
+            } else {
+                recorder.firstByte.record((now - streams[index].started) / 1_000)
+                streams[index].baseline = published
+                streams[index].tracked = true
+                streams[index].everOpened = true
+                gaps.opened(at: published)
+            }
             let rest = Array(streams[index].head[step.consumed...])
             streams[index].head = []
             streams[index].parser = EventStreamParser()
@@ -175,6 +205,16 @@ final class StreamLoad: ConnectionHandler {
         parser.scan(bytes) { item in
             switch item {
             case .event(let event):
+                if event.type.elementsEqual("reset".utf8) {
+                    restart(index, id: event.lastEventID)
+                    return
+                }
+                let repeatedBefore = streams[index].resume.repeated
+                guard streams[index].resume.received(id: event.lastEventID) else {
+                    recorder.counts.duplicateEvents += 1
+                    if !repeatedBefore { recorder.counts.streamsRepeated += 1 }
+                    return
+                }
                 advance(index)
                 recorder.counts.events += 1
                 if let stamp = timestamp(in: event.data) {
@@ -184,33 +224,126 @@ final class StreamLoad: ConnectionHandler {
             case .comment:
                 streams[index].heartbeats += 1
                 recorder.counts.heartbeats += 1
-            case .retry:
-                break
+            case .retry(let milliseconds):
+                streams[index].retryMilliseconds = Int32(clamping: milliseconds)
             }
         }
     }
 
+    /// An error that ends the stream for good (a response that is not an event stream).
     private func fail(_ connection: Connection, _ kind: LoadErrorClass) {
         recorder.error(kind)
         streams[Int(connection.userData)].errorCounted = true
+        streams[Int(connection.userData)].fatal = true
         connection.close()
     }
 
-    /// The server ended the stream (a clean FIN): that is an error for a stream meant to be held.
+    /// The server ended the stream (a clean FIN): reconnecting, a reason to; otherwise an error for
+    /// a stream meant to be held.
     func connectionDidReadEOF(_ connection: Connection) {
-        fail(connection, .closedByServer)
+        guard reconnects && !stopping else { return fail(connection, .closedByServer) }
+        streams[Int(connection.userData)].endedByServer = true
+        connection.close()
     }
 
     func connectionDidClose(_ connection: Connection, reason: CloseReason) {
         let index = Int(connection.userData)
-        ended += 1
-        if streams[index].open {
+        let wasOpen = streams[index].open
+        if wasOpen {
             streams[index].open = false
             streaming -= 1
+        }
+        let lostByPeer = reason != .local || streams[index].endedByServer
+        if reconnects && !stopping && streams[index].everOpened && !streams[index].fatal && lostByPeer {
+            if !wasOpen {
+                // A reconnection that did not get through (refused during a restart, say): an error,
+                // and it is tried again.
+                recorder.counts.reconnectFailures += 1
+                recorder.error(LoadErrorClass(reason))
+            }
+            if wasOpen || !streams[index].reconnecting { streams[index].endedAt = MonotonicClock.nanoseconds() }
+            scheduleReconnect(index)
+            return
+        }
+        ended += 1
+        if streams[index].tracked {
+            streams[index].tracked = false
             gaps.closed(at: streams[index].baseline + streams[index].events)
         }
-        if case .connectFailed = reason { recorder.counts.failed += 1 }
+        if case .connectFailed = reason, !streams[index].reconnecting { recorder.counts.failed += 1 }
         if reason != .local && !streams[index].errorCounted { recorder.error(LoadErrorClass(reason)) }
+    }
+
+    /// Reconnects stream `index` after its retry delay plus up to a quarter more at random (as
+    /// browsers spread theirs), sending its last event id. One timer per waiting stream; nothing
+    /// is scanned.
+    private func scheduleReconnect(_ index: Int) {
+        let base = Int64(streams[index].retryMilliseconds)
+        let delay = base + Int64.random(in: 0...max(0, base / 4), using: &random)
+        _ = loop.schedule(after: .milliseconds(delay)) { [unowned self] in self.reconnect(index) }
+    }
+
+    private func reconnect(_ index: Int) {
+        guard !stopping else {
+            ended += 1
+            if streams[index].tracked {
+                streams[index].tracked = false
+                gaps.closed(at: streams[index].baseline + streams[index].events)
+            }
+            return
+        }
+        streams[index].reconnecting = true
+        streams[index].endedByServer = false
+        streams[index].errorCounted = false
+        streams[index].head = []
+        streams[index].parser = nil
+        streams[index].reconnects += 1
+        recorder.counts.mostReconnectsOfAStream = max(
+            recorder.counts.mostReconnectsOfAStream, Int(streams[index].reconnects))
+        let source = sources.isEmpty ? nil : sources[(sourceOffset + index) % sources.count]
+        do {
+            let connection = try loop.connect(
+                to: target.address, from: source, handler: self, userData: UInt64(index))
+            connection.write(resumeRequest(lastID: streams[index].resume.lastID))
+        } catch {
+            // Not even started (out of descriptors, say): try again after the delay.
+            recorder.counts.reconnectFailures += 1
+            recorder.error(LoadErrorClass(.connectFailed(error)))
+            scheduleReconnect(index)
+        }
+    }
+
+    /// The request of a reconnection: the stream's request with `Last-Event-ID` (one per
+    /// reconnection, not per event).
+    private func resumeRequest(lastID: [UInt8]) -> SharedBytes {
+        guard !lastID.isEmpty else { return request }
+        var bytes = Array(
+            "GET \(target.target) HTTP/1.1\r\nHost: \(target.hostHeader)\r\nAccept: text/event-stream\r\nLast-Event-ID: ".utf8)
+        bytes += lastID
+        bytes += Array("\r\n\r\n".utf8)
+        return SharedBytes(bytes)
+    }
+
+    /// Streams stop reconnecting (the run is finishing): those waiting end when their timer fires.
+    func stopReconnecting() { stopping = true }
+
+    /// `event: reset` on stream `index`: the server could not resume from its id and said so; a new
+    /// sequence starts here. The stream leaves the gap count: what it missed was announced, not lost
+    /// silently (and which publications it is owed from here is a race with the publisher's count).
+    private func restart(_ index: Int, id: UnsafeRawBufferPointer) {
+        recorder.counts.resets += 1
+        streams[index].resume.reset(id: id)
+        guard streams[index].tracked else { return }
+        streams[index].tracked = false
+        gaps.closed(at: streams[index].baseline + streams[index].events)
+    }
+
+    /// At the end: streams still counted that are behind the publications lost events; with the
+    /// repeated ones, into the counts (one scan, once).
+    func tallyLosses() {
+        var lost = 0
+        for stream in streams where stream.tracked && stream.baseline + stream.events < published { lost += 1 }
+        recorder.counts.streamsLost = lost
     }
 
     /// Streams silent for longer than `limit` nanoseconds (heartbeats stopped); each counted once.
@@ -228,7 +361,7 @@ final class StreamLoad: ConnectionHandler {
 
     /// Stream `index` got an event: one level up.
     private func advance(_ index: Int) {
-        if streams[index].open { gaps.advanced(from: streams[index].baseline + streams[index].events) }
+        if streams[index].tracked { gaps.advanced(from: streams[index].baseline + streams[index].events) }
         streams[index].events += 1
     }
 }

@@ -96,6 +96,15 @@ public final class SSEServer {
         http.beginShutdown()
     }
 
+    /// A graceful drain over `window` (`HTTPServer.beginDrain`): streams end spread over it, each
+    /// told first by `retry:` when to come back. Turn the loop until `openConnections` is 0 (or the
+    /// window and a little more) and call `loop.closeAll()`.
+    public func beginDrain(window: Duration) {
+        if let tickTimer { loop.cancel(tickTimer) }
+        tickTimer = nil
+        http.beginDrain(window: window)
+    }
+
     // MARK: - Routes
 
     private func routes() -> Router {

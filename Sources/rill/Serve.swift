@@ -148,6 +148,13 @@ struct Serve: ParsableCommand {
     )
     var logFormat = LogFormat.text
 
+    @Option(
+        name: .customLong("drain-window"), parsing: .unconditional,
+        help:
+            "On SIGTERM/SIGINT: stop accepting and end the event streams spread at random over this many seconds, each told first by a random retry: when to reconnect; exit once the last is gone (0: end them all at once). (default: 3)",
+        transform: { try Parse.seconds($0, zero: "all at once") })
+    var drainWindow: Double = 3
+
     /// A worker silent this long (it reports every second) has stalled and is killed and restarted;
     /// 0: never. Hidden: tests shorten it.
     @Option(
@@ -242,7 +249,7 @@ struct Serve: ParsableCommand {
         }
         let server = try SSEServer(loop: loop, configuration: configuration)
         let engine = try redis.map { try startRedis($0, server: server, loop: loop) }
-        stopOnInterrupt(loop)
+        stopOnInterrupt(loop, secondExits: true)  // a second signal cuts the drain short (exit 130)
         print(
             "rill serve listening on http://\(server.listener.address)/ (demo page; streams at /sse), "
                 + "version \(RillVersion.current), open-file limit \(limits.soft), up to \(server.maximumConnections) connections; "
@@ -345,12 +352,14 @@ struct Serve: ParsableCommand {
         return configuration
     }
 
-    /// Stops accepting, ends every stream with a FIN, gives clients a moment to close, then closes
-    /// the rest; returns how many streams were open.
+    /// Stops accepting and drains: the streams end spread over `--drain-window` (each first gets a
+    /// random `retry:`), keep-alive connections after their current response; waits for the last
+    /// to close (at most the window and 1.5 s for clients to close), then closes the rest; returns
+    /// how many streams were open.
     private func drain(_ server: SSEServer, loop: EventLoop) -> Int {
         let streams = server.hub.statistics.subscribers
-        server.beginShutdown()
-        let deadline = MonotonicClock.nanoseconds() + 1_500_000_000
+        server.beginDrain(window: .milliseconds(Int64(drainWindow * 1_000)))
+        let deadline = MonotonicClock.nanoseconds() + UInt64(drainWindow * 1e9) + 1_500_000_000
         let own = server.relay == nil ? 0 : 1  // the supervisor's channel stays open to the end
         while loop.openConnections > own && MonotonicClock.nanoseconds() < deadline {
             loop.runOnce(maximumWait: .milliseconds(20))

@@ -43,6 +43,8 @@ final class ServeSupervisor: SupervisorDelegate {
         self.port = port
         workers = Array(repeating: Worker(), count: count)
         var policy = RestartPolicy()
+        // Each worker drains for the window (and 1.5 s for clients to close) before it exits.
+        policy.grace = max(policy.grace, .milliseconds(Int64(command.drainWindow * 1_000) + 2_000))
         policy.liveness = command.workerLiveness > 0 ? .seconds(command.workerLiveness) : nil
         // Never less than two of the largest publications: one such event is queued whole, and
         // drained, by a worker that reads.

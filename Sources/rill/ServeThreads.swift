@@ -69,15 +69,16 @@ extension Serve {
         flushStandardOutput()
     }
 
-    /// Every loop stops accepting and ends its streams with a FIN; after at most 1.5 s (or once every
-    /// loop has no connection left) the loops stop and close the rest. Returns the streams open before.
+    /// Every loop stops accepting and drains its streams over `--drain-window` (`beginDrain`); after
+    /// at most the window and 1.5 s (or once every loop has no connection left) the loops stop and
+    /// close the rest. Returns the streams open before.
     private func drain(_ group: EventLoopGroup, _ servers: [LoopServer]) -> Int {
         let open = DrainCount()
         for (index, each) in servers.enumerated() {
             group.remote(at: index).execute { loop in
                 let server = each.server
                 open.state.withLock { $0.streams += server.hub.statistics.subscribers }
-                server.beginShutdown()
+                server.beginDrain(window: .milliseconds(Int64(drainWindow * 1_000)))
                 var counted = false
                 _ = loop.scheduleRepeating(every: .milliseconds(20)) { [unowned loop] in
                     guard !counted && loop.openConnections == 0 else { return }
@@ -86,7 +87,7 @@ extension Serve {
                 }
             }
         }
-        let deadline = MonotonicClock.nanoseconds() + 1_500_000_000
+        let deadline = MonotonicClock.nanoseconds() + UInt64(drainWindow * 1e9) + 1_500_000_000
         while open.state.withLock({ $0.loopsDrained }) < servers.count && MonotonicClock.nanoseconds() < deadline {
             usleep(20_000)
         }

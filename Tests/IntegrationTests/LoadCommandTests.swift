@@ -153,10 +153,11 @@ extension Loopback {
             #expect(serve.child.waitForExit() == 0)
         }
 
-        /// Server closes mid-hold: the streams that ended are counted by class and the run fails.
+        /// Server closes mid-hold (`--no-reconnect`): the streams that ended are counted by class and
+        /// the run fails.
         @Test func streamsClosedByTheServerAreReported() throws {
-            let serve = try ServeProcess("--tick 0 --heartbeat 0.5")
-            let load = try ChildProcess(cleanShell: "exec '\(rill)' load '\(serve.url)/sse' -c 20 -d 4s")
+            let serve = try ServeProcess("--tick 0 --heartbeat 0.5 --drain-window 0")
+            let load = try ChildProcess(cleanShell: "exec '\(rill)' load '\(serve.url)/sse' -c 20 -d 4s --no-reconnect")
             try #require(eventually { serve.metric("rill_subscribers") == 20 })
             serve.child.signal(SIGTERM)
             #expect(serve.child.waitForExit() == 0)
@@ -165,7 +166,10 @@ extension Loopback {
             let output = lines.joined(separator: "\n")
             #expect(load.waitForExit() == 1, "\(output)")
             #expect(output.contains("closed by server: 20") || output.contains("reset by server"), "\(output)")
-            #expect(output.contains("rill load: FAILED: 20 streams ended during the hold"), "\(output)")
+            // The server may close them before rill load has seen its ramp settle: then fewer opened.
+            #expect(
+                output.contains("rill load: FAILED: 20 streams ended during the hold")
+                    || output.contains("rill load: FAILED: only "), "\(output)")
             #expect(output.contains("  Limit      the server closed connections"), "\(output)")
         }
 

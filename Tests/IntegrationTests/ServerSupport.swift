@@ -14,8 +14,8 @@ final class ServerHarness: ClientHarness {
     let clients = HTTPClients()
     var address: SocketAddress { server.listener.address }
 
-    init(_ configure: (inout ServerConfiguration) -> Void = { _ in }) throws {
-        loop = try EventLoop()
+    init(clock: EventLoop.Clock = .monotonic, _ configure: (inout ServerConfiguration) -> Void = { _ in }) throws {
+        loop = try EventLoop(clock: clock)
         var configuration = ServerConfiguration()
         configuration.address = loopback
         configuration.tick = nil
@@ -110,6 +110,8 @@ final class HTTPClients: ConnectionHandler {
         var events = EventStreamParser()
         var received: [ReceivedEvent] = []
         var comments: [UInt64] = []
+        /// The `retry:` delays received, in milliseconds.
+        var retries: [Int] = []
         var closed = false
         var closeReason: CloseReason? = nil
     }
@@ -177,7 +179,7 @@ final class HTTPClients: ConnectionHandler {
             switch item {
             case .event(let event): peer.received.append(event)
             case .comment: peer.comments.append(MonotonicClock.nanoseconds() / 1_000_000)
-            case .retry: break
+            case .retry(let milliseconds): peer.retries.append(milliseconds)
             }
         }
     }

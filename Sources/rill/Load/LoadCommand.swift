@@ -129,6 +129,13 @@ struct Load: ParsableCommand {
         transform: { CountArgument(try Parse.count($0, minimum: 1)) })
     var step = CountArgument(1_000)
 
+    @Flag(
+        name: .customLong("no-reconnect"),
+        help:
+            "sse: a stream the server ends (or that fails) stays ended and counts as an error. Without it, streams reconnect like EventSource: after the server's retry: (3 s by default) plus up to a quarter more at random, sending Last-Event-ID."
+    )
+    var noReconnect = false
+
     @Option(help: "Write the full report as JSON to this file.")
     var json: String?
 
@@ -154,6 +161,7 @@ struct Load: ParsableCommand {
         plan.payloadBytes = payloadBytes
         plan.publishPath = publishPath
         plan.heartbeatInterval = heartbeatInterval
+        plan.reconnect = !noReconnect
         plan.requestRate = requestRate
         plan.method = method
         plan.body = body
