@@ -59,7 +59,7 @@ public final class Hub {
         /// History bytes all replays together write per loop turn: a storm of reconnections with
         /// an old Last-Event-ID is served a bounded share each turn, in order, so new clients,
         /// events and heartbeats never wait for all of them.
-        public var replayBytesPerTurn = 1 << 20
+        public var replayBytesPerTurn = 512 << 10
         public init() {}
     }
 
