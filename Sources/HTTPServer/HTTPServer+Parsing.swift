@@ -91,7 +91,8 @@ extension HTTPServer {
     /// TCP_CORK on a pipelining connection while its requests of one read are answered: the kernel
     /// then sends their answers as a few full segments when the cork comes off, not one small
     /// segment each (on loopback the sender's thread also does the receiver's work for each), which
-    /// made answering a pipeline flood cost about twice as much per answer.
+    /// was most of what a pipeline flood cost a turn (Benchmarks/results/hostile-check.md). The
+    /// cork never outlives the call: answers must not wait for the kernel's cork timer.
     func cork(_ connection: Connection, _ on: Bool) {
         guard connection.isOpen else { return }
         var value: Int32 = on ? 1 : 0

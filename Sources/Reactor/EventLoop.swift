@@ -32,8 +32,8 @@ public final class EventLoop {
         /// one small read (`overBudgetReadBytes`): a thousand clients uploading or pipelining at once
         /// cannot make one turn copy hundreds of megabytes, nor make a new client's request wait
         /// until all of theirs are read (level triggering reports the rest at the next wake-up).
-        /// A turn's cost, not a throughput limit: a wake-up costs microseconds, a megabyte on
-        /// loopback a few milliseconds (the sender's thread also does the receiver's TCP work).
+        /// It bounds a turn's cost, not throughput: a wake-up is cheap beside copying and parsing
+        /// what it reads, and every byte left is read at the next one.
         public var readBytesPerWakeup = 512 << 10
         /// Queued bytes flushed (on EPOLLOUT) to all connections together per wake-up; past it, the
         /// other writable sockets wait for the next wake-up (level triggering reports them again,
