@@ -120,8 +120,13 @@ extension HTTPServer {
     }
 
     /// Goes on with a partial request whose buffer has grown (or whose reading resumed).
-    func continuePartial(_ connection: Connection, _ state: inout ConnectionStateMachine, _ partial: PartialRequest) {
-        var partial = partial
+    /// Consuming, and callers pass it with `consume`: a caller's copy still alive during the call
+    /// would share the body's buffer, so that each read's append copied the whole body so far
+    /// (copy-on-write), quadratic in a large body.
+    func continuePartial(
+        _ connection: Connection, _ state: inout ConnectionStateMachine, _ taken: consuming PartialRequest
+    ) {
+        var partial = consume taken
         let start = partial.start
         let consumed = partial.buffered.withUnsafeBytes {
             serve(
