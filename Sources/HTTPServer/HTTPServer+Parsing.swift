@@ -19,6 +19,8 @@ extension HTTPServer {
         var answered = 0
         let bytesBefore = responseBytes
         startTurnIfNew()
+        var corked = false
+        defer { if corked { cork(connection, false) } }
         while true {
             let window = UnsafeRawBufferPointer(rebasing: bytes[offset...])
             let step = parser.parse(window)
@@ -63,6 +65,11 @@ extension HTTPServer {
             let overBudget = offset < bytes.count && (ownShareUsed || turnBudgetSpent)
             switch state.stepParsed(isWritable: connection.isWritable, overBudget: overBudget) {
             case .proceed:
+                if !corked && answered > 0 && offset < bytes.count {
+                    // Pipelined: the answers to this read go out together when it is done.
+                    corked = true
+                    cork(connection, true)
+                }
                 continue
             case .stop:
                 parser.reset()
@@ -79,6 +86,18 @@ extension HTTPServer {
                 return offset
             }
         }
+    }
+
+    /// TCP_CORK on a pipelining connection while its requests of one read are answered: the kernel
+    /// then sends their answers as a few full segments when the cork comes off, not one small
+    /// segment each (on loopback the sender's thread also does the receiver's work for each), which
+    /// was most of what a pipeline flood cost a turn (Benchmarks/results/hostile-check.md). The
+    /// cork never outlives the call: answers must not wait for the kernel's cork timer.
+    func cork(_ connection: Connection, _ on: Bool) {
+        guard connection.isOpen else { return }
+        var value: Int32 = on ? 1 : 0
+        // Failure only costs the coalescing: the answers still go out, one segment each.
+        _ = setsockopt(connection.fd, Int32(IPPROTO_TCP), TCP_CORK, &value, socklen_t(MemoryLayout<Int32>.size))
     }
 
     /// After a read: if a request is unfinished, or bytes are left (reading paused), the connection
@@ -101,8 +120,13 @@ extension HTTPServer {
     }
 
     /// Goes on with a partial request whose buffer has grown (or whose reading resumed).
-    func continuePartial(_ connection: Connection, _ state: inout ConnectionStateMachine, _ partial: PartialRequest) {
-        var partial = partial
+    /// Consuming, and callers pass it with `consume`: a caller's copy still alive during the call
+    /// would share the body's buffer, so that each read's append copied the whole body so far
+    /// (copy-on-write), quadratic in a large body.
+    func continuePartial(
+        _ connection: Connection, _ state: inout ConnectionStateMachine, _ taken: consuming PartialRequest
+    ) {
+        var partial = consume taken
         let start = partial.start
         let consumed = partial.buffered.withUnsafeBytes {
             serve(
@@ -203,7 +227,8 @@ extension HTTPServer {
         let target = RequestTarget(head.target, in: bytes)
         let match = router.match(
             method: head.method, path: target.path, in: bytes, cors: configuration.corsOrigin != nil)
-        var request = PendingRequest(keepAlive: head.keepAlive && !isDraining, isHEAD: bytes.equals(head.method, "HEAD"))
+        var request = PendingRequest(
+            keepAlive: head.keepAlive && !isDraining, isHEAD: bytes.equals(head.method, "HEAD"))
         var route: Router.Route? = nil
         if case .route(let index, let parameter) = match {
             route = router.routes[index]
@@ -294,7 +319,9 @@ extension HTTPServer {
         state = responder.state
     }
 
-    private func run(_ match: Router.Match, _ view: HTTPRequest, _ responder: inout HTTPResponder, checked: Bool = false) {
+    private func run(
+        _ match: Router.Match, _ view: HTTPRequest, _ responder: inout HTTPResponder, checked: Bool = false
+    ) {
         switch match {
         case .route(let index, _):
             let route = router.routes[index]
@@ -351,7 +378,8 @@ extension HTTPServer {
     }
 
     /// Writes a final response of shared bytes (no copy), as `send`.
-    func send(_ response: SharedBytes, keepAlive: Bool, _ connection: Connection, _ state: inout ConnectionStateMachine) {
+    func send(_ response: SharedBytes, keepAlive: Bool, _ connection: Connection, _ state: inout ConnectionStateMachine)
+    {
         responseBytes &+= response.count
         connection.write(response)
         perform(state.responded(keepAlive: keepAlive, now: now, timeouts: timeouts), connection, &state)

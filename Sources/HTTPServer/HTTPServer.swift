@@ -120,7 +120,8 @@ public final class HTTPServer: ConnectionHandler {
         }
         return PreparedResponse(
             keepAlive: build(keepAlive: true, withBody: true), closing: build(keepAlive: false, withBody: true),
-            keepAliveHead: build(keepAlive: true, withBody: false), closingHead: build(keepAlive: false, withBody: false))
+            keepAliveHead: build(keepAlive: true, withBody: false),
+            closingHead: build(keepAlive: false, withBody: false))
     }
 
     /// The index of `hub` among the hubs event streams are bound to (added on first use).
@@ -195,7 +196,7 @@ public final class HTTPServer: ConnectionHandler {
             store(connection, &state)
             if var partial = takePartial(connection) {
                 partial.buffered.append(contentsOf: bytes)
-                continuePartial(connection, &state, partial)
+                continuePartial(connection, &state, consume partial)
             } else {
                 var pending: PendingRequest? = nil
                 let consumed = serve(connection, &state, bytes, parser: &parser, pending: &pending)
@@ -225,7 +226,7 @@ public final class HTTPServer: ConnectionHandler {
         guard connection.isOpen, state.resume() else { return }
         store(connection, &state)
         connection.resumeReading()
-        if let partial = takePartial(connection) { continuePartial(connection, &state, partial) }
+        if let partial = takePartial(connection) { continuePartial(connection, &state, consume partial) }
     }
 
     public func connectionDidClose(_ connection: Connection, reason: CloseReason) {

@@ -40,7 +40,7 @@ extension HTTPServer {
         /// Response bytes written to one connection per loop turn before it yields.
         public var maximumResponseBytesPerTurn = 64 << 10
         /// Response bytes written per loop turn to all connections together.
-        public var maximumResponseBytesPerLoopTurn = 4 << 20
+        public var maximumResponseBytesPerLoopTurn = 512 << 10
         /// Parser limits (request line, headers, body: 413 past `body`).
         public var limits = HTTPLimits()
 

@@ -19,9 +19,18 @@ extension EventLoop {
             readReady(connection, hangup: mask & CEPOLL_HUP != 0)
             guard isCurrent(connection) else { return }
         }
-        if mask & CEPOLL_OUT != 0 {
+        if mask & CEPOLL_OUT != 0 && wakeupFlushedBytes < configuration.flushBytesPerWakeup {
             flush(connection)
         }
+    }
+
+    /// A just-accepted connection's first read, without waiting for the next wake-up to report
+    /// it: a client usually sends its request right after connecting, and waiting a turn for it
+    /// would add a whole turn (a busy one, under load) to every new client's first answer. Nothing
+    /// there yet costs one read that returns EAGAIN.
+    func readFirst(_ connection: Connection) {
+        guard isCurrent(connection), slots[Int(connection.fd)].flags.contains(.registeredIn) else { return }
+        readReady(connection, hangup: false)
     }
 
     /// Reads once, or again while each read fills the whole buffer (up to `readsPerWakeup`, and
@@ -147,6 +156,7 @@ extension EventLoop {
                 return
             }
             statistics.bytesWritten += result
+            wakeupFlushedBytes += result
             let offered = iovecs.prefix(vectorCount).reduce(0) { $0 + $1.iov_len }
             queue.consume(result)
             if result < offered { break }  // the socket is full

@@ -32,7 +32,14 @@ public final class EventLoop {
         /// one small read (`overBudgetReadBytes`): a thousand clients uploading or pipelining at once
         /// cannot make one turn copy hundreds of megabytes, nor make a new client's request wait
         /// until all of theirs are read (level triggering reports the rest at the next wake-up).
-        public var readBytesPerWakeup = 4 << 20
+        /// It bounds a turn's cost, not throughput: a wake-up is cheap beside copying and parsing
+        /// what it reads, and every byte left is read at the next one.
+        public var readBytesPerWakeup = 512 << 10
+        /// Queued bytes flushed (on EPOLLOUT) to all connections together per wake-up; past it, the
+        /// other writable sockets wait for the next wake-up (level triggering reports them again,
+        /// in turn). Direct writes (an answer, a published event) are not counted: only the backlog
+        /// of clients that had fallen behind, which a thousand slow readers could make huge.
+        public var flushBytesPerWakeup = 512 << 10
         /// Queued bytes above which a connection reports not writable ...
         public var writeHighWatermark = 256 * 1024
         /// ... and below which it reports writable again.
@@ -81,6 +88,8 @@ public final class EventLoop {
     static let overBudgetReadBytes = 4 << 10
     /// `statistics.bytesRead` when the current wake-up began (for `readBytesPerWakeup`).
     var wakeupStartBytesRead = 0
+    /// Bytes flushed from write queues since the current wake-up began (for `flushBytesPerWakeup`).
+    var wakeupFlushedBytes = 0
     let iovecs: UnsafeMutableBufferPointer<iovec>
     private let events: UnsafeMutablePointer<epoll_event>
     /// Connections that failed under a write; closed at the next safe point so that a handler
@@ -177,10 +186,23 @@ public final class EventLoop {
         updateNow()
         statistics.wakeups += 1
         wakeupStartBytesRead = statistics.bytesRead
+        wakeupFlushedBytes = 0
         if count > 0 {
             statistics.events += Int(count)
+            // New clients first: accepting (and reading a new client's first request, see
+            // `Listener`) must not wait behind the reads and flushes of every busy connection.
+            let acceptFirst = !listeners.isEmpty
+            if acceptFirst {
+                for index in 0..<Int(count) where isListener(token: cepoll_event_data(events, Int32(index))) {
+                    dispatch(
+                        mask: cepoll_event_mask(events, Int32(index)), token: cepoll_event_data(events, Int32(index)))
+                    runDeferred()
+                }
+            }
             for index in 0..<Int(count) {
-                dispatch(mask: cepoll_event_mask(events, Int32(index)), token: cepoll_event_data(events, Int32(index)))
+                let token = cepoll_event_data(events, Int32(index))
+                if acceptFirst && isListener(token: token) { continue }
+                dispatch(mask: cepoll_event_mask(events, Int32(index)), token: token)
                 runDeferred()
             }
         }
@@ -281,6 +303,12 @@ public final class EventLoop {
         case .free:
             statistics.staleEvents += 1
         }
+    }
+
+    /// Whether an event's token names a listener (these are dispatched first).
+    private func isListener(token: UInt64) -> Bool {
+        let fd = Int(Int32(truncatingIfNeeded: token))
+        return fd < slots.count && slots[fd].kind == .listener
     }
 
     /// The epoll_wait timeout: 0 if work is waiting, else until the next timer tick, else forever.

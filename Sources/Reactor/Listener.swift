@@ -77,6 +77,7 @@ public final class Listener {
             }
             accepted += 1
             handler.connectionDidOpen(connection)
+            loop.readFirst(connection)
         }
     }
 

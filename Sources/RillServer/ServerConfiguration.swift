@@ -71,7 +71,7 @@ public struct ServerConfiguration: Sendable {
     /// with more pipelined requests yields after its current one, and connections that yielded
     /// earlier wait (in order) for a later turn, so that a thousand pipelining clients cannot make
     /// one turn (and so every event, heartbeat and new client) wait for all their shares.
-    public var maximumResponseBytesPerLoopTurn = 4 << 20
+    public var maximumResponseBytesPerLoopTurn = 512 << 10
     /// Parser limits; `body` bounds a published event's data (413 past it).
     public var limits = HTTPLimits()
     /// Distinct topics subscriptions may create, and, counted apart, distinct topics publications

@@ -59,7 +59,7 @@ public final class Hub {
         /// History bytes all replays together write per loop turn: a storm of reconnections with
         /// an old Last-Event-ID is served a bounded share each turn, in order, so new clients,
         /// events and heartbeats never wait for all of them.
-        public var replayBytesPerTurn = 1 << 20
+        public var replayBytesPerTurn = 512 << 10
         /// The sequence before the first event: generated ids are `sequenceBase + 1`, `+ 2`, ...
         /// A server that starts it at a per-start value (`ServerConfiguration.epochBase`) gives every
         /// start ids of its own, so an id from an earlier start is never mistaken for one of now.

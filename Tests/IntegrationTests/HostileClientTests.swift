@@ -100,6 +100,33 @@ extension Loopback {
             }
         }
 
+        /// A pipeline's answers to one read leave corked (TCP_CORK) and together: 300 pipelined
+        /// answers of ~2.8 KB take a few dozen TCP segments, not one each (on loopback each segment
+        /// costs the server's thread the receiver's work too), and no connection is left corked
+        /// after a loop turn, where its answers would wait for the kernel's 200 ms cork timer.
+        @Test func pipelinedAnswersLeaveTogetherAndUncorked() throws {
+            try expectNoFDLeak {
+                let harness = try ServerHarness()
+                let count = 300
+                let client = try harness.open(String(repeating: "GET / HTTP/1.1\r\nHost: t\r\n\r\n", count: count))
+                let clients = harness.clients
+                var corkedAfterATurn = 0
+                var turns = 0
+                while clients.peer(client).responses.count < count && turns < 5_000 {
+                    harness.loop.runOnce(maximumWait: .milliseconds(5))
+                    harness.loop.forEachConnection { if tcpOption($0.fd, TCP_CORK) != 0 { corkedAfterATurn += 1 } }
+                    turns += 1
+                }
+                #expect(clients.peer(client).responses.count == count)
+                #expect(corkedAfterATurn == 0)
+                var segments: [UInt32] = []
+                harness.loop.forEachConnection(handledBy: harness.server.http) { segments.append(segmentsOut($0.fd)) }
+                #expect(segments.count == 1)
+                #expect(segments.allSatisfy { $0 < 100 }, "\(segments) segments for \(count) answers")
+                harness.shutDown()
+            }
+        }
+
         /// A client that pipelines past its share and then shuts down its side (as `nc -N` does)
         /// still gets every answer: the end of its input is read only after its requests are served.
         @Test func pipelineThenHalfCloseGetsEveryAnswer() throws {
@@ -226,4 +253,20 @@ extension Loopback {
             }
         }
     }
+}
+
+/// An integer TCP socket option's value (-1 if it cannot be read).
+func tcpOption(_ fd: Int32, _ name: Int32) -> Int32 {
+    var value: Int32 = -1
+    var length = socklen_t(MemoryLayout<Int32>.size)
+    return getsockopt(fd, Int32(IPPROTO_TCP), name, &value, &length) == 0 ? value : -1
+}
+
+/// TCP segments a socket has sent (the kernel's `tcp_info.tcpi_segs_out`, at byte 136 since Linux
+/// 4.2; read raw because Glibc's struct may predate it).
+func segmentsOut(_ fd: Int32) -> UInt32 {
+    var info = [UInt8](repeating: 0, count: 256)
+    var length = socklen_t(info.count)
+    guard getsockopt(fd, Int32(IPPROTO_TCP), TCP_INFO, &info, &length) == 0, length >= 140 else { return .max }
+    return info.withUnsafeBytes { $0.loadUnaligned(fromByteOffset: 136, as: UInt32.self) }
 }

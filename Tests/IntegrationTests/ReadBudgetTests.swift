@@ -9,6 +9,16 @@ private final class ReadCounter: ConnectionHandler {
     }
 }
 
+/// Server side: every read in order (fd and size), so a test sees which came first in a turn.
+private final class ReadLog: ConnectionHandler {
+    var reads: [(fd: Int32, count: Int)] = []
+    var fds: Set<Int32> = []
+    func connection(_ connection: Connection, didRead buffer: UnsafeRawBufferPointer) {
+        reads.append((connection.fd, buffer.count))
+        fds.insert(connection.fd)
+    }
+}
+
 /// Client side: writes `payload` bytes at once, then waits.
 private final class Uploader: ConnectionHandler {
     let payload: [UInt8]
@@ -46,9 +56,36 @@ extension Loopback {
                 // Turns: connecting it, accepting it, reading it (not the flood's 16 MiB first).
                 #expect(turnsUntilSmallRead <= 6, "\(turnsUntilSmallRead) turns")
                 #expect(
-                    worstTurn <= configuration.readBytesPerWakeup + configuration.readBufferSize + (uploaders + 1) * 4096,
+                    worstTurn <= configuration.readBytesPerWakeup + configuration.readBufferSize + (uploaders + 1)
+                        * 4096,
                     "\(worstTurn) bytes read in one turn")
                 #expect(drive(loop) { server.bytes.values.reduce(0, +) == uploaders * (1 << 20) + 100 })
+                listener.close()
+                loop.closeAll()
+            }
+        }
+
+        /// A new client beside a flood (issue 19, attack 1): the turn in which its connection is
+        /// ready accepts it before reading any busy connection, and reads its request at once
+        /// rather than a turn later, so its answer waits for one turn of the flood, not three.
+        @Test func aNewClientIsAcceptedAndReadFirst() throws {
+            var configuration = EventLoop.Configuration()
+            configuration.readBytesPerWakeup = 128 << 10
+            try expectNoFDLeak {
+                let loop = try EventLoop(configuration: configuration)
+                let server = ReadLog()
+                let listener = try loop.listen(on: loopback, handler: server)
+                let uploaders = 16
+                for _ in 0..<uploaders { _ = try loop.connect(to: listener.address, handler: Uploader(bytes: 4 << 20)) }
+                #expect(drive(loop) { server.fds.count == uploaders })
+                // Connected by the kernel (the listener's backlog) and its request sent, before the
+                // loop has looked: the next turn finds the listener and 16 busy sockets ready.
+                let newcomer = try BlockingClient(connectingTo: listener.address)
+                newcomer.send([UInt8](repeating: 0x62, count: 100))
+                server.reads.removeAll()
+                loop.runOnce(maximumWait: .milliseconds(100))
+                #expect(server.reads.first?.count == 100, "first reads of the turn: \(server.reads.prefix(3))")
+                #expect(server.reads.count > 1, "the flood was read in the same turn")
                 listener.close()
                 loop.closeAll()
             }
