@@ -20,10 +20,34 @@ enum ByteScanning {
         return UnsafePointer(table)
     }()
 
-    /// The first index in `start..<end` whose byte is not a tchar, or `end`.
+    /// The first index in `start..<end` whose byte is not a tchar, or `end`. Sixteen bytes at a time
+    /// while 16 remain: letters, digits and `-` (what header names and methods are made of) pass in
+    /// one vector test; the table is consulted only for the first byte outside them, which is either
+    /// a rarer tchar (step over it and go on) or the end of the token.
     @inline(__always)
     static func tokenEnd(_ table: UnsafePointer<UInt8>, _ base: UnsafePointer<UInt8>, _ start: Int, _ end: Int) -> Int {
         var index = start
+        let caseBit = SIMD16<UInt8>(repeating: 0x20)
+        let lowerA = SIMD16<UInt8>(repeating: 0x61)
+        let letterCount = SIMD16<UInt8>(repeating: 26)
+        let zero = SIMD16<UInt8>(repeating: 0x30)
+        let digitCount = SIMD16<UInt8>(repeating: 10)
+        let dash = SIMD16<UInt8>(repeating: 0x2D)
+        while index + 16 <= end {
+            let vector = UnsafeRawPointer(base + index).loadUnaligned(as: SIMD16<UInt8>.self)
+            // OR 0x20 lowercases letters and maps no other byte into a...z.
+            let letters: SIMDMask<SIMD16<Int8>> = ((vector | caseBit) &- lowerA) .< letterCount
+            let digits: SIMDMask<SIMD16<Int8>> = (vector &- zero) .< digitCount
+            let common = letters .| digits .| (vector .== dash)
+            let odd = laneWords(.!common)
+            guard odd != .zero else {
+                index += 16
+                continue
+            }
+            index += firstLane(odd)
+            guard table[Int(base[index])] & tokenBit != 0 else { return index }
+            index += 1
+        }
         while index < end && table[Int(base[index])] & tokenBit != 0 { index += 1 }
         return index
     }
@@ -50,38 +74,54 @@ enum ByteScanning {
         firstByte(base, start, end, below: 0x21, orFrom: 0x7F, through: 0xFF)
     }
 
-    /// The first index in `start..<end` whose byte is below `low` or within `high...highest`, 16 bytes
-    /// at a time while 16 remain. (Both sides of every compare are vectors: a scalar operand made
-    /// the compiler emit a lane-by-lane loop.)
+    /// The first index in `start..<end` whose byte is below `low` or within `high...highest`: 32 bytes
+    /// at a time while 32 remain (header values and targets are long), then 16, then byte by byte.
+    /// (Both sides of every compare are vectors: a scalar operand made the compiler emit a
+    /// lane-by-lane loop.)
     @inline(__always)
     static func firstByte(
         _ base: UnsafePointer<UInt8>, _ start: Int, _ end: Int,
         below low: UInt8, orFrom high: UInt8, through highest: UInt8
     ) -> Int {
         var index = start
-        let lows = SIMD16<UInt8>(repeating: low)
-        let highs = SIMD16<UInt8>(repeating: high)
-        let highests = SIMD16<UInt8>(repeating: highest)
-        while index + 16 <= end {
+        let lows = SIMD32<UInt8>(repeating: low)
+        let highs = SIMD32<UInt8>(repeating: high)
+        let highests = SIMD32<UInt8>(repeating: highest)
+        while index &+ 32 <= end {
+            let vector = UnsafeRawPointer(base + index).loadUnaligned(as: SIMD32<UInt8>.self)
+            let mask = (vector .< lows) .| ((vector .>= highs) .& (vector .<= highests))
+            let stops = unsafeBitCast(mask, to: SIMD4<UInt64>.self)
+            if stops != .zero {
+                let low = SIMD2(stops[0], stops[1])
+                return index &+ (low != .zero ? firstLane(low) : 16 &+ firstLane(SIMD2(stops[2], stops[3])))
+            }
+            index &+= 32
+        }
+        if index &+ 16 <= end {
             let vector = UnsafeRawPointer(base + index).loadUnaligned(as: SIMD16<UInt8>.self)
-            let stops = (vector .< lows) .| ((vector .>= highs) .& (vector .<= highests))
-            if any(stops) { return index + firstLane(stops) }
-            index += 16
+            let stops = laneWords((vector .< lows.lowHalf) .| ((vector .>= highs.lowHalf) .& (vector .<= highests.lowHalf)))
+            if stops != .zero { return index &+ firstLane(stops) }
+            index &+= 16
         }
         while index < end {
             let byte = base[index]
             if byte < low || (byte >= high && byte <= highest) { return index }
-            index += 1
+            index &+= 1
         }
         return end
     }
 
-    /// Index of the first true lane: the mask as bytes (0 or 0xFF), read as two words.
+    /// A mask's lanes (0 or 0xFF bytes) as two words. Testing the words is one OR; `any(mask)` became
+    /// an out-of-line call to a horizontal `min()`.
     @inline(__always)
-    static func firstLane(_ mask: SIMDMask<SIMD16<Int8>>) -> Int {
-        let bytes = SIMD16<UInt8>(repeating: 0).replacing(with: 0xFF, where: mask)
-        let words = unsafeBitCast(bytes, to: SIMD2<UInt64>.self)
-        return words[0] != 0 ? words[0].trailingZeroBitCount >> 3 : 8 + words[1].trailingZeroBitCount >> 3
+    static func laneWords(_ mask: SIMDMask<SIMD16<Int8>>) -> SIMD2<UInt64> {
+        unsafeBitCast(mask, to: SIMD2<UInt64>.self)
+    }
+
+    /// Index of the first true lane of a mask read by `laneWords` (not all false).
+    @inline(__always)
+    static func firstLane(_ words: SIMD2<UInt64>) -> Int {
+        words[0] != 0 ? words[0].trailingZeroBitCount >> 3 : 8 + words[1].trailingZeroBitCount >> 3
     }
 }
 

@@ -64,17 +64,27 @@ public struct MessageHead: Sendable {
         connectionKeepAlive = false
     }
 
-    /// Adds a header line, noting the ones that decide framing and persistence.
+    /// Adds a header line, noting the ones that decide framing and persistence. Inlined into the
+    /// header loop: most names are rejected by their length alone.
+    @inline(__always)
     mutating func record(_ field: HeaderField, _ base: UnsafePointer<UInt8>) -> HTTPParseError? {
         headers.append(field)
+        switch field.name.count {
+        case 4, 10, 14, 17: return noteFraming(field, base)
+        default: return nil
+        }
+    }
+
+    /// The part of `record` for names as long as Host, Connection, Content-Length or Transfer-Encoding.
+    private mutating func noteFraming(_ field: HeaderField, _ base: UnsafePointer<UInt8>) -> HTTPParseError? {
         let bytes = UnsafeRawBufferPointer(start: base, count: Int(field.value.end))
         switch field.name.count {
         case 4 where tokenEquals(bytes, field.name, "host"):
             hostCount += 1
         case 10 where tokenEquals(bytes, field.name, "connection"):
             forEachListElement(field.value, bytes) { element in
-                if bytes.equalsIgnoringCase(element, "close") { connectionClose = true }
-                if bytes.equalsIgnoringCase(element, "keep-alive") { connectionKeepAlive = true }
+                if listElementEquals(bytes, element, "close") { connectionClose = true }
+                if listElementEquals(bytes, element, "keep-alive") { connectionKeepAlive = true }
             }
         case 14 where tokenEquals(bytes, field.name, "content-length"):
             // 1*DIGIT only: no sign, no list ("5, 5" is refused rather than guessed at).
@@ -97,7 +107,7 @@ public struct MessageHead: Sendable {
             sawTransferEncoding = true
             forEachListElement(field.value, bytes) { coding in
                 if chunkedLast { chunkedNotLast = true }  // something follows chunked
-                chunkedLast = bytes.equalsIgnoringCase(coding, "chunked")
+                chunkedLast = listElementEquals(bytes, coding, "chunked")
                 if !chunkedLast { unknownCoding = true }
             }
         default:
@@ -177,6 +187,14 @@ func tokenEquals(_ bytes: UnsafeRawBufferPointer, _ range: ByteRange, _ lowercas
         }
         return word(0) && word(count - 8) && (count <= 16 || word(8))
     }
+    if count >= 4 {
+        // Two overlapping 4-byte words.
+        func word(_ offset: Int) -> Bool {
+            name.loadUnaligned(fromByteOffset: offset, as: UInt32.self) | 0x2020_2020
+                == literal.loadUnaligned(fromByteOffset: offset, as: UInt32.self)
+        }
+        return word(0) && word(count - 4)
+    }
     var index = 0
     while index < count {
         if name.load(fromByteOffset: index, as: UInt8.self) | 0x20
@@ -187,4 +205,13 @@ func tokenEquals(_ bytes: UnsafeRawBufferPointer, _ range: ByteRange, _ lowercas
         index += 1
     }
     return true
+}
+
+/// `tokenEquals` for an element of a list-valued header (Connection, Transfer-Encoding), compared
+/// with a literal of letters and `-`. Still exact although field values are not tokens: OR-ing 0x20
+/// turns only the uppercase letters into lowercase ones, and only CR (0x0D) besides `-` into `-`;
+/// a value never holds CR.
+@inline(__always)
+func listElementEquals(_ bytes: UnsafeRawBufferPointer, _ range: ByteRange, _ lowercase: StaticString) -> Bool {
+    tokenEquals(bytes, range, lowercase)
 }

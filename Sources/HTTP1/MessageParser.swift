@@ -314,42 +314,44 @@ struct MessageParser {
                 state = .lineStart
             case .lineStart:
                 guard position < end else { return end == count ? needMore() : failed(.headerSectionTooLarge) }
-                switch base[position] {
-                case 13:
+                let first = base[position]
+                if first == 13 {
                     guard position + 1 < count else { return needMore() }
                     guard base[position + 1] == 10 else { return failed(.bareCR) }
                     position += 2
                     return headComplete()
-                case 10: return failed(.bareLF)
-                case 32, 9: return failed(.obsoleteLineFolding)
-                default:
-                    fieldStart = position
-                    state = .name
                 }
+                if first == 10 { return failed(.bareLF) }
+                if first == 32 || first == 9 { return failed(.obsoleteLineFolding) }
+                fieldStart = position
+                state = .name
+                // A header line runs name, value, line feed without going back to the dispatch at the
+                // top: each case falls through to the next when its element is complete.
+                fallthrough
             case .name:
                 position = ByteScanning.tokenEnd(table, base, position, end)
                 if position == end { return end == count ? needMore() : failed(.headerSectionTooLarge) }
-                switch base[position] {
-                case UInt8(ascii: ":") where position > fieldStart:
-                    nameEnd = position
-                    position += 1
-                    state = .valueStart
-                case 32, 9: return failed(.whitespaceBeforeColon)
-                default: return failed(.invalidHeaderName)
+                let stop = base[position]
+                guard stop == UInt8(ascii: ":"), position > fieldStart else {
+                    return failed(stop == 32 || stop == 9 ? .whitespaceBeforeColon : .invalidHeaderName)
                 }
+                nameEnd = position
+                position += 1
+                state = .valueStart
+                fallthrough
             case .valueStart:
                 while position < end && (base[position] == 32 || base[position] == 9) { position += 1 }
                 if position == end { return end == count ? needMore() : failed(.headerSectionTooLarge) }
                 valueStart = position
                 state = .value
+                fallthrough
             case .value:
                 position = ByteScanning.fieldTextEnd(base, position, end)
                 if position == end { return end == count ? needMore() : failed(.headerSectionTooLarge) }
-                switch base[position] {
-                case 13: state = .lineFeed
-                case 10: return failed(.bareLF)
-                default: return failed(.invalidHeaderValue)
-                }
+                let stop = base[position]
+                guard stop == 13 else { return failed(stop == 10 ? .bareLF : .invalidHeaderValue) }
+                state = .lineFeed
+                fallthrough
             case .lineFeed:
                 guard position + 1 < count else { return needMore() }
                 guard base[position + 1] == 10 else { return failed(.bareCR) }
@@ -434,15 +436,19 @@ struct MessageParser {
         while true {
             switch state {
             case .chunkSize:
+                // The size is accumulated while the digits are checked (a resumed call starts over at
+                // the line's start: at most 15 digits). A hex digit's value without a branch: its low
+                // nibble, plus 9 for the letters (bit 6 set in A-F and a-f, clear in 0-9).
+                var size = 0
+                position = lineStart
                 while position < end && table[Int(base[position])] & ByteScanning.hexBit != 0 {
-                    guard position - lineStart < 15 else { return failed(.invalidChunkSize) }  // > 2^56: nonsense
-                    position += 1
+                    guard position &- lineStart < 15 else { return failed(.invalidChunkSize) }  // > 2^56: nonsense
+                    let digit = base[position]
+                    size = size &<< 4 | Int(digit & 0x0F &+ (digit &>> 6) &* 9)
+                    position &+= 1
                 }
                 if position == end { return end == count ? needMore() : failed(.invalidChunkExtension) }
                 guard position > lineStart else { return failed(.invalidChunkSize) }
-                var size = 0
-                // Every byte here passed the hex-bit check above.
-                for index in lineStart..<position { size = size << 4 | Int(hexValue(base[index]) ?? 0) }
                 remaining = size
                 if bodyTotal + size > limits.body { return failed(.bodyTooLarge) }
                 bodyTotal += size
