@@ -14,6 +14,8 @@ let package = Package(
         .package(url: "https://github.com/ordo-one/package-benchmark", from: "1.38.1", traits: ["MallocInterposer"]),
         // The side-by-side peer.
         .package(url: "https://github.com/apple/swift-nio", from: "2.101.2"),
+        // The keep-alive HTTP benchmark's framework peer (Scripts/bench-http.sh).
+        .package(url: "https://github.com/hummingbird-project/hummingbird", from: "2.28.1"),
     ],
     targets: [
         .executableTarget(
@@ -68,6 +70,22 @@ let package = Package(
             path: "EchoServer"
         ),
         .executableTarget(name: "EchoClient", path: "EchoClient"),
+        // The keep-alive HTTP benchmark's peers (Scripts/bench-http.sh): the same fixed bytes from
+        // Hummingbird 2 and from a plain NIOHTTP1 pipeline, one event loop each.
+        .executableTarget(
+            name: "HTTPPeerHummingbird",
+            dependencies: [.product(name: "Hummingbird", package: "hummingbird")],
+            path: "HTTPPeerHummingbird"
+        ),
+        .executableTarget(
+            name: "HTTPPeerNIO",
+            dependencies: [
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "NIOHTTP1", package: "swift-nio"),
+            ],
+            path: "HTTPPeerNIO"
+        ),
         .executableTarget(
             name: "ParserBenchmarks",
             dependencies: [

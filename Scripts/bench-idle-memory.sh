@@ -8,9 +8,12 @@
 #   --server example:         Examples/SSEService, the embedded HTTPServer + Hub service, each
 #                             connection a subscriber with its token (GET /events?token=…; a welcome
 #                             event each, a tick every second to all).
+#   --server hummingbird:     Hummingbird 2 (Benchmarks/HTTPPeerHummingbird, one event loop), each
+#                             connection a GET /sse streaming text/event-stream with a `: heartbeat`
+#                             every 15 s from its own task, as Hummingbird's examples stream.
 # Several, comma-separated (`--server serve,example`), are measured in turn for each N, in one run.
 #
-# Usage: Scripts/bench-idle-memory.sh [--server serve|echo|example[,…]] [N ...]   (default N: 1000 5000 10000 19000)
+# Usage: Scripts/bench-idle-memory.sh [--server serve|echo|example|hummingbird[,…]] [N ...]   (default N: 1000 5000 10000 19000)
 # RILL_SERVE_ARGS adds arguments to `rill serve` (e.g. RILL_SERVE_ARGS='--redis redis://127.0.0.1:6379').
 # The server's process is limited to 20,000 open files on these machines: N must stay below ~19,990.
 set -euo pipefail
@@ -20,8 +23,8 @@ if [ "${1:-}" = "--server" ]; then servers=$2; shift 2; fi
 IFS=, read -r -a kinds <<< "$servers"
 for kind in "${kinds[@]}"; do
   case "$kind" in
-    serve|echo|example) ;;
-    *) echo "--server takes serve, echo or example (comma-separated)" >&2; exit 2 ;;
+    serve|echo|example|hummingbird) ;;
+    *) echo "--server takes serve, echo, example or hummingbird (comma-separated)" >&2; exit 2 ;;
   esac
 done
 counts=("${@:-1000 5000 10000 19000}")
@@ -30,6 +33,10 @@ read -r -a counts <<< "${counts[*]}"
 swift build -c release --product rill >/dev/null
 [[ ",$servers," == *,example,* ]] && swift build -c release --product SSEService >/dev/null
 bin="$(swift build -c release --show-bin-path)"
+if [[ ",$servers," == *,hummingbird,* ]]; then
+  (cd Benchmarks && swift build -c release --product HTTPPeerHummingbird >/dev/null)
+  bench_bin="$(cd Benchmarks && swift build -c release --show-bin-path)"
+fi
 
 rss_kib() { awk '/^VmRSS:/ { print $2 }' "/proc/$1/status"; }
 fd_count() { ls "/proc/$1/fd" | wc -l; }
@@ -45,9 +52,12 @@ start_server() {
       # The example prints its address to a pipe only at exit (stdio buffering): it is given a port.
       port=$(free_port)
       "$bin/SSEService" "$port" >"$out" & ;;
+    hummingbird)
+      port=$(free_port)
+      "$bench_bin/HTTPPeerHummingbird" --port "$port" --heartbeat 15 >"$out" & ;;
   esac
   server=$!
-  if [ "$1" = example ]; then
+  if [ "$1" = example ] || [ "$1" = hummingbird ]; then
     for _ in $(seq 100); do (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null && break; sleep 0.05; done
   else
     for _ in $(seq 100); do grep -q listening "$out" && break; sleep 0.05; done
@@ -62,7 +72,7 @@ octet=2
 for n in "${counts[@]}"; do
   for kind in "${kinds[@]}"; do
     case "$kind" in
-      serve) holder_args=(--request /sse) ;;
+      serve|hummingbird) holder_args=(--request /sse) ;;
       echo) holder_args=() ;;
       example) holder_args=(--request "/events?token=s3cret") ;;
     esac

@@ -3,6 +3,7 @@
 # static file (index.html, 612 bytes like nginx's default page). Prints "PORT PID DIR" and leaves it
 # running; stop it with `kill PID` (the directory can then be removed). NGINX_ACCESS_LOG=1 logs each
 # request to DIR/logs/access.log (tests count them); off by default, as in a benchmark.
+# NGINX_ROOT=DIR serves DIR instead of the 612-byte page (Scripts/bench_http.py).
 # Usage: Scripts/nginx-loopback.sh [PORT] [WORKERS]
 set -euo pipefail
 port=${1:-18090}
@@ -15,6 +16,8 @@ mkdir -p "$dir/html" "$dir/logs" "$dir/temp"
 access_log="off"
 [[ "${NGINX_ACCESS_LOG:-0}" == 1 ]] && access_log="$dir/logs/access.log"
 head -c 612 /dev/zero | tr '\0' 'x' > "$dir/html/index.html"
+root="$dir/html"
+[[ -n "${NGINX_ROOT:-}" ]] && root="$NGINX_ROOT"
 cat > "$dir/nginx.conf" <<CONF
 worker_processes $workers;
 worker_rlimit_nofile 20000;
@@ -32,7 +35,7 @@ http {
     keepalive_timeout 120s;
     server {
         listen 127.0.0.1:$port reuseport;
-        root $dir/html;
+        root $root;
     }
 }
 CONF

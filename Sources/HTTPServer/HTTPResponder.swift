@@ -136,6 +136,9 @@ public struct PreparedResponse: Sendable {
     let keepAliveHead: SharedBytes
     let closingHead: SharedBytes
 
+    /// The size of the whole keep-alive response (head and body), what keeping it costs, about.
+    public var byteCount: Int { keepAlive.count }
+
     func bytes(keepAlive: Bool, isHEAD: Bool) -> SharedBytes {
         switch (keepAlive, isHEAD) {
         case (true, false): self.keepAlive

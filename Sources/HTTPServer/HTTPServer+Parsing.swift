@@ -229,12 +229,10 @@ extension HTTPServer {
             method: head.method, path: target.path, in: bytes, cors: configuration.corsOrigin != nil)
         var request = PendingRequest(
             keepAlive: head.keepAlive && !isDraining, isHEAD: bytes.equals(head.method, "HEAD"))
-        var route: Router.Route? = nil
         if case .route(let index, let parameter) = match {
-            route = router.routes[index]
             request.route = index
             request.parameter = parameter
-            request.bodyLimit = route?.bodyLimit
+            request.bodyLimit = router.routes[index].bodyLimit
         }
 
         func answerNow(keepAlive: Bool) {
@@ -247,6 +245,8 @@ extension HTTPServer {
             answerNow(keepAlive: request.keepAlive)
             return nil
         }
+        // Copied only for a request with a body (a copy retains the route's closures).
+        let route = request.route.map { router.routes[$0] }
         if case .length(let length) = head.framing, let limit = request.bodyLimit, length > limit {
             refuseBody(connection, &state)
             return nil
@@ -324,12 +324,11 @@ extension HTTPServer {
     ) {
         switch match {
         case .route(let index, _):
-            let route = router.routes[index]
-            if !checked, let check = route.check {
+            if !checked, let check = router.routes[index].check {
                 check(view, &responder)
                 if responder.hasResponded { return }
             }
-            route.handler(view, &responder)
+            router.routes[index].handler(view, &responder)
             if !responder.hasResponded {
                 responder.respond(status: 500, text: "the handler gave no response\n")
             }

@@ -181,18 +181,33 @@ extension SSEServer {
     // MARK: - /static/*
 
     func staticFile(_ request: HTTPRequest, _ responder: inout HTTPResponder) {
-        guard let decoded = percentDecoded(request.pathParameterBytes, plusIsSpace: false) else {
+        let rawPath = request.pathParameterBytes
+        if let kept = staticFileCache.response(for: rawPath) {
+            counters.staticFiles += 1
+            return responder.respond(kept)
+        }
+        guard let decoded = percentDecoded(rawPath, plusIsSpace: false) else {
             return refuse(&responder, .badRequest("malformed path"))
         }
         guard let path = StaticFiles.safeRelativePath(decoded), let staticFiles else {
             return refuse(&responder, .notFound)
         }
         switch staticFiles.read(path) {
-        case .success(let bytes):
+        case .success(let file):
             counters.staticFiles += 1
-            responder.respond(status: 200, contentType: nil, body: bytes) { head in
-                head.header("Content-Type", StaticFiles.contentType(of: path))
+            let contentType = StaticFiles.contentType(of: path)
+            guard file.bytes.count <= StaticFileCache.maximumFileBytes else {
+                return responder.respond(status: 200, contentType: nil, body: file.bytes) { head in
+                    head.header("Content-Type", contentType)
+                }
             }
+            let response = http.prepare(status: 200, contentType: nil, body: file.bytes) { head in
+                head.header("Content-Type", contentType)
+            }
+            staticFileCache.store(
+                rawPath: rawPath, fullPath: staticFiles.path(of: path), identity: .init(file.status),
+                fileBytes: file.bytes.count, response: response)
+            responder.respond(response)
         case .failure(let failure):
             counters.staticFailures += 1
             switch failure {

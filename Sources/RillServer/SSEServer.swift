@@ -23,6 +23,8 @@ public final class SSEServer {
     var counters = ApplicationCounters()
     var errorLog = ErrorLog()
     let staticFiles: StaticFiles?
+    /// Small static files' responses, kept while their files do not change.
+    var staticFileCache = StaticFileCache()
     /// Topics published to (here, relayed, or by the ticker): publications may create new topics
     /// while fewer than `maximumTopics` have been published to, whatever subscribers created.
     var publishedTopics: Set<String> = []

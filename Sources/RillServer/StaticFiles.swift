@@ -10,6 +10,9 @@ struct StaticFiles {
     let directory: String
     let maximumBytes: Int
 
+    /// The full path of a file under the directory.
+    func path(of relativePath: String) -> String { directory + "/" + relativePath }
+
     enum Failure: Error { case notFound, tooLarge, unavailable }
 
     /// The decoded path is safe to append to the directory, or nil.
@@ -22,11 +25,12 @@ struct StaticFiles {
     }
 
     /// The file's bytes, read whole (the loop thread blocks for a local file read: fine for a demo's
-    /// assets, not for large files, hence `maximumBytes`).
-    func read(_ relativePath: String) -> Result<[UInt8], Failure> {
+    /// assets, not for large files, hence `maximumBytes`), and what fstat said of it before the read
+    /// (a file changed meanwhile then differs from it: `StaticFileCache` reads it again).
+    func read(_ relativePath: String) -> Result<(bytes: [UInt8], status: stat), Failure> {
         let fd: Int32
         do {
-            fd = try FileDescriptor.open(directory + "/" + relativePath, flags: O_RDONLY | O_NOFOLLOW)
+            fd = try FileDescriptor.open(path(of: relativePath), flags: O_RDONLY | O_NOFOLLOW)
         } catch {
             return .failure(error.errno == EMFILE || error.errno == ENFILE ? .unavailable : .notFound)
         }
@@ -45,7 +49,7 @@ struct StaticFiles {
                 offset += count
             }
             if offset < bytes.count { bytes.removeLast(bytes.count - offset) }  // the file shrank meanwhile
-            return .success(bytes)
+            return .success((bytes, info))
         } catch {
             return .failure(.notFound)  // a read error (EIO, EISDIR) on a file we could open
         }

@@ -380,6 +380,34 @@ extension Loopback {
             _ = try shell("rm -f '\(directory)/../rill-outside.txt'")
         }
 
+        /// A static file's kept response follows the file: an edit (even of the same size), a
+        /// symlink put in its place and its removal are seen on the next request.
+        @Test func staticFileChangesAreServed() throws {
+            var template = Array("/tmp/rill-static-XXXXXX".utf8CString)
+            let directory = String(
+                cString: try #require(template.withUnsafeMutableBufferPointer { mkdtemp($0.baseAddress!) }))
+            defer { _ = try? shell("rm -rf '\(directory)'") }
+            _ = try shell("printf 'first' > '\(directory)/a.txt' && printf 'secret' > '\(directory)/b.txt'")
+            try expectNoFDLeak {
+                let harness = try ServerHarness { $0.staticDirectory = directory }
+                let request = "GET /static/a.txt HTTP/1.1\r\nHost: t\r\n\r\n"
+                #expect(try harness.exchange(request).text == "first")
+                #expect(try harness.exchange(request).text == "first")  // from the kept response
+                let head = try harness.exchange("HEAD /static/a.txt HTTP/1.1\r\nHost: t\r\n\r\n")
+                #expect(head.status == 200 && head.text.isEmpty && head.header("Content-Length") == "5")
+                _ = try shell("printf 'other' > '\(directory)/a.new' && mv '\(directory)/a.new' '\(directory)/a.txt'")
+                #expect(try harness.exchange(request).text == "other")
+                _ = try shell("printf 'longer body' > '\(directory)/a.txt'")
+                #expect(try harness.exchange(request).text == "longer body")
+                _ = try shell("rm '\(directory)/a.txt' && ln -s b.txt '\(directory)/a.txt'")
+                let symlink = try harness.exchange(request)
+                #expect(symlink.status == 404 && !symlink.text.contains("secret"))
+                _ = try shell("rm '\(directory)/a.txt'")
+                #expect(try harness.exchange(request).status == 404)
+                harness.shutDown()
+            }
+        }
+
         /// Shutting down ends every stream with a FIN (clients see the close) and refuses no request
         /// midway: the loop ends with nothing open.
         @Test func shutdownClosesStreams() throws {
