@@ -195,8 +195,6 @@ func expectNoFDLeakAsync(
     let before = openFDCount()
     try await body()
     // The last reference to a stopped loop (and so its descriptors) may go with a task that the
-    // concurrency runtime releases on one of its own threads a moment after the body returns: a
-    // late close is not a leak, so the count has a bounded while to come back.
-    _ = eventually(timeout: .seconds(5)) { openFDCount() == before }
-    #expect(openFDCount() == before, "descriptors leaked", sourceLocation: sourceLocation)
+    // concurrency runtime releases on one of its own threads a moment after the body returns.
+    expectBackTo(before, sourceLocation: sourceLocation)
 }

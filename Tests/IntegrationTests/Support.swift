@@ -24,7 +24,16 @@ func openFDCount() -> Int {
 func expectNoFDLeak(_ body: () throws -> Void, sourceLocation: SourceLocation = #_sourceLocation) rethrows {
     let before = openFDCount()
     try body()
-    #expect(openFDCount() == before, "descriptors leaked", sourceLocation: sourceLocation)
+    expectBackTo(before, sourceLocation: sourceLocation)
+}
+
+/// Whether the process's descriptors are back to `before`. Other test targets run beside the
+/// serialized `Loopback` suite in this process (HTTP1Tests reads its corpus with `fopen`), so a count
+/// may include one of their short-lived descriptors: fewer than `before` afterwards is one of those
+/// gone, not a fault, and more is given a bounded while to settle before it counts as a leak.
+func expectBackTo(_ before: Int, sourceLocation: SourceLocation = #_sourceLocation) {
+    _ = eventually(timeout: .seconds(5)) { openFDCount() <= before }
+    #expect(openFDCount() <= before, "descriptors leaked", sourceLocation: sourceLocation)
 }
 
 /// Turns `loop` until `done()` or the time limit; returns whether `done()` became true.
