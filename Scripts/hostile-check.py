@@ -13,7 +13,7 @@ The attacks (sizes as the issue found them; each runs in its own process, at nic
 probes are not slowed by the attacker's own Python on this shared machine):
   1 pipeline   1,000 connections each write 64 KB of pipelined `GET /` and never read
   2 replay     16 topics filled with 1,000 events each, then 600 subscribers name all 16 with
-               Last-Event-ID 1 (16,000 entries each to replay) and read as fast as they can
+               Last-Event-ID of the first of them (16,000 entries each to replay) and read as fast as they can
   3 bodies     500 connections each send all but one byte of a 1 MiB publish body
   4 topics     with --publish-token: 9,999 anonymous subscriptions to new topics, closed at once; then
                the token holder's publication to a new topic must get 204
@@ -228,19 +228,29 @@ def attack_pipeline(port, stop, ready, note):
 
 
 def fill_topics(port, topics, events, body=b"x" * 24):
+    """Publishes `events` rounds to `topics` topics; returns the first event's id."""
     s = connect(port, timeout=60)
     buffer = b""
+    first = None
     for round in range(events):
         batch = b"".join(publish_request("t%d" % topic, body) for topic in range(topics))
         s.sendall(batch)
-        _, buffer = read_responses(s, topics, buffer)
+        heads, buffer = read_responses(s, topics, buffer)
+        if first is None:
+            first = event_id(heads[0])
     s.close()
+    return first
+
+
+# The id attack 2 resumes after: the first one fill_topics published (ids continue from a base of
+# each server start, so a made-up "1" would be another epoch's and get `event: reset`, not a replay).
+REPLAY_FROM = 1
 
 
 def attack_replay(port, stop, ready, note):
     raise_fd_limit()
     topics = "&".join("topic=t%d" % t for t in range(16))
-    request = ("GET /sse?%s HTTP/1.1\r\nHost: x\r\nLast-Event-ID: 1\r\n\r\n" % topics).encode()
+    request = ("GET /sse?%s HTTP/1.1\r\nHost: x\r\nLast-Event-ID: %d\r\n\r\n" % (topics, REPLAY_FROM)).encode()
     sockets = []
     ready.set()
     for index in range(600):
@@ -439,7 +449,8 @@ def run_attack(number, options):
     port = server.port
     token = TOKEN if "--publish-token" in flags else None
     if number == 2:
-        fill_topics(port, topics=16, events=1000)
+        global REPLAY_FROM
+        REPLAY_FROM = fill_topics(port, topics=16, events=1000)
     context = mp.get_context("fork")
     stop, attack_ready = context.Event(), context.Event()
     reader_results, publisher_results, notes = context.Queue(), context.Queue(), context.Queue()
