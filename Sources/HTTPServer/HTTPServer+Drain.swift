@@ -62,11 +62,7 @@ extension HTTPServer {
             guard state.phase == .stream, share <= 1 || Int.random(in: 0..<share, using: &generator) == 0 else {
                 return
             }
-            if state.drain(now: now, timeouts: timeouts) == .endStream {
-                hubs[state.hub].unsubscribe(connection)
-                connection.shutdownWrite()
-                store(connection, &state)
-            }
+            if state.drain(now: now, timeouts: timeouts) == .endStream { endStream(connection, &state) }
         }
     }
 }

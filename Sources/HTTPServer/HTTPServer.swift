@@ -146,15 +146,21 @@ public final class HTTPServer: ConnectionHandler {
             var state = ConnectionStateMachine(connection.userData)
             switch state.drain(now: now, timeouts: timeouts) {
             case .endStream:
-                hubs[state.hub].unsubscribe(connection)
-                connection.shutdownWrite()
-                store(connection, &state)
+                endStream(connection, &state)
             case .close:
                 connection.close()
             case .none:
                 break
             }
         }
+    }
+
+    /// Ends an event stream the state machine let go (`drain` said `.endStream`): out of its hub,
+    /// then a FIN after what is queued.
+    func endStream(_ connection: Connection, _ state: inout ConnectionStateMachine) {
+        hubs[state.hub].unsubscribe(connection)
+        connection.shutdownWrite()
+        store(connection, &state)
     }
 
     // MARK: - Connections

@@ -1,5 +1,6 @@
 import HTTP1
 import HTTPServer
+import RillBytes
 import SSE
 import SSEHub
 
@@ -53,10 +54,8 @@ extension SSEServer {
             }
         }
         if let lastEventID = request.lastEventID, let reason = resetReason(for: lastEventID, topics: topics) {
-            counters.replayResets[reason, default: 0] += 1
-            return .reset(
-                topics: topics, headers: [(StreamReset.header, reason.rawValue)],
-                firstEvent: StreamReset.event(reason, position: hub.lastDeliveredID))
+            let (headers, firstEvent) = announceReset(reason)
+            return .reset(topics: topics, headers: headers, firstEvent: firstEvent)
         }
         return .accept(topics: topics)
     }
@@ -65,13 +64,18 @@ extension SSEServer {
     /// it can resume now, else with `event: reset`.
     private func openStream(_ response: DeferredResponse, topics: [String], lastEventID: String) {
         if let reason = resetReason(for: lastEventID, topics: topics) {
-            counters.replayResets[reason, default: 0] += 1
-            response.eventStream(
-                hub: hub, topics: topics, headers: [(StreamReset.header, reason.rawValue)],
-                firstEvent: StreamReset.event(reason, position: hub.lastDeliveredID))
+            let (headers, firstEvent) = announceReset(reason)
+            response.eventStream(hub: hub, topics: topics, headers: headers, firstEvent: firstEvent)
         } else {
             response.eventStream(hub: hub, topics: topics, lastEventID: lastEventID)
         }
+    }
+
+    /// What a stream that cannot resume opens with (the `Rill-Reset` header and `event: reset` at the
+    /// newest position), counted once here.
+    private func announceReset(_ reason: StreamReset.Reason) -> (headers: [(name: String, value: String)], firstEvent: SharedBytes) {
+        counters.replayResets[reason, default: 0] += 1
+        return ([(StreamReset.header, reason.rawValue)], StreamReset.event(reason, position: hub.lastDeliveredID))
     }
 
     /// Why a stream cannot resume after `lastEventID`: it names another epoch (the engine says), or
