@@ -77,6 +77,11 @@ public enum RedisCommand {
         return arguments
     }
 
+    /// EVAL of a Lua `script` with its keys and arguments (Redis runs it atomically).
+    public static func eval(_ script: String, keys: [String], arguments: [[UInt8]]) -> [[UInt8]] {
+        [bytes("EVAL"), bytes(script), bytes(String(keys.count))] + keys.map(bytes) + arguments
+    }
+
     /// XRANGE from `start` (inclusive; `(ID` exclusive, `-` the oldest) to the newest, at most `count`.
     public static func xrange(_ key: String, from start: String, count: Int) -> [[UInt8]] {
         [bytes("XRANGE"), bytes(key), bytes(start), bytes("+"), bytes("COUNT"), bytes(String(count))]

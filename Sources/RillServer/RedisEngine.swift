@@ -18,7 +18,10 @@ import SSEHub
 /// identity: a random value kept under `PREFIX:epoch`, created with SET NX by whichever node comes
 /// first; if Redis loses its data (restarted empty), the key goes with the stream and the next
 /// node to reconnect makes a new one. Every node checks it on every (re)connection of its reader,
-/// so an id from a lost history is recognised as such (`resetReason`).
+/// so an id from a lost history is recognised as such (`resetReason`). XADD runs in a Lua script
+/// that first checks the key still holds this node's epoch (a command connection back before the
+/// reader cannot store events under a lost epoch's ids), and stores the epoch in the entry (`e`)
+/// so readers on every node see a change in the stream itself.
 ///
 /// **Replay** is served from the node's hub: the reader delivers the stream from its start (as
 /// far as Redis keeps it) into the hub, so the hub's history mirrors the stream's window, and a
@@ -138,11 +141,16 @@ public final class RedisEngine: EventEngine {
 
     public func sequence(_ event: RelayMessage.RelayedEvent, topic: String, response: DeferredResponse) {
         guard isAvailable, let epoch else { return refuse(response) }
-        var fields: [(String, [UInt8])] = [("t", Array(topic.utf8)), ("d", event.data)]
-        if let name = event.name { fields.append(("n", Array(name.utf8))) }
-        if let id = event.id { fields.append(("i", Array(id.utf8))) }
-        let command = RedisCommand.xadd(streamKey, maximumLength: configuration.maximumLength, fields: fields)
+        var arguments: [[UInt8]] = [Array(epoch.utf8), Array(String(configuration.maximumLength).utf8)]
+        arguments += [Array("t".utf8), Array(topic.utf8), Array("d".utf8), event.data]
+        if let name = event.name { arguments += [Array("n".utf8), Array(name.utf8)] }
+        if let id = event.id { arguments += [Array("i".utf8), Array(id.utf8)] }
+        let command = RedisCommand.eval(RedisEngine.guardedAdd, keys: [epochKey, streamKey], arguments: arguments)
         commands.send(command) { [unowned self] result in
+            if case .failure(.server(let message)) = result, message.hasPrefix("RILLEPOCH") {
+                learnEpoch(over: commands)  // Redis lost its data (or another epoch began) under us
+                return refuse(response)
+            }
             guard case .success(let reply) = result, let streamID = reply.string else { return refuse(response) }
             statistics.stored += 1
             server.counters.publishes += 1
@@ -155,6 +163,16 @@ public final class RedisEngine: EventEngine {
             }
         }
     }
+
+    /// XADD only while the stream's epoch is the one this node knows. Without the check, a command
+    /// connection that reconnects to a Redis restarted empty before the reader has learnt the new
+    /// epoch would store events into the new stream under the old epoch's ids: the lie epochs exist
+    /// to prevent. The entry carries its epoch (`e`), so every node's reader learns a change from
+    /// the stream itself. KEYS: epoch, stream; ARGV: epoch, MAXLEN, then field/value pairs.
+    static let guardedAdd = """
+        if redis.call('GET', KEYS[1]) ~= ARGV[1] then return redis.error_reply('RILLEPOCH stream identity changed') end
+        return redis.call('XADD', KEYS[2], 'MAXLEN', '~', ARGV[2], '*', 'e', ARGV[1], unpack(ARGV, 3))
+        """
 
     private func refuse(_ response: DeferredResponse) {
         statistics.refused += 1
@@ -228,32 +246,49 @@ public final class RedisEngine: EventEngine {
     private func readerConnected() {
         readerGeneration += 1
         let generation = readerGeneration
-        reader.send(RedisCommand.set(epochKey, RedisEngine.newEpoch(), onlyIfNew: true)) { _ in }
-        reader.send(RedisCommand.get(epochKey)) { [unowned self] result in
-            guard generation == readerGeneration else { return }
+        learnEpoch(
+            over: reader, isCurrent: { [unowned self] in generation == readerGeneration },
+            then: { [unowned self] in read(generation) })
+    }
+
+    /// Makes the epoch key if it is missing (SET NX: the first node wins), reads it over
+    /// `connection`, adopts it, then runs `then`. `isCurrent` drops a reply of an older connection.
+    private func learnEpoch(
+        over connection: RedisConnection, isCurrent: @escaping () -> Bool = { true },
+        then: @escaping () -> Void = {}
+    ) {
+        connection.send(RedisCommand.set(epochKey, RedisEngine.newEpoch(), onlyIfNew: true)) { _ in }
+        connection.send(RedisCommand.get(epochKey)) { [unowned self] result in
+            guard isCurrent() else { return }
             guard case .success(let reply) = result else { return }  // lost again: the next connection retries
             guard let current = reply.string, !current.isEmpty, !current.contains("-") else {
                 log(LogLine(.error, "rill serve: \(epochKey) holds no usable epoch (\(reply)); trying again in 1 s"))
                 loop.schedule(after: .seconds(1)) { [weak self] in
-                    guard let self, generation == readerGeneration else { return }
-                    readerConnected()
+                    guard let self, isCurrent() else { return }
+                    learnEpoch(over: connection, isCurrent: isCurrent, then: then)
                 }
                 return
             }
-            if let epoch, epoch != current {
-                statistics.epochChanges += 1
-                lastStreamID = "0-0"
-                log(
-                    LogLine(
-                        .warning,
-                        "rill serve: Redis at \(configuration.endpoint) lost its events (new epoch \(current), was "
-                            + "\(epoch)); ids from before are answered with event: reset"))
-            }
-            let changed = epoch != nil && epoch != current
-            epoch = current
-            if changed { releaseWaiting(all: true) }
-            read(generation)
+            adopt(epoch: current)
+            then()
         }
+    }
+
+    /// The stream's identity as Redis holds it now; a change means Redis lost the history.
+    private func adopt(epoch current: String) {
+        guard epoch != current else { return }
+        if let epoch {
+            statistics.epochChanges += 1
+            lastStreamID = "0-0"
+            log(
+                LogLine(
+                    .warning,
+                    "rill serve: Redis at \(configuration.endpoint) lost its events (new epoch \(current), was "
+                        + "\(epoch)); ids from before are answered with event: reset"))
+        }
+        let changed = epoch != nil
+        epoch = current
+        if changed { releaseWaiting(all: true) }
     }
 
     /// One XREAD from `lastStreamID`; delivers what it returns and asks again.
@@ -282,6 +317,9 @@ public final class RedisEngine: EventEngine {
     }
 
     private func deliver(_ entry: StreamEntry) {
+        if let entryEpoch = entry.field("e"), !entryEpoch.elementsEqual((epoch ?? "").utf8) {
+            adopt(epoch: String(decoding: entryEpoch, as: UTF8.self))  // flushed under a connected reader
+        }
         lastStreamID = entry.id
         guard let epoch, let topicBytes = entry.field("t"), let data = entry.field("d") else { return }
         let topic = String(decoding: topicBytes, as: UTF8.self)

@@ -187,6 +187,38 @@ extension Loopback {
             nodes.loop.closeAll()
         }
 
+        /// Redis loses its data while every connection stays up (FLUSHALL; the same race as a
+        /// restart where the command connection is back before the reader): the next publication is
+        /// refused rather than stored under the lost epoch's ids, the publisher's node makes a new
+        /// epoch, and the other node learns it from the stream: both deliver the new id.
+        @Test(.enabled(if: redisServerInstalled)) func flushedUnderConnectedNodes() throws {
+            let redis = try RedisServerProcess()
+            let a = try Self.node(redis, prefix: "t4")
+            let b = try Self.node(redis, prefix: "t4")
+            let nodes = try NodeClients()
+            let onA = try nodes.stream(a)
+            let onB = try nodes.stream(b)
+            let first = try nodes.publish(a, "before")
+            #expect(first.status == 204)
+            let firstEpoch = try #require(first.header("X-Event-Id")?.split(separator: "-").first)
+
+            #expect(redis.command("*1\r\n$8\r\nFLUSHALL\r\n").hasPrefix("+OK"))
+            let refused = try nodes.publish(a, "refused")
+            #expect(refused.status == 503, "a publication under the lost epoch is refused, not stored")
+            let after = try nodes.publishStored(a, "after")
+            #expect(after.status == 204)
+            let afterID = try #require(after.header("X-Event-Id"))
+            #expect(afterID.split(separator: "-").first != firstEpoch, "a new epoch")
+            #expect(drive(nodes.loop) { nodes.events(onA).count == 2 && nodes.events(onB).count == 2 })
+            for stream in [onA, onB] {
+                #expect(nodes.events(stream).map(\.dataString) == ["before", "after"])
+                #expect(nodes.events(stream).last?.lastEventID == afterID)
+            }
+            #expect(a.metric("rill_engine_epoch_changes_total") == 1)
+            #expect(b.metric("rill_engine_epoch_changes_total") == 1)
+            nodes.loop.closeAll()
+        }
+
         /// Redis unreachable at start: one line naming the address, exit status 1.
         @Test func unreachableAtStart() throws {
             let port = try freeLoopbackPort()
