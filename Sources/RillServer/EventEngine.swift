@@ -17,8 +17,9 @@ public protocol EventEngine: PublicationSequencer {
     /// the hub decide.
     func resetReason(for lastEventID: String) -> StreamReset.Reason?
     /// Whether `lastEventID` names an event of the current epoch that this node has not read yet
-    /// (the client comes from a node that is ahead): its stream waits (`whenRead`) rather than be
-    /// reset.
+    /// (the client comes from a node that is ahead), or that this node cannot judge yet (it is
+    /// reconnecting to its store, which may have lost the epoch): its stream waits (`whenRead`)
+    /// rather than be reset or resumed on a guess.
     func hasNotRead(_ lastEventID: String) -> Bool
     /// Calls `ready` once this node has read past `lastEventID`, or after a short wait at most.
     func whenRead(past lastEventID: String, _ ready: @escaping () -> Void)

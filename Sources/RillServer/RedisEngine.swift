@@ -79,6 +79,9 @@ public final class RedisEngine: EventEngine {
     private(set) var lastStreamID = "0-0"
     /// Bumped on each reader connection: replies of an earlier one are ignored.
     private var readerGeneration = 0
+    /// The reader's connection is up and has checked the epoch since it (re)connected. Until then
+    /// this node cannot tell whether Redis kept its history, so resuming streams wait for it.
+    private var readerConfirmed = false
     private var wasAvailable = true
     private var keepAlive: TimerID?
     private var stopped = false
@@ -104,7 +107,10 @@ public final class RedisEngine: EventEngine {
         commands = RedisConnection(loop: loop, configuration: connection)
         reader = RedisConnection(loop: loop, configuration: connection)
         commands.onStateChange = { [unowned self] connected in self.commandsChanged(connected) }
-        reader.onStateChange = { [unowned self] connected in if connected { self.readerConnected() } }
+        reader.onStateChange = { [unowned self] connected in
+            readerConfirmed = false
+            if connected { readerConnected() }
+        }
     }
 
     public func start() {
@@ -189,7 +195,9 @@ public final class RedisEngine: EventEngine {
     }
 
     public func hasNotRead(_ lastEventID: String) -> Bool {
-        guard let epoch, let (idEpoch, streamID) = RedisEngine.parse(lastEventID), idEpoch == epoch,
+        guard let epoch, let (idEpoch, streamID) = RedisEngine.parse(lastEventID) else { return false }
+        if !readerConfirmed { return true }  // the epoch may have changed while the reader was away
+        guard idEpoch == epoch,
             let position = StreamPosition(streamID), let last = StreamPosition(lastStreamID)
         else { return false }
         return last < position
@@ -248,7 +256,11 @@ public final class RedisEngine: EventEngine {
         let generation = readerGeneration
         learnEpoch(
             over: reader, isCurrent: { [unowned self] in generation == readerGeneration },
-            then: { [unowned self] in read(generation) })
+            then: { [unowned self] in
+                readerConfirmed = true
+                releaseWaiting()
+                read(generation)
+            })
     }
 
     /// Makes the epoch key if it is missing (SET NX: the first node wins), reads it over
