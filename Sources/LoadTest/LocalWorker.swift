@@ -18,6 +18,8 @@ final class LocalWorker: LoadWorker {
     let sources: [SocketAddress]
     private var streams: StreamLoad?
     private var requests: RequestLoad?
+    /// Stages and scenario groups (`WorkerCommand.startGroup`).
+    private var scenario: ScenarioLoads?
     private var published = 0
     private var finishDeadline: UInt64?
     private var lastHeartbeatCheck: UInt64 = 0
@@ -54,15 +56,30 @@ final class LocalWorker: LoadWorker {
                     request: plan.httpRequest)
                 requests!.start()
             }
+        case .startGroup(let group, let definition, let connections, let sourceOffset, let pending):
+            if baselineBytes == 0 { baselineBytes = ProcessMemory.residentBytes() }
+            startHousekeeping()
+            if scenario == nil { scenario = ScenarioLoads(loop: loop, sources: sources, reconnects: plan.reconnect) }
+            scenario!.start(
+                group: group, definition: definition, connections: connections, sourceOffset: sourceOffset,
+                pending: pending)
+        case .stage(let group, let target, let seconds):
+            scenario?.stage(group: group, target: target, seconds: seconds)
+        case .churn(let group, let perSecond):
+            if let group { scenario?.churn(group: group, perSecond: perSecond) } else { streams?.startChurn(perSecond: perSecond) }
         case .published(let count):
             published = count
             streams?.published = count
+            scenario?.published = count
         case .finish(let count):
             residentBytes = ProcessMemory.residentBytes()
             published = count
             streams?.published = count
             streams?.stopRamp()
+            streams?.churn = ChurnPace()
             streams?.stopReconnecting()
+            scenario?.published = count
+            scenario?.finish()
             requests?.stop()
             finishDeadline = MonotonicClock.nanoseconds() + 2_000_000_000
             startHousekeeping()
@@ -82,6 +99,7 @@ final class LocalWorker: LoadWorker {
             status.attempted = requests.clients.count
             status.open = requests.openConnections
         }
+        if let scenario { status.merge(scenario.status) }
         status.published = published
         return status
     }
@@ -100,8 +118,11 @@ final class LocalWorker: LoadWorker {
                 streams.checkHeartbeats(limit: UInt64(2 * plan.heartbeatInterval * 1e9))
             }
         }
+        scenario?.pump()
         guard let deadline = finishDeadline else { return }
-        let drained = (published == 0 || (streams?.streamsWithGaps ?? 0) == 0) && (requests?.inFlight ?? 0) == 0
+        let drained =
+            (published == 0 || (streams?.streamsWithGaps ?? 0) + (scenario?.streamsWithGaps ?? 0) == 0)
+            && (requests?.inFlight ?? 0) + (scenario?.inFlight ?? 0) == 0
         guard drained || now >= deadline else { return }
         finishDeadline = nil
         if let housekeeping { loop.cancel(housekeeping) }
@@ -122,6 +143,7 @@ final class LocalWorker: LoadWorker {
                 result.counts.requestsPerSecond = Double(result.counts.requests) / requests.activeSeconds
             }
         }
+        if let scenario { result.merge(scenario.result()) }
         result.counts.published = published
         result.counts.baselineBytes = baselineBytes
         result.counts.residentBytes = residentBytes

@@ -35,6 +35,13 @@ final class StreamLoad: ConnectionHandler {
         /// When it last ended (monotonic ns), for the reconnect latency.
         var endedAt: UInt64 = 0
         var resume = StreamResume()
+        /// Its connection now (`Connection.id`), so a ramp down or churn can close it (`.max`: none,
+        /// an fd of -1 that names no connection; 0 would be fd 0, a worker's channel).
+        var connection: UInt64 = .max
+        /// Closed by a ramp down: it ends, and is not reconnected.
+        var retired = false
+        /// Closed by `--churn`, to be reopened at once.
+        var churning = false
     }
 
     let loop: EventLoop
@@ -59,6 +66,14 @@ final class StreamLoad: ConnectionHandler {
     }
     /// Gaps counted as events arrive, not by a scan of every stream.
     private var gaps = GapCounter()
+
+    /// Stages: the level to hold over time (nil: `grow(to:rate:)` alone), the streams closed by a
+    /// ramp down, and the streams in the order they opened (the newest close first).
+    var levels: LevelSchedule?
+    var retired = 0
+    var openOrder: [Int32] = []
+    /// `--churn`: streams closed and reopened per second, since when, and how many so far.
+    var churn = ChurnPace()
 
     /// Streams reconnect like `EventSource` (`LoadPlan.reconnect`) until `stopReconnecting()`.
     let reconnects: Bool
@@ -103,6 +118,8 @@ final class StreamLoad: ConnectionHandler {
 
     /// Opens the streams the rate allows by now.
     func pump() {
+        pumpChurn()
+        if let levels { return pumpLevel(levels) }
         guard attempted < goal else { return }
         let allowed = RampSchedule(start: rampStart, base: rampBase, goal: goal, rate: rate).allowed(
             now: MonotonicClock.nanoseconds())
@@ -116,7 +133,7 @@ final class StreamLoad: ConnectionHandler {
     }
 
     /// Opens one more stream (round-robin over the source addresses).
-    private func openOne() {
+    func openOne() {
         let index = streams.count
         streams.append(Stream(started: MonotonicClock.nanoseconds()))
         attempted += 1
@@ -124,6 +141,7 @@ final class StreamLoad: ConnectionHandler {
             loop, to: target, sources: sources, index: sourceOffset + index,
             handler: self, userData: UInt64(index))
         {
+            streams[index].connection = connection.id
             connection.write(request)
         } else {
             ended += 1
@@ -133,6 +151,8 @@ final class StreamLoad: ConnectionHandler {
     func connectionDidOpen(_ connection: Connection) {
         let index = Int(connection.userData)
         if !streams[index].reconnecting { recorder.opened(startedAt: streams[index].started) }
+        // Retired by a ramp down while connecting (a connecting socket has no `Connection` to close).
+        if streams[index].retired { connection.close() }
     }
 
     func connection(_ connection: Connection, didRead bytes: UnsafeRawBufferPointer) {
@@ -167,7 +187,11 @@ final class StreamLoad: ConnectionHandler {
             streams[index].open = true
             streams[index].lastHeard = now
             streaming += 1
-            if streams[index].reconnecting {
+            if streams[index].churning {
+                streams[index].churning = false
+                recorder.counts.churned += 1
+                recorder.churnLatency.record((now - streams[index].endedAt) / 1_000)
+            } else if streams[index].reconnecting {
                 // Resumed: its level carries on (the replay owes it what it missed).
                 recorder.counts.reconnects += 1
                 recorder.reconnectLatency.record((now - streams[index].endedAt) / 1_000)
@@ -253,6 +277,11 @@ final class StreamLoad: ConnectionHandler {
             streams[index].open = false
             streaming -= 1
         }
+        if streams[index].churning {
+            // Closed here to be reopened by `churnOne` (which is on the stack): nothing ends.
+            if reason == .local && wasOpen { return }
+            streams[index].churning = false  // the reopening failed: a reconnection as any other
+        }
         let lostByPeer = reason != .local || streams[index].endedByServer
         if reconnects && !stopping && streams[index].everOpened && !streams[index].fatal && lostByPeer {
             if !wasOpen {
@@ -283,8 +312,8 @@ final class StreamLoad: ConnectionHandler {
         _ = loop.schedule(after: .milliseconds(delay)) { [unowned self] in self.reconnect(index) }
     }
 
-    private func reconnect(_ index: Int) {
-        guard !stopping else {
+    func reconnect(_ index: Int) {
+        guard !stopping && !streams[index].retired else {
             ended += 1
             if streams[index].tracked {
                 streams[index].tracked = false
@@ -304,6 +333,7 @@ final class StreamLoad: ConnectionHandler {
         do {
             let connection = try loop.connect(
                 to: target.address, from: source, handler: self, userData: UInt64(index))
+            streams[index].connection = connection.id
             connection.write(resumeRequest(lastID: streams[index].resume.lastID))
         } catch {
             // Not even started (out of descriptors, say): try again after the delay.
