@@ -33,6 +33,13 @@ public struct LoadScenario: Codable, Equatable, Sendable {
         }
     }
 
+    /// Every stream group subscribes to the topic of every publisher, so each stream is owed every
+    /// event published after it opened (and gaps can be counted). Otherwise gaps are not counted.
+    public var streamsOweEveryEvent: Bool {
+        let published = Set(groups.filter { $0.kind == .publish }.map { $0.topics.first ?? "" })
+        return groups.filter { $0.kind == .sse }.allSatisfy { published.isSubset(of: Set($0.topics)) }
+    }
+
     /// The stream groups' levels summed, `elapsed` seconds into the run.
     public func streamLevel(at elapsed: Double) -> Double {
         groups.filter { $0.kind == .sse }.reduce(0) { $0 + $1.stages.level(at: elapsed) }
@@ -71,6 +78,13 @@ public struct LoadGroup: Codable, Equatable, Sendable {
         self.kind = kind
         self.url = url
         self.stages = stages
+    }
+
+    /// The `topic=` values of its URL's query ("" for none: the server's default topic).
+    var topics: [String] {
+        guard let query = url.split(separator: "?", maxSplits: 1).dropFirst().first else { return [""] }
+        let topics = query.split(separator: "&").filter { $0.hasPrefix("topic=") }.map { String($0.dropFirst(6)) }
+        return topics.isEmpty ? [""] : topics
     }
 
     /// The request an http group sends, the same bytes every time.

@@ -35,12 +35,19 @@ extension LoadRun {
         var nextStart = Array(repeating: 0.0, count: groups.count)
         while !stopping {
             let elapsed = seconds(since: start)
+            // A hold of a stream group ends now: the streams open are judged before anything moves.
+            let holdEnds = groups.indices.contains { index in
+                let stages = groups[index].stages
+                let number = next[index]
+                // Stage `number - 1` ended (just now: the last one's end is judged once, after settling).
+                guard groups[index].kind == .sse, number > 0, number < stages.count, nextStart[index] <= elapsed
+                else { return false }
+                let previous = number >= 2 ? stages[number - 2].target : 0
+                return stages[number - 1].target > 0 && stages[number - 1].target == previous
+            }
+            if holdEnds { sampleHeld(scenario, at: elapsed) }
             for (index, group) in groups.enumerated() {
                 while next[index] < group.stages.count && nextStart[index] <= elapsed {
-                    if next[index] > 0 && group.kind == .sse {
-                        let previous = next[index] >= 2 ? group.stages[next[index] - 2].target : 0
-                        sampleHeld(scenario, endOf: group.stages[next[index] - 1], after: previous, at: elapsed)
-                    }
                     let stage = group.stages[next[index]]
                     let ends = nextStart[index] + stage.seconds
                     begin(index, group, stage, over: max(0, ends - elapsed), publisher: publishers[index])
@@ -60,9 +67,7 @@ extension LoadRun {
         // The last stages' end: a hold there is judged once the last streams settled.
         if !stopping && scenario.streamLevel(at: end) > 0 {
             run("settling", timeout: 5) { $0.settled }
-            for group in groups where group.kind == .sse {
-                sampleHeld(scenario, endOf: group.stages.last!, after: 0, at: end, final: true)
-            }
+            sampleHeld(scenario, at: end)
         }
         var outcome = finish()
         outcome.holdSeconds = elapsed
@@ -102,15 +107,12 @@ extension LoadRun {
     /// At the end of a hold (a flat stage with streams), the streams open against the levels of every
     /// stream group; the lowest share is the run's `streams.held`. Skipped while another stream group
     /// ramps (its streams are on their way, not lost).
-    private func sampleHeld(
-        _ scenario: LoadScenario, endOf stage: LoadStage, after previous: Double, at elapsed: Double, final: Bool = false
-    ) {
-        guard stage.target > 0, final || previous == stage.target else { return }
+    private func sampleHeld(_ scenario: LoadScenario, at elapsed: Double) {
         let steady = scenario.groups.filter { $0.kind == .sse }.allSatisfy { group in
-            // Ramping at `elapsed` (a hair before it, where the finished stage ends) or not.
-            let before = group.stages.level(at: max(0, elapsed - 0.001))
-            let after = group.stages.level(at: elapsed + 0.001)
-            return abs(before - after) < 0.5 || elapsed >= group.stages.totalSeconds
+            // Flat over the last quarter second before `elapsed` (streams of a ramp may be on their way).
+            let before = group.stages.level(at: max(0, elapsed - 0.25))
+            let after = group.stages.level(at: max(0, elapsed - 0.001))
+            return abs(before - after) < 0.5
         }
         guard steady else { return }
         let wanted = Int(scenario.streamLevel(at: max(0, elapsed - 0.001)).rounded())
@@ -223,6 +225,9 @@ extension LoadReport {
                             format: "  Held       %d of %d at the end of a hold (%.2f%%, the lowest)", held.held,
                             held.wanted, held.share * 100), at: index + 1)
                 }
+            }
+            if !scenario.streamsOweEveryEvent {
+                lines.append("  Gaps       not counted: some stream groups do not follow every publisher's topic")
             }
             if plan.mode == .sse && scenario.groups.contains(where: { $0.kind == .http }) {
                 lines.append(
