@@ -77,6 +77,7 @@ extension StreamLoad {
     private func churnOne(_ index: Int) {
         guard let connection = loop.connection(id: streams[index].connection) else { return }
         streams[index].churning = true
+        churnsPending += 1
         streams[index].endedAt = MonotonicClock.nanoseconds()
         connection.close()
         reconnect(index)

@@ -123,6 +123,8 @@ final class LocalWorker: LoadWorker {
         let drained =
             (published == 0 || (streams?.streamsWithGaps ?? 0) + (scenario?.streamsWithGaps ?? 0) == 0)
             && (requests?.inFlight ?? 0) + (scenario?.inFlight ?? 0) == 0
+            // A stream the churn closed last is held again once it reopened.
+            && (streams?.churnsPending ?? 0) + (scenario?.churnsPending ?? 0) == 0
         guard drained || now >= deadline else { return }
         finishDeadline = nil
         if let housekeeping { loop.cancel(housekeeping) }

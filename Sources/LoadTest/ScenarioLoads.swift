@@ -81,6 +81,12 @@ final class ScenarioLoads {
             return sum
         }
     }
+    var churnsPending: Int {
+        loads.values.reduce(0) { sum, load in
+            if case .streams(let streams) = load { return sum + streams.churnsPending }
+            return sum
+        }
+    }
     var streamsWithGaps: Int {
         loads.values.reduce(0) { sum, load in
             if case .streams(let streams) = load { return sum + streams.streamsWithGaps }

@@ -74,6 +74,8 @@ final class StreamLoad: ConnectionHandler {
     var openOrder: [Int32] = []
     /// `--churn`: streams closed and reopened per second, since when, and how many so far.
     var churn = ChurnPace()
+    /// Streams closed by the churn whose reopening has not got its response head (or failed) yet.
+    var churnsPending = 0
 
     /// Streams reconnect like `EventSource` (`LoadPlan.reconnect`) until `stopReconnecting()`.
     let reconnects: Bool
@@ -189,6 +191,7 @@ final class StreamLoad: ConnectionHandler {
             streaming += 1
             if streams[index].churning {
                 streams[index].churning = false
+                churnsPending -= 1
                 recorder.counts.churned += 1
                 recorder.churnLatency.record((now - streams[index].endedAt) / 1_000)
             } else if streams[index].reconnecting {
@@ -281,6 +284,7 @@ final class StreamLoad: ConnectionHandler {
             // Closed here to be reopened by `churnOne` (which is on the stack): nothing ends.
             if reason == .local && wasOpen { return }
             streams[index].churning = false  // the reopening failed: a reconnection as any other
+            churnsPending -= 1
         }
         let lostByPeer = reason != .local || streams[index].endedByServer
         if reconnects && !stopping && streams[index].everOpened && !streams[index].fatal && lostByPeer {
@@ -314,6 +318,10 @@ final class StreamLoad: ConnectionHandler {
 
     func reconnect(_ index: Int) {
         guard !stopping && !streams[index].retired else {
+            if streams[index].churning {
+                streams[index].churning = false
+                churnsPending -= 1
+            }
             ended += 1
             if streams[index].tracked {
                 streams[index].tracked = false
