@@ -114,6 +114,8 @@ public struct LoadCounts: Codable, Equatable, Sendable {
     public var streamsLost = 0
     /// sse, `--churn`: streams closed on purpose and reopened (their response head arrived).
     public var churned = 0
+    /// sse, `--churn`: streams closed on purpose whose reopening is under way (held, for `streams.held`).
+    public var reopening = 0
     /// Every connection asked for has opened or ended (merged: all have).
     public var settled = true
     public var errors: [LoadErrorClass: Int] = [:]
@@ -146,6 +148,7 @@ public struct LoadCounts: Codable, Equatable, Sendable {
         streamsRepeated += other.streamsRepeated
         streamsLost += other.streamsLost
         churned += other.churned
+        reopening += other.reopening
         settled = settled && other.settled
         errors.merge(other.errors, uniquingKeysWith: +)
         baselineBytes += other.baselineBytes

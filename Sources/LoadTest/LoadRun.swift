@@ -84,7 +84,7 @@ final class LoadRun {
         }
         run("holding", timeout: plan.duration.seconds - seconds(since: holdStart)) { _ in false }
         let holdSeconds = seconds(since: holdStart)
-        heldSample = (total.open, wanted)
+        heldSample = (total.open + total.reopening, wanted)
 
         var outcome = finish()
         outcome.rampSeconds = rampSeconds

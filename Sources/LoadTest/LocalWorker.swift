@@ -94,6 +94,7 @@ final class LocalWorker: LoadWorker {
             status.open = streams.streaming
             status.gaps = published > 0 ? streams.streamsWithGaps : 0
             status.settled = streams.settled
+            status.reopening = streams.churnsPending
         } else if let requests {
             status = requests.recorder.counts
             status.attempted = requests.clients.count

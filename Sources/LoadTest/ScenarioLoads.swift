@@ -106,6 +106,7 @@ final class ScenarioLoads {
                 counts.open = streams.streaming
                 counts.gaps = published > 0 ? streams.streamsWithGaps : 0
                 counts.settled = streams.settled
+                counts.reopening = streams.churnsPending
             case .requests(let requests):
                 counts = requests.recorder.counts
                 counts.attempted = requests.clients.count

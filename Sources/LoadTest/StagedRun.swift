@@ -36,7 +36,7 @@ extension LoadRun {
         while !stopping {
             let elapsed = seconds(since: start)
             // A hold of a stream group ends now: the streams open are judged before anything moves.
-            let holdEnds = groups.indices.contains { index in
+            let holdEnds = groups.indices.filter { index in
                 let stages = groups[index].stages
                 let number = next[index]
                 // Stage `number - 1` ended (just now: the last one's end is judged once, after settling).
@@ -45,7 +45,8 @@ extension LoadRun {
                 let previous = number >= 2 ? stages[number - 2].target : 0
                 return stages[number - 1].target > 0 && stages[number - 1].target == previous
             }
-            if holdEnds { sampleHeld(scenario, at: elapsed) }
+            // Judged as at the boundary (the loop may come late; nothing has moved yet).
+            if let boundary = holdEnds.map({ nextStart[$0] }).min() { sampleHeld(scenario, at: boundary) }
             for (index, group) in groups.enumerated() {
                 while next[index] < group.stages.count && nextStart[index] <= elapsed {
                     let stage = group.stages[next[index]]
@@ -64,10 +65,12 @@ extension LoadRun {
             }
         }
         let elapsed = seconds(since: start)
-        // The last stages' end: a hold there is judged once the last streams settled.
-        if !stopping && scenario.streamLevel(at: end) > 0 {
-            run("settling", timeout: 5) { $0.settled }
-            sampleHeld(scenario, at: end)
+        // The last stages' end: workers that lag (a loaded machine) get up to 5 s to reach the last
+        // level; a hold there is judged once they did.
+        let last = Int(scenario.streamLevel(at: end).rounded())
+        if !stopping {
+            run("settling", timeout: 5) { $0.settled && $0.open + $0.reopening <= last }
+            if last > 0 { sampleHeld(scenario, at: end) }
         }
         var outcome = finish()
         outcome.holdSeconds = elapsed
@@ -117,7 +120,9 @@ extension LoadRun {
         guard steady else { return }
         let wanted = Int(scenario.streamLevel(at: max(0, elapsed - 0.001)).rounded())
         guard wanted > 0 else { return }
-        let open = total.open
+        // A stream the churn is reopening is held: closing it was this run's doing, not a loss.
+        let status = total
+        let open = status.open + status.reopening
         if let sample = heldSample, Double(sample.count) / Double(sample.wanted) <= Double(open) / Double(wanted) {
             return
         }
