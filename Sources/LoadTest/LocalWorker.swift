@@ -112,14 +112,14 @@ final class LocalWorker: LoadWorker {
 
     private func tick() {
         let now = MonotonicClock.nanoseconds()
-        if let streams {
-            streams.pump()
-            if plan.heartbeatInterval > 0 && now - lastHeartbeatCheck > 1_000_000_000 {
-                lastHeartbeatCheck = now
-                streams.checkHeartbeats(limit: UInt64(2 * plan.heartbeatInterval * 1e9))
-            }
-        }
+        streams?.pump()
         scenario?.pump()
+        if plan.heartbeatInterval > 0 && now - lastHeartbeatCheck > 1_000_000_000 {
+            lastHeartbeatCheck = now
+            let limit = UInt64(2 * plan.heartbeatInterval * 1e9)
+            streams?.checkHeartbeats(limit: limit)
+            scenario?.checkHeartbeats(limit: limit)
+        }
         guard let deadline = finishDeadline else { return }
         let drained =
             (published == 0 || (streams?.streamsWithGaps ?? 0) + (scenario?.streamsWithGaps ?? 0) == 0)

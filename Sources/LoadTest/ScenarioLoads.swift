@@ -61,6 +61,11 @@ final class ScenarioLoads {
         for case .streams(let streams) in loads.values { streams.pump() }
     }
 
+    /// Streams silent for longer than `limit` nanoseconds (see `StreamLoad.checkHeartbeats`).
+    func checkHeartbeats(limit: UInt64) {
+        for case .streams(let streams) in loads.values { streams.checkHeartbeats(limit: limit) }
+    }
+
     func finish() {
         for load in loads.values {
             switch load {

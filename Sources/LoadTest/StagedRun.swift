@@ -161,7 +161,8 @@ extension LoadRun {
         if let abortReason {
             outcome.failure = "aborted: \(abortReason)"
         } else if outcome.interrupted || outcome.nothingListening {
-            return
+            // The run did not happen as planned: that is its failure, not the thresholds'.
+            outcome.thresholdsFailed = false
         } else if failed.isEmpty {
             outcome.failure = nil
         } else {
