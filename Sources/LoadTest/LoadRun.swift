@@ -245,6 +245,15 @@ final class LoadRun {
         self.publisher = publisher
     }
 
+    /// Streams open while a scenario publishes: one that subscribed after the fan-out of a POST whose
+    /// response is not in yet is not owed that event, so the count announced (each stream's baseline
+    /// when its head arrives) is of the publications started, announced as each is about to be sent
+    /// (ahead of the event on the server's sockets). The finish announces what completed.
+    func announceStarted() {
+        guard mode == .sse && countsGaps else { return }
+        announce(scenarioPublishers.reduce(publishedCount) { $0 + $1.inFlight })
+    }
+
     /// Tells the workers how many events have been published, so they can count gaps.
     func announce(_ published: Int) {
         guard published != announced else { return }
@@ -311,9 +320,7 @@ final class LoadRun {
 
     private func tick(_ phase: String, _ status: LoadCounts) {
         let published = publishedCount
-        if published != announced && mode == .sse && !plan.findMax && countsGaps {
-            announce(published)
-        }
+        if plan.scenario == nil && published != announced && mode == .sse && !plan.findMax { announce(published) }
         metricsEndpoint?.status = status
         metricsEndpoint?.published = published
         watchThresholds(status)

@@ -37,6 +37,8 @@ final class RequestLoad: ConnectionHandler {
     /// The request bytes for the next send (a publisher stamps each one).
     let makeRequest: () -> [UInt8]
     var recorder = LoadRecorder()
+    /// Called as each request is about to be written (a scenario's publisher announces it first).
+    var willSend: (() -> Void)?
     private(set) var clients: [Client] = []
     private(set) var running = false
     private var startedAt: UInt64 = 0
@@ -147,6 +149,7 @@ final class RequestLoad: ConnectionHandler {
         clients[index].busy = true
         inFlight += 1
         clients[index].intended = intended
+        willSend?()
         connection.write(makeRequest())
     }
 

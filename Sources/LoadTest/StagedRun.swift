@@ -26,7 +26,10 @@ extension LoadRun {
         // Worker processes answer once they run: the stages' clock starts when all can follow it.
         run("starting", timeout: 15) { $0.settled }
         scenarioPublishers = groups.indices.compactMap { publishers[$0] }
-        for publisher in scenarioPublishers { publisher.start() }
+        for publisher in scenarioPublishers {
+            publisher.willSend = { [unowned self] in self.announceStarted() }
+            publisher.start()
+        }
 
         let start = MonotonicClock.nanoseconds()
         let end = scenario.totalSeconds
