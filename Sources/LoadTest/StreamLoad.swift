@@ -29,6 +29,9 @@ final class StreamLoad: ConnectionHandler {
         var everOpened = false
         /// The connection is a reconnection (not counted as opened again).
         var reconnecting = false
+        /// `retired` and `churning` as bits, in the byte of padding before `reconnects` (two more
+        /// Bools at the end would cost 8 bytes a stream).
+        var marks: UInt8 = 0
         var reconnects: Int32 = 0
         /// The server's `retry:` delay in milliseconds (`EventSource`'s default until it sends one).
         var retryMilliseconds: Int32 = 3_000
@@ -38,10 +41,17 @@ final class StreamLoad: ConnectionHandler {
         /// Its connection now (`Connection.id`), so a ramp down or churn can close it (`.max`: none,
         /// an fd of -1 that names no connection; 0 would be fd 0, a worker's channel).
         var connection: UInt64 = .max
+
         /// Closed by a ramp down: it ends, and is not reconnected.
-        var retired = false
+        var retired: Bool {
+            get { marks & 1 != 0 }
+            set { marks = newValue ? marks | 1 : marks & ~1 }
+        }
         /// Closed by `--churn`, to be reopened at once.
-        var churning = false
+        var churning: Bool {
+            get { marks & 2 != 0 }
+            set { marks = newValue ? marks | 2 : marks & ~2 }
+        }
     }
 
     let loop: EventLoop
