@@ -13,7 +13,7 @@ struct Load: ParsableCommand {
             Counts accept k/M suffixes (10k); durations accept ms/s/m/h (30s, 1m), at most a week; sizes \
             are bytes or take a unit: 64k, 1M (powers of 1024; also KiB, MiB), 64kB, 1MB (powers of 1000). \
             Exit status 0 when every connection opened and held, no event was lost and no request failed; \
-            1 otherwise, with a one-line reason; 130 when interrupted (Ctrl-C: the report is of the run so far). \
+            1 otherwise, with a one-line reason (with --threshold, the thresholds alone decide: 99 when one fails, as k6); 130 when interrupted (Ctrl-C: the report is of the run so far). \
             Progress goes to stderr, the report to stdout. Publishing (--publish-rate) posts `t=<CLOCK_REALTIME ns>` events to \
             /publish beside the stream URL, so event latency is measured end to end.
             """
