@@ -27,6 +27,8 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
         // Latency histograms for `rill load`.
         .package(url: "https://github.com/HdrHistogram/hdrhistogram-swift", from: "0.2.0"),
+        // `rill load --scenario FILE.yaml`.
+        .package(url: "https://github.com/jpsim/Yams", from: "5.0.1"),
     ],
     targets: [
         // The thin C boundary: only what Swift cannot import well (macros, packed structs, flags).
@@ -56,6 +58,7 @@ let package = Package(
             dependencies: [
                 "Reactor", "HTTP1", "SSE", "Workers",
                 .product(name: "Histogram", package: "hdrhistogram-swift", condition: .when(traits: ["Tools"])),
+                .product(name: "Yams", package: "Yams", condition: .when(traits: ["Tools"])),
             ]
         ),
         .executableTarget(

@@ -112,6 +112,10 @@ public struct LoadCounts: Codable, Equatable, Sendable {
     public var duplicateEvents = 0
     public var streamsRepeated = 0
     public var streamsLost = 0
+    /// sse, `--churn`: streams closed on purpose and reopened (their response head arrived).
+    public var churned = 0
+    /// sse, `--churn`: streams closed on purpose whose reopening is under way (held, for `streams.held`).
+    public var reopening = 0
     /// Every connection asked for has opened or ended (merged: all have).
     public var settled = true
     public var errors: [LoadErrorClass: Int] = [:]
@@ -143,6 +147,8 @@ public struct LoadCounts: Codable, Equatable, Sendable {
         duplicateEvents += other.duplicateEvents
         streamsRepeated += other.streamsRepeated
         streamsLost += other.streamsLost
+        churned += other.churned
+        reopening += other.reopening
         settled = settled && other.settled
         errors.merge(other.errors, uniquingKeysWith: +)
         baselineBytes += other.baselineBytes

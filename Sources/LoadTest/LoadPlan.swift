@@ -39,6 +39,17 @@ public struct LoadPlan {
     /// sse: step up by `step` streams until the first failure.
     public var findMax = false
     public var step = CountArgument(1_000)
+    /// Stages and mixed groups (`--stage`, `--scenario`): the run follows them instead of
+    /// `connections`, `rate` and `duration`.
+    public var scenario: LoadScenario?
+    /// sse: streams closed and reopened per second while the total is held (`--churn`).
+    public var churn = 0.0
+    /// Pass/fail criteria (`--threshold`): with any, they alone decide the exit status.
+    public var thresholds: [Threshold] = []
+    /// Stop as soon as a threshold can no longer hold.
+    public var abortOnFail = false
+    /// Where to serve live Prometheus counters while running (`--metrics-port`), or nil.
+    public var metricsAddress: SocketAddress?
 
     /// A plan for `target`; without a mode, sse for paths starting with /sse, else http.
     public init(target: TargetURL, mode: Mode? = nil) {

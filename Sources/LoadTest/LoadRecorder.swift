@@ -11,6 +11,10 @@ public struct LoadRecorder: Codable {
     public var requestLatency = LoadRecorder.histogram()
     /// sse: from a stream's end to its reconnection's response head (the retry delay included).
     public var reconnectLatency = LoadRecorder.histogram()
+    /// sse, `--churn`: from closing a stream on purpose to its reopening's response head.
+    public var churnLatency = LoadRecorder.histogram()
+    /// A scenario's publishers, apart from its HTTP groups' requests (`requestLatency`).
+    public var publishLatency = LoadRecorder.histogram()
     /// For each stamped event (by its `t=` stamp): the latency of its last delivery, in µs. Workers'
     /// maps merge by maximum, so the figure is "until every client had it". Bounded (see `delivered`).
     public var lastDeliveries: [UInt64: UInt64] = [:]
@@ -74,6 +78,8 @@ public struct LoadRecorder: Codable {
         eventLatency.add(other.eventLatency)
         requestLatency.add(other.requestLatency)
         reconnectLatency.add(other.reconnectLatency)
+        churnLatency.add(other.churnLatency)
+        publishLatency.add(other.publishLatency)
         lastDeliveries.merge(other.lastDeliveries, uniquingKeysWith: max)
     }
 }

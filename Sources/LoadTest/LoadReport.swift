@@ -9,6 +9,8 @@ public struct LoadReport {
     public let failure: String?
     /// The run was stopped by SIGINT/SIGTERM; the report is of what it did so far.
     public let interrupted: Bool
+    /// A `--threshold` failed, or `--abort-on-fail` stopped the run (exit status 99, as k6).
+    public let thresholdsFailed: Bool
 
     /// The `--json` file (Scripts/bench_connections.py reads its keys).
     public struct Document: Codable, Equatable {
@@ -57,6 +59,13 @@ public struct LoadReport {
         public var limits: [String]
         public var series: [LoadSecond]
         public var failure: String?
+        /// Stages and scenarios: the groups run, the lowest share of streams held at the end of a
+        /// hold (count and target), and streams churned.
+        public var scenario: LoadScenario?
+        public var heldLowest: HeldSample?
+        public var churned: Int?
+        /// Each `--threshold`, passed or not, with the measured value.
+        public var thresholds: [ThresholdResult]?
     }
 
     public struct Percentiles: Codable, Equatable {
@@ -83,13 +92,15 @@ public struct LoadReport {
         let mode = plan.mode
         failure = outcome.failure
         interrupted = outcome.interrupted
+        thresholdsFailed = outcome.thresholdsFailed
         let recorder = outcome.recorder
         let counts = recorder.counts
         let histograms: [(String, Histogram<UInt64>)] = [
             ("connect", recorder.connect), ("first byte", recorder.firstByte),
             ("event", recorder.eventLatency), ("to last", recorder.timeToLast),
-            ("reconnect", recorder.reconnectLatency),
-            (mode == .sse ? "publish" : "request", recorder.requestLatency)
+            ("reconnect", recorder.reconnectLatency), ("churn", recorder.churnLatency),
+            (mode == .sse && plan.scenario == nil ? "publish" : "request", recorder.requestLatency),
+            ("publish", recorder.publishLatency),
         ]
         var lines: [String] = []
         let wanted = plan.connectionCount
@@ -139,6 +150,7 @@ public struct LoadReport {
                     counts.requests, outcome.holdSeconds, counts.requestsPerSecond,
                     counts.opened) + spread)
         }
+        LoadReport.describeStages(plan: plan, outcome: outcome, spread: spread, into: &lines)
         lines.append("  Latency          p50        p90        p99      p99.9        max      count")
         for (name, histogram) in histograms where histogram.totalCount > 0 {
             let values = [50.0, 90, 99, 99.9].map { histogram.valueAtPercentile($0) } + [histogram.max]
@@ -165,10 +177,14 @@ public struct LoadReport {
         // Nothing listening is said by the failure line; "lower --rate" would mislead.
         let limits = outcome.nothingListening ? [] : LoadLimit.advice(for: counts.errors)
         for advice in limits { lines.append("  Limit      " + advice) }
+        if !outcome.thresholds.isEmpty {
+            lines.append("  Thresholds")
+            for result in outcome.thresholds { lines.append("    " + result.line) }
+        }
         text = lines.joined(separator: "\n")
         let reconnecting = mode == .sse && plan.reconnect
 
-        json = Document(
+        var document = Document(
             version: nil, commandLine: nil, startedAt: outcome.startedAt.map(LoadReport.iso8601),
             endedAt: outcome.endedAt.map(LoadReport.iso8601), cores: Int(sysconf(Int32(_SC_NPROCESSORS_ONLN))),
             mode: mode.rawValue, url: target.description, connections: wanted, rampRate: plan.rate.value,
@@ -193,6 +209,11 @@ public struct LoadReport {
                 uniqueKeysWithValues: histograms.filter { $0.1.totalCount > 0 }.map { ($0.0, Percentiles($0.1)) }),
             errors: Dictionary(counts.errors.map { ($0.key.description, $0.value) }, uniquingKeysWith: +),
             limits: limits, series: outcome.series, failure: failure)
+        document.scenario = plan.scenario
+        document.heldLowest = outcome.heldLowest
+        document.churned = counts.churned > 0 || plan.churn > 0 ? counts.churned : nil
+        document.thresholds = outcome.thresholds.isEmpty ? nil : outcome.thresholds
+        json = document
     }
 
     /// `2026-12-01T21:18:00.123Z` for a CLOCK_REALTIME time in nanoseconds.

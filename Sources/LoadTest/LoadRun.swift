@@ -18,7 +18,14 @@ final class LoadRun {
     private var announced = 0
     private var series = LoadSeries()
     private var runStart: UInt64 = 0
-    private var goal = 0
+    var goal = 0
+    /// Stages and scenarios (StagedRun.swift): the scenario's publishers (this process publishes),
+    /// the lowest held share sampled, and why `--abort-on-fail` stopped the run.
+    var scenarioPublishers: [RequestLoad] = []
+    var heldSample: (count: Int, wanted: Int)?
+    var abortReason: String?
+    /// `--metrics-port`: live counters for Prometheus.
+    var metricsEndpoint: LoadMetricsEndpoint?
 
     init(
         loop: EventLoop, plan: LoadPlan, sources: [SocketAddress], workers: [LoadWorker],
@@ -37,10 +44,16 @@ final class LoadRun {
         runStart = MonotonicClock.nanoseconds()
         let startedAt = WallClock.nanoseconds()
         var outcome: LoadOutcome
-        switch mode {
-        case .sse: outcome = plan.findMax ? findMaximum() : holdStreams()
-        case .http: outcome = runRequests()
+        if let scenario = plan.scenario {
+            outcome = runScenario(scenario)
+        } else {
+            switch mode {
+            case .sse: outcome = plan.findMax ? findMaximum() : holdStreams()
+            case .http: outcome = runRequests()
+            }
         }
+        if plan.scenario != nil { outcome.heldLowest = heldSample.map { HeldSample(held: $0.count, wanted: $0.wanted) } }
+        judge(&outcome)
         outcome.series = series.seconds
         outcome.sources = sources.count
         outcome.workers = workers.count
@@ -59,6 +72,9 @@ final class LoadRun {
         run("opening", timeout: rampBudget(wanted)) { $0.settled && $0.attempted >= wanted }
         let rampSeconds = seconds(since: rampStart)
         let openedAtHold = total.open
+        if plan.churn > 0 && !stopping {
+            for worker in workers { worker.send(.churn(group: nil, perSecond: plan.churn / Double(workers.count))) }
+        }
 
         let holdStart = MonotonicClock.nanoseconds()
         if plan.publishRate > 0 && !stopping {
@@ -68,6 +84,7 @@ final class LoadRun {
         }
         run("holding", timeout: plan.duration.seconds - seconds(since: holdStart)) { _ in false }
         let holdSeconds = seconds(since: holdStart)
+        heldSample = (total.open + total.reopening, wanted)
 
         var outcome = finish()
         outcome.rampSeconds = rampSeconds
@@ -151,18 +168,18 @@ final class LoadRun {
     // MARK: - Steps shared by every run
 
     /// SIGINT or SIGTERM: the run stops where it is and reports what it did so far.
-    private var interrupted: Bool { loop.remote.isStopRequested }
+    var interrupted: Bool { loop.remote.isStopRequested }
     /// Every connection so far was refused and none opened: nobody is listening, so the run ends
     /// after the first round instead of waiting out its duration.
     private var nothingListening = false
-    private var stopping: Bool { interrupted || nothingListening }
+    var stopping: Bool { interrupted || nothingListening || abortReason != nil }
 
     /// Connections refused before any opened that mean nothing is listening (or all of them, if fewer).
     static let refusalsMeaningNothingListens = 16
-    private func seconds(since start: UInt64) -> Double { Double(MonotonicClock.nanoseconds() - start) / 1e9 }
+    func seconds(since start: UInt64) -> Double { Double(MonotonicClock.nanoseconds() - start) / 1e9 }
 
     /// The workers' statuses, summed.
-    private var total: LoadCounts { workers.reduce(into: LoadCounts()) { $0.merge($1.status) } }
+    var total: LoadCounts { workers.reduce(into: LoadCounts()) { $0.merge($1.status) } }
 
     /// Asks the workers for `count` connections in all, an even share each; `rate` (ramp or
     /// requests per second) is shared the same way.
@@ -188,7 +205,7 @@ final class LoadRun {
     /// of a run that stopped); whether `done` came true. The status is summed once per turn of the
     /// loop: a local worker's counts its streams.
     @discardableResult
-    private func run(_ phase: String, timeout: Double, draining: Bool = false, until done: (LoadCounts) -> Bool) -> Bool
+    func run(_ phase: String, timeout: Double, draining: Bool = false, until done: (LoadCounts) -> Bool) -> Bool
     {
         let start = MonotonicClock.nanoseconds()
         var status = total
@@ -228,21 +245,40 @@ final class LoadRun {
         self.publisher = publisher
     }
 
+    /// Streams open while a scenario publishes: one that subscribed after the fan-out of a POST whose
+    /// response is not in yet is not owed that event, so the count announced (each stream's baseline
+    /// when its head arrives) is of the publications started, announced as each is about to be sent
+    /// (ahead of the event on the server's sockets). The finish announces what completed.
+    func announceStarted() {
+        guard mode == .sse && countsGaps else { return }
+        announce(scenarioPublishers.reduce(publishedCount) { $0 + $1.inFlight })
+    }
+
     /// Tells the workers how many events have been published, so they can count gaps.
-    private func announce(_ published: Int) {
+    func announce(_ published: Int) {
         guard published != announced else { return }
         announced = published
         for worker in workers { worker.send(.published(published)) }
     }
 
+    /// Streams are owed every event published (not so in a scenario whose publishers post to topics
+    /// some stream groups do not follow: there gaps are not counted).
+    var countsGaps: Bool { plan.scenario?.streamsOweEveryEvent ?? true }
+
+    /// Events published so far, by every publisher.
+    var publishedCount: Int {
+        scenarioPublishers.reduce(publisher?.recorder.counts.requests ?? 0) { $0 + $1.recorder.counts.requests }
+    }
+
     /// Stops publishing, lets the workers drain, and merges their results.
-    private func finish() -> LoadOutcome {
-        if let publisher {
-            publisher.stop()
-            run("draining", timeout: 2, draining: true) { _ in publisher.inFlight == 0 }
+    func finish() -> LoadOutcome {
+        let publishers = (publisher.map { [$0] } ?? []) + scenarioPublishers
+        if !publishers.isEmpty {
+            for publisher in publishers { publisher.stop() }
+            run("draining", timeout: 2, draining: true) { _ in publishers.allSatisfy { $0.inFlight == 0 } }
         }
-        let published = publisher?.recorder.counts.requests ?? 0
-        for worker in workers { worker.send(.finish(published: published)) }
+        let published = publishedCount
+        for worker in workers { worker.send(.finish(published: countsGaps ? published : 0)) }
         run("draining", timeout: 15, draining: true) { _ in self.workers.allSatisfy { $0.result != nil } }
 
         var outcome = LoadOutcome()
@@ -257,6 +293,12 @@ final class LoadRun {
         if let publisher {
             outcome.recorder.requestLatency = publisher.recorder.requestLatency
             for (kind, count) in publisher.recorder.counts.errors where !plan.findMax {
+                outcome.recorder.counts.errors[.publish(kind), default: 0] += count
+            }
+        }
+        for publisher in scenarioPublishers {
+            outcome.recorder.publishLatency.add(publisher.recorder.requestLatency)
+            for (kind, count) in publisher.recorder.counts.errors {
                 outcome.recorder.counts.errors[.publish(kind), default: 0] += count
             }
         }
@@ -277,8 +319,11 @@ final class LoadRun {
     // MARK: - Progress and the per-second series
 
     private func tick(_ phase: String, _ status: LoadCounts) {
-        let published = publisher?.recorder.counts.requests ?? 0
-        if published != announced && mode == .sse && !plan.findMax { announce(published) }
+        let published = publishedCount
+        if plan.scenario == nil && published != announced && mode == .sse && !plan.findMax { announce(published) }
+        metricsEndpoint?.status = status
+        metricsEndpoint?.published = published
+        watchThresholds(status)
         series.record(second: Int(seconds(since: runStart)), status, published: published)
         let rate = series.seconds.last.map { mode == .sse ? "\($0.events) events/s" : "\($0.requests) req/s" } ?? "-"
         progress("\(phase): \(status.open)/\(goal) open, \(rate), \(status.errorCount) errors")
@@ -302,6 +347,11 @@ public struct LoadOutcome {
     public var interrupted = false
     /// Ended after the first round of refusals.
     public var nothingListening = false
+    /// Each `--threshold` with ✓/✗ and the measured value; whether any failed (exit status 99, as k6).
+    public var thresholds: [ThresholdResult] = []
+    public var thresholdsFailed = false
+    /// Stages: the lowest share of streams held at the end of a hold.
+    public var heldLowest: HeldSample? = nil
     /// CLOCK_REALTIME nanoseconds at the start and the end of the run.
     public var startedAt: UInt64? = nil
     public var endedAt: UInt64? = nil

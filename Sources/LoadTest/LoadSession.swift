@@ -114,6 +114,10 @@ public enum LoadSession {
             try MachineCapacity.current().check(connections: plan.connectionCount, loopback: plan.target.isLoopback)
         }
         let ceilingChosen = plan.findMax && plan.connections == nil
+        // Bound before any worker starts, so a port in use is refused at once.
+        let metrics = try plan.metricsAddress.map { address throws(SystemError) in
+            try LoadMetricsEndpoint(loop: loop, address: address)
+        }
         let (plan, sources) = try resolved(plan, perProcess: limits.count)
         let count = try processes(
             connections: plan.connectionCount, workers: plan.workers, perProcess: limits.count,
@@ -129,7 +133,10 @@ public enum LoadSession {
             children = try RemoteWorkers(loop: loop, count: count, arguments: arguments)
             workers = children!.workers
         }
-        let report = LoadRun(loop: loop, plan: plan, sources: sources, workers: workers, progress: progress).execute()
+        let run = LoadRun(loop: loop, plan: plan, sources: sources, workers: workers, progress: progress)
+        run.metricsEndpoint = metrics
+        let report = run.execute()
+        metrics?.close()
         children?.stop()
         return report
     }

@@ -18,6 +18,8 @@ final class LocalWorker: LoadWorker {
     let sources: [SocketAddress]
     private var streams: StreamLoad?
     private var requests: RequestLoad?
+    /// Stages and scenario groups (`WorkerCommand.startGroup`).
+    private var scenario: ScenarioLoads?
     private var published = 0
     private var finishDeadline: UInt64?
     private var lastHeartbeatCheck: UInt64 = 0
@@ -54,15 +56,30 @@ final class LocalWorker: LoadWorker {
                     request: plan.httpRequest)
                 requests!.start()
             }
+        case .startGroup(let group, let definition, let connections, let sourceOffset, let pending):
+            if baselineBytes == 0 { baselineBytes = ProcessMemory.residentBytes() }
+            startHousekeeping()
+            if scenario == nil { scenario = ScenarioLoads(loop: loop, sources: sources, reconnects: plan.reconnect) }
+            scenario!.start(
+                group: group, definition: definition, connections: connections, sourceOffset: sourceOffset,
+                pending: pending)
+        case .stage(let group, let target, let seconds):
+            scenario?.stage(group: group, target: target, seconds: seconds)
+        case .churn(let group, let perSecond):
+            if let group { scenario?.churn(group: group, perSecond: perSecond) } else { streams?.startChurn(perSecond: perSecond) }
         case .published(let count):
             published = count
             streams?.published = count
+            scenario?.published = count
         case .finish(let count):
             residentBytes = ProcessMemory.residentBytes()
             published = count
             streams?.published = count
             streams?.stopRamp()
+            streams?.churn = ChurnPace()
             streams?.stopReconnecting()
+            scenario?.published = count
+            scenario?.finish()
             requests?.stop()
             finishDeadline = MonotonicClock.nanoseconds() + 2_000_000_000
             startHousekeeping()
@@ -77,11 +94,13 @@ final class LocalWorker: LoadWorker {
             status.open = streams.streaming
             status.gaps = published > 0 ? streams.streamsWithGaps : 0
             status.settled = streams.settled
+            status.reopening = streams.churnsPending
         } else if let requests {
             status = requests.recorder.counts
             status.attempted = requests.clients.count
             status.open = requests.openConnections
         }
+        if let scenario { status.merge(scenario.status) }
         status.published = published
         return status
     }
@@ -93,15 +112,20 @@ final class LocalWorker: LoadWorker {
 
     private func tick() {
         let now = MonotonicClock.nanoseconds()
-        if let streams {
-            streams.pump()
-            if plan.heartbeatInterval > 0 && now - lastHeartbeatCheck > 1_000_000_000 {
-                lastHeartbeatCheck = now
-                streams.checkHeartbeats(limit: UInt64(2 * plan.heartbeatInterval * 1e9))
-            }
+        streams?.pump()
+        scenario?.pump()
+        if plan.heartbeatInterval > 0 && now - lastHeartbeatCheck > 1_000_000_000 {
+            lastHeartbeatCheck = now
+            let limit = UInt64(2 * plan.heartbeatInterval * 1e9)
+            streams?.checkHeartbeats(limit: limit)
+            scenario?.checkHeartbeats(limit: limit)
         }
         guard let deadline = finishDeadline else { return }
-        let drained = (published == 0 || (streams?.streamsWithGaps ?? 0) == 0) && (requests?.inFlight ?? 0) == 0
+        let drained =
+            (published == 0 || (streams?.streamsWithGaps ?? 0) + (scenario?.streamsWithGaps ?? 0) == 0)
+            && (requests?.inFlight ?? 0) + (scenario?.inFlight ?? 0) == 0
+            // A stream the churn closed last is held again once it reopened.
+            && (streams?.churnsPending ?? 0) + (scenario?.churnsPending ?? 0) == 0
         guard drained || now >= deadline else { return }
         finishDeadline = nil
         if let housekeeping { loop.cancel(housekeeping) }
@@ -122,6 +146,7 @@ final class LocalWorker: LoadWorker {
                 result.counts.requestsPerSecond = Double(result.counts.requests) / requests.activeSeconds
             }
         }
+        if let scenario { result.merge(scenario.result()) }
         result.counts.published = published
         result.counts.baselineBytes = baselineBytes
         result.counts.residentBytes = residentBytes

@@ -11,6 +11,8 @@ final class RequestLoad: ConnectionHandler {
         /// Requests per second in total.
         case openLoop(Double)
         case manual
+        /// Open loop at a rate that follows `levels` (stages), latency from each intended time.
+        case staged
     }
 
     struct Client {
@@ -35,6 +37,8 @@ final class RequestLoad: ConnectionHandler {
     /// The request bytes for the next send (a publisher stamps each one).
     let makeRequest: () -> [UInt8]
     var recorder = LoadRecorder()
+    /// Called as each request is about to be written (a scenario's publisher announces it first).
+    var willSend: (() -> Void)?
     private(set) var clients: [Client] = []
     private(set) var running = false
     private var startedAt: UInt64 = 0
@@ -48,6 +52,8 @@ final class RequestLoad: ConnectionHandler {
     /// Clients ready for a request (open loop and manual), so a dispatch costs what it sends.
     private var idle = RingQueue<Int>()
     private var schedule: OpenLoopSchedule?
+    /// `.staged`: the rate over time, extended stage by stage (`move(to:over:)`).
+    var levels = LevelSchedule()
     /// Clients with a connection (open or opening), and with a request in flight.
     private(set) var openConnections = 0
     private(set) var inFlight = 0
@@ -83,7 +89,7 @@ final class RequestLoad: ConnectionHandler {
         startedAt = MonotonicClock.nanoseconds()
         if case .openLoop(let rate) = pace { schedule = OpenLoopSchedule(start: startedAt, rate: rate, limit: limit) }
         for index in clients.indices { connect(index) }
-        if case .openLoop = pace {
+        if case .manual = pace {} else if case .closedLoop = pace {} else {
             pacer = loop.scheduleRepeating(every: .milliseconds(1)) { [unowned self] in self.dispatch() }
         }
     }
@@ -143,6 +149,7 @@ final class RequestLoad: ConnectionHandler {
         clients[index].busy = true
         inFlight += 1
         clients[index].intended = intended
+        willSend?()
         connection.write(makeRequest())
     }
 
@@ -155,6 +162,9 @@ final class RequestLoad: ConnectionHandler {
             return schedule?.due(sent, now: now)
         case .manual:
             return queued.first
+        case .staged:
+            if let limit, sent >= limit { return nil }
+            return levels.due(sent, now: now)
         }
     }
 

@@ -29,12 +29,29 @@ final class StreamLoad: ConnectionHandler {
         var everOpened = false
         /// The connection is a reconnection (not counted as opened again).
         var reconnecting = false
+        /// `retired` and `churning` as bits, in the byte of padding before `reconnects` (two more
+        /// Bools at the end would cost 8 bytes a stream).
+        var marks: UInt8 = 0
         var reconnects: Int32 = 0
         /// The server's `retry:` delay in milliseconds (`EventSource`'s default until it sends one).
         var retryMilliseconds: Int32 = 3_000
         /// When it last ended (monotonic ns), for the reconnect latency.
         var endedAt: UInt64 = 0
         var resume = StreamResume()
+        /// Its connection now (`Connection.id`), so a ramp down or churn can close it (`.max`: none,
+        /// an fd of -1 that names no connection; 0 would be fd 0, a worker's channel).
+        var connection: UInt64 = .max
+
+        /// Closed by a ramp down: it ends, and is not reconnected.
+        var retired: Bool {
+            get { marks & 1 != 0 }
+            set { marks = newValue ? marks | 1 : marks & ~1 }
+        }
+        /// Closed by `--churn`, to be reopened at once.
+        var churning: Bool {
+            get { marks & 2 != 0 }
+            set { marks = newValue ? marks | 2 : marks & ~2 }
+        }
     }
 
     let loop: EventLoop
@@ -59,6 +76,16 @@ final class StreamLoad: ConnectionHandler {
     }
     /// Gaps counted as events arrive, not by a scan of every stream.
     private var gaps = GapCounter()
+
+    /// Stages: the level to hold over time (nil: `grow(to:rate:)` alone), the streams closed by a
+    /// ramp down, and the streams in the order they opened (the newest close first).
+    var levels: LevelSchedule?
+    var retired = 0
+    var openOrder: [Int32] = []
+    /// `--churn`: streams closed and reopened per second, since when, and how many so far.
+    var churn = ChurnPace()
+    /// Streams closed by the churn whose reopening has not got its response head (or failed) yet.
+    var churnsPending = 0
 
     /// Streams reconnect like `EventSource` (`LoadPlan.reconnect`) until `stopReconnecting()`.
     let reconnects: Bool
@@ -103,6 +130,8 @@ final class StreamLoad: ConnectionHandler {
 
     /// Opens the streams the rate allows by now.
     func pump() {
+        pumpChurn()
+        if let levels { return pumpLevel(levels) }
         guard attempted < goal else { return }
         let allowed = RampSchedule(start: rampStart, base: rampBase, goal: goal, rate: rate).allowed(
             now: MonotonicClock.nanoseconds())
@@ -116,7 +145,7 @@ final class StreamLoad: ConnectionHandler {
     }
 
     /// Opens one more stream (round-robin over the source addresses).
-    private func openOne() {
+    func openOne() {
         let index = streams.count
         streams.append(Stream(started: MonotonicClock.nanoseconds()))
         attempted += 1
@@ -124,6 +153,7 @@ final class StreamLoad: ConnectionHandler {
             loop, to: target, sources: sources, index: sourceOffset + index,
             handler: self, userData: UInt64(index))
         {
+            streams[index].connection = connection.id
             connection.write(request)
         } else {
             ended += 1
@@ -133,6 +163,8 @@ final class StreamLoad: ConnectionHandler {
     func connectionDidOpen(_ connection: Connection) {
         let index = Int(connection.userData)
         if !streams[index].reconnecting { recorder.opened(startedAt: streams[index].started) }
+        // Retired by a ramp down while connecting (a connecting socket has no `Connection` to close).
+        if streams[index].retired { connection.close() }
     }
 
     func connection(_ connection: Connection, didRead bytes: UnsafeRawBufferPointer) {
@@ -167,7 +199,12 @@ final class StreamLoad: ConnectionHandler {
             streams[index].open = true
             streams[index].lastHeard = now
             streaming += 1
-            if streams[index].reconnecting {
+            if streams[index].churning {
+                streams[index].churning = false
+                churnsPending -= 1
+                recorder.counts.churned += 1
+                recorder.churnLatency.record((now - streams[index].endedAt) / 1_000)
+            } else if streams[index].reconnecting {
                 // Resumed: its level carries on (the replay owes it what it missed).
                 recorder.counts.reconnects += 1
                 recorder.reconnectLatency.record((now - streams[index].endedAt) / 1_000)
@@ -253,6 +290,12 @@ final class StreamLoad: ConnectionHandler {
             streams[index].open = false
             streaming -= 1
         }
+        if streams[index].churning {
+            // Closed here to be reopened by `churnOne` (which is on the stack): nothing ends.
+            if reason == .local && wasOpen { return }
+            streams[index].churning = false  // the reopening failed: a reconnection as any other
+            churnsPending -= 1
+        }
         let lostByPeer = reason != .local || streams[index].endedByServer
         if reconnects && !stopping && streams[index].everOpened && !streams[index].fatal && lostByPeer {
             if !wasOpen {
@@ -283,8 +326,12 @@ final class StreamLoad: ConnectionHandler {
         _ = loop.schedule(after: .milliseconds(delay)) { [unowned self] in self.reconnect(index) }
     }
 
-    private func reconnect(_ index: Int) {
-        guard !stopping else {
+    func reconnect(_ index: Int) {
+        guard !stopping && !streams[index].retired else {
+            if streams[index].churning {
+                streams[index].churning = false
+                churnsPending -= 1
+            }
             ended += 1
             if streams[index].tracked {
                 streams[index].tracked = false
@@ -304,6 +351,7 @@ final class StreamLoad: ConnectionHandler {
         do {
             let connection = try loop.connect(
                 to: target.address, from: source, handler: self, userData: UInt64(index))
+            streams[index].connection = connection.id
             connection.write(resumeRequest(lastID: streams[index].resume.lastID))
         } catch {
             // Not even started (out of descriptors, say): try again after the delay.

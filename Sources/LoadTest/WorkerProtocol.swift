@@ -11,6 +11,16 @@ enum WorkerCommand: Codable {
     case grow(connections: Int, rate: Double, sourceOffset: Int, pending: Int)
     /// So many events have been published (gaps are counted against it).
     case published(Int)
+    /// Starts group `group` of a scenario (stages): its definition, this worker's share of its
+    /// connections (http), its place in the source round-robin and its share of the pending streams.
+    /// Nothing opens until its first `stage`.
+    case startGroup(group: Int, definition: LoadGroup, connections: Int, sourceOffset: Int, pending: Int)
+    /// Group `group` moves linearly from its level now to `target` (this worker's share: streams, or
+    /// requests per second) over `seconds`.
+    case stage(group: Int, target: Double, seconds: Double)
+    /// sse: close and reopen this many streams per second (this worker's share) of group `group`, or
+    /// of the plan's streams when nil.
+    case churn(group: Int?, perSecond: Double)
     /// Stop, let the last `published` events arrive (at most 2 s), and send the result.
     case finish(published: Int)
 }

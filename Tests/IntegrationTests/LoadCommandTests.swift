@@ -218,18 +218,22 @@ extension Loopback {
         @Test func sourceAddressesAreSpread() throws {
             let serve = try ServeProcess("--tick 0 --heartbeat 0")
             let hexPort = String(serve.port, radix: 16, uppercase: true)
-            let (output, status) = try shell(
-                "'\(rill)' load '\(serve.url)/sse' -c 60 --source 127.0.0.2-127.0.0.4 -d 2s & "
-                    + "sleep 1; cat /proc/net/tcp; wait $!")
-            #expect(status == 0, "\(output)")
-            // /proc/net/tcp: "sl local_address rem_address st ...", addresses as hex IP:PORT (IP little-endian).
+            let load = try ChildProcess(
+                cleanShell: "exec '\(rill)' load '\(serve.url)/sse' -c 60 --source 127.0.0.2-127.0.0.4 -d 3s")
+            // Read while all 60 are held (a loaded machine may take a while to open them).
+            #expect(eventually(timeout: .seconds(15)) { serve.metric("rill_subscribers") == 60 })
+            let table = try shell("cat /proc/net/tcp").output
+            var lines: [String] = []
+            while let line = load.readLine(timeout: .seconds(20)) { lines.append(line) }
+            let output = lines.joined(separator: "\n")
+            #expect(load.waitForExit() == 0, "\(output)")
+            // /proc/net/tcp: "sl local_address rem_address st ...", addresses as hex IP:PORT (IP
+            // little-endian). Only connections to this server (127.0.0.1:port), established.
+            let server = "0100007F:" + String(repeating: "0", count: 4 - hexPort.count) + hexPort
             var perSource: [String: Int] = [:]
-            for line in output.split(separator: "\n") {
+            for line in table.split(separator: "\n") {
                 let fields = line.split(separator: " ")
-                guard fields.count > 3,
-                    fields[2].hasSuffix(":" + String(repeating: "0", count: 4 - hexPort.count) + hexPort),
-                    fields[3] == "01"
-                else { continue }
+                guard fields.count > 3, fields[2] == server, fields[3] == "01" else { continue }
                 perSource[String(fields[1].prefix(8)), default: 0] += 1
             }
             #expect(perSource == ["0200007F": 20, "0300007F": 20, "0400007F": 20], "\(perSource)")

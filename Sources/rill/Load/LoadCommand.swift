@@ -13,7 +13,7 @@ struct Load: ParsableCommand {
             Counts accept k/M suffixes (10k); durations accept ms/s/m/h (30s, 1m), at most a week; sizes \
             are bytes or take a unit: 64k, 1M (powers of 1024; also KiB, MiB), 64kB, 1MB (powers of 1000). \
             Exit status 0 when every connection opened and held, no event was lost and no request failed; \
-            1 otherwise, with a one-line reason; 130 when interrupted (Ctrl-C: the report is of the run so far). \
+            1 otherwise, with a one-line reason (with --threshold, the thresholds alone decide: 99 when one fails, as k6); 130 when interrupted (Ctrl-C: the report is of the run so far). \
             Progress goes to stderr, the report to stdout. Publishing (--publish-rate) posts `t=<CLOCK_REALTIME ns>` events to \
             /publish beside the stream URL, so event latency is measured end to end.
             """
@@ -21,8 +21,11 @@ struct Load: ParsableCommand {
 
     typealias Mode = LoadPlan.Mode
 
-    @Argument(help: "Target: http://HOST:PORT/PATH (numeric IPv4 or localhost; https and IPv6 are not supported yet).")
-    var url: String
+    @Argument(
+        help:
+            "Target: http://HOST:PORT/PATH (numeric IPv4 or localhost; https and IPv6 are not supported yet). Optional with --scenario."
+    )
+    var url: String?
 
     @Option(
         help:
@@ -136,6 +139,9 @@ struct Load: ParsableCommand {
     )
     var noReconnect = false
 
+    @OptionGroup(title: "Stages, scenarios, churn, thresholds, live metrics")
+    var staging: LoadStagingOptions
+
     @Option(help: "Write the full report as JSON to this file.")
     var json: String?
 
@@ -143,7 +149,13 @@ struct Load: ParsableCommand {
     var workerChannel: Int32?
 
     func validate() throws {
-        do { _ = try TargetURL(parsing: url) } catch { throw ValidationError("URL '\(url)': \(error)") }
+        if let conflict = staging.conflict(findMax: findMax, hasURL: url != nil) { throw ValidationError(conflict) }
+        if let url {
+            do { _ = try TargetURL(parsing: url) } catch { throw ValidationError("URL '\(url)': \(error)") }
+        }
+        if staging.churn != nil && staging.scenario == nil && (mode ?? plan.mode) != .sse {
+            throw ValidationError("--churn is for sse streams")
+        }
         if let source, SourceRange(source) == nil {
             throw ValidationError("--source must be A.B.C.D, A.B.C.D-A.B.C.E or none")
         }
@@ -151,7 +163,8 @@ struct Load: ParsableCommand {
 
     /// The flags as a plan for the engine.
     var plan: LoadPlan {
-        var plan = LoadPlan(target: TargetURL(url)!, mode: mode)
+        // With only a scenario, its first group's URL stands in until `staging.apply` sets it.
+        var plan = LoadPlan(target: TargetURL(url ?? "http://127.0.0.1/")!, mode: mode)
         plan.connections = connections?.value
         plan.rate = rate
         plan.duration = duration
@@ -177,6 +190,11 @@ struct Load: ParsableCommand {
     }
 
     func run() throws {
+        var plan = self.plan
+        do { try staging.apply(to: &plan, url: url) } catch {
+            writeStandardError("rill load: \(error)")
+            throw ExitCode.validationFailure
+        }
         if let workerChannel { return try LoadSession.runWorker(plan, channel: workerChannel) }
         let loop = try EventLoop()
         stopOnInterrupt(loop, secondExits: true)
@@ -189,6 +207,9 @@ struct Load: ParsableCommand {
         } catch let error as LoadError {
             // A refusal with its arithmetic and fix; the usage text would bury it.
             writeStandardError("rill load: \(error)")
+            throw ExitCode.validationFailure
+        } catch let error as SystemError where plan.metricsAddress != nil {
+            writeStandardError("rill load: cannot serve metrics on \(plan.metricsAddress!): \(error)")
             throw ExitCode.validationFailure
         }
         progress.finish()
@@ -206,8 +227,8 @@ struct Load: ParsableCommand {
         if let failure = report.failure {
             print("rill load: FAILED: \(failure)")
             flushStandardOutput()
-            // 128 + SIGINT, as a shell reports a command it interrupted.
-            throw ExitCode(report.interrupted ? 130 : 1)
+            // 128 + SIGINT, as a shell reports a command it interrupted; 99 for thresholds, as k6.
+            throw ExitCode(report.interrupted ? 130 : report.thresholdsFailed ? 99 : 1)
         }
     }
 }
