@@ -9,6 +9,8 @@ public struct LoadReport {
     public let failure: String?
     /// The run was stopped by SIGINT/SIGTERM; the report is of what it did so far.
     public let interrupted: Bool
+    /// The run second by second, from the workers (the HTML report draws it).
+    public let timeline: LoadTimeline
 
     /// The `--json` file (Scripts/bench_connections.py reads its keys).
     public struct Document: Codable, Equatable {
@@ -83,6 +85,7 @@ public struct LoadReport {
         let mode = plan.mode
         failure = outcome.failure
         interrupted = outcome.interrupted
+        timeline = outcome.recorder.timeline
         let recorder = outcome.recorder
         let counts = recorder.counts
         let histograms: [(String, Histogram<UInt64>)] = [

@@ -19,6 +19,8 @@ final class LoadRun {
     private var series = LoadSeries()
     private var runStart: UInt64 = 0
     private var goal = 0
+    /// Each worker's part of the connections and the rate (empty: equal parts); see `LoadShares`.
+    var weights: [Double] = []
 
     init(
         loop: EventLoop, plan: LoadPlan, sources: [SocketAddress], workers: [LoadWorker],
@@ -169,11 +171,13 @@ final class LoadRun {
     private func grow(to count: Int, rate: Double? = nil) {
         goal = count
         let rate = rate ?? Double(plan.rate.value)
+        let weights = self.weights.count == workers.count ? self.weights : workers.map { _ in 1.0 }
+        let shares = LoadShares.split(count, weights: weights)
+        let totalWeight = weights.reduce(0, +)
         for (index, worker) in workers.enumerated() {
-            let share = count / workers.count + (index < count % workers.count ? 1 : 0)
             worker.send(
                 .grow(
-                    connections: share, rate: rate / Double(workers.count), sourceOffset: index,
+                    connections: shares[index], rate: rate * weights[index] / totalWeight, sourceOffset: index,
                     pending: StreamLoad.pendingShare(workers: workers.count)))
         }
     }

@@ -16,7 +16,8 @@ struct Load: ParsableCommand {
             1 otherwise, with a one-line reason; 130 when interrupted (Ctrl-C: the report is of the run so far). \
             Progress goes to stderr, the report to stdout. Publishing (--publish-rate) posts `t=<CLOCK_REALTIME ns>` events to \
             /publish beside the stream URL, so event latency is measured end to end.
-            """
+            """,
+        subcommands: [LoadAgent.self]
     )
 
     typealias Mode = LoadPlan.Mode
@@ -139,6 +140,11 @@ struct Load: ParsableCommand {
     @Option(help: "Write the full report as JSON to this file.")
     var json: String?
 
+    @Option(help: "Write the report as one self-contained HTML page (charts over time, summary tables) to this file.")
+    var html: String?
+
+    @OptionGroup(title: "Agents on other hosts") var agentOptions: AgentOptions
+
     @Option(name: .customLong("worker-channel"), help: .hidden)
     var workerChannel: Int32?
 
@@ -183,9 +189,13 @@ struct Load: ParsableCommand {
         let progress = ProgressLine()
         let report: LoadReport
         do {
+            let commandLine = Array(CommandLine.arguments.dropFirst())
             report = try LoadSession.run(
-                plan, loop: loop, workerArguments: Array(CommandLine.arguments.dropFirst()) + ["--worker-channel", "0"],
-                progress: progress.show)
+                plan, loop: loop, workerArguments: commandLine + ["--worker-channel", "0"],
+                agents: try agentOptions.plan(commandLine: commandLine), progress: progress.show)
+        } catch let error as AgentError {
+            writeStandardError("rill load: \(error)")
+            throw ExitCode.validationFailure
         } catch let error as LoadError {
             // A refusal with its arithmetic and fix; the usage text would bury it.
             writeStandardError("rill load: \(error)")
@@ -202,6 +212,7 @@ struct Load: ParsableCommand {
             document.commandLine = CommandLine.arguments
             try encoder.encode(document).write(to: URL(fileURLWithPath: json))
         }
+        if let html { try Data(HTMLReport(report).document.utf8).write(to: URL(fileURLWithPath: html)) }
         flushStandardOutput()
         if let failure = report.failure {
             print("rill load: FAILED: \(failure)")
