@@ -145,4 +145,26 @@ public struct AgentPlan {
     public func localShare(of total: Int) -> Int {
         LoadShares.split(total, weights: [Double](repeating: 1, count: addresses.count + 1))[0]
     }
+
+    /// Flags only the coordinator acts on, left out of the agents' worker command line.
+    public static let coordinatorFlags: Set<String> = ["--agent", "--agent-token", "--json", "--html", "--workers"]
+
+    /// `commandLine` without the coordinator's own flags (and their values).
+    public static func workerArguments(_ commandLine: [String]) -> [String] {
+        var kept: [String] = []
+        var skipNext = false
+        for argument in commandLine {
+            if skipNext {
+                skipNext = false
+                continue
+            }
+            let name = String(argument.split(separator: "=", maxSplits: 1).first ?? "")
+            if coordinatorFlags.contains(name) {
+                skipNext = !argument.contains("=")
+                continue
+            }
+            kept.append(argument)
+        }
+        return kept
+    }
 }

@@ -12,6 +12,8 @@ public final class AgentServer: ConnectionHandler {
     let workerPath: String
     /// This build's version, told to coordinators (for their errors).
     let rillVersion: String
+    /// One line per run accepted, refused or ended.
+    let log: (String) -> Void
     /// Connections one worker may hold here, told to coordinators in the welcome.
     let capacity: Int
     private var listener: Listener?
@@ -29,8 +31,9 @@ public final class AgentServer: ConnectionHandler {
     /// Listens on `address` for coordinators that know `token` (which must not be empty).
     public init(
         loop: EventLoop, address: SocketAddress, token: String, capacity: Int, rillVersion: String,
-        workerPath: String = ChildProcess.executablePath
+        workerPath: String = ChildProcess.executablePath, log: @escaping (String) -> Void = { _ in }
     ) throws {
+        self.log = log
         self.loop = loop
         self.rillVersion = rillVersion
         self.token = token
@@ -70,8 +73,10 @@ public final class AgentServer: ConnectionHandler {
         if session.supervisor != nil { ending.append(session) }
     }
 
-    func counted(accepted wasAccepted: Bool) {
+    func counted(_ connection: Connection, accepted wasAccepted: Bool, _ detail: String) {
         if wasAccepted { accepted += 1 } else { refusals += 1 }
+        let peer = (try? connection.peerAddress()).map { "\($0)" } ?? "?"
+        log("\(wasAccepted ? "accepted" : "refused") a run from \(peer): \(detail)")
     }
 
     /// Lets go of sessions whose worker has been reaped.
@@ -143,7 +148,7 @@ final class AgentSession: SupervisorDelegate {
             return refuse(.start(failure.description))
         }
         relaying = true
-        server.counted(accepted: true)
+        server.counted(connection, accepted: true, hello.arguments.joined(separator: " "))
         connection.write(AgentProtocol.encode(welcome(nil)))
     }
 
@@ -154,7 +159,7 @@ final class AgentSession: SupervisorDelegate {
     }
 
     private func refuse(_ refusal: AgentProtocol.Refusal) {
-        server.counted(accepted: false)
+        server.counted(connection, accepted: false, "\(refusal)")
         connection.write(AgentProtocol.encode(welcome(refusal)))
         connection.closeAfterFlush()
     }
@@ -188,6 +193,7 @@ final class AgentSession: SupervisorDelegate {
         _ supervisor: Supervisor, worker index: Int, exited status: ProcessExit, lived: Duration,
         restartIn: Duration?
     ) {
+        server.log("a run's worker ended (\(status))")
         connection.closeAfterFlush()
     }
 }

@@ -44,7 +44,10 @@ public struct HTMLReport {
                     title: title, unit: "ms, per second", seconds: xs,
                     series: [("p50", 50.0, 2), ("p90", 90, 4), ("p99", 99, 1), ("max", 100, 6)].map {
                         (name, percent, color) in
-                        series(name, color, .maximum) { Double($0[keyPath: path].percentile(percent)) / 1_000 }
+                        series(name, color, .maximum) { second in
+                            let buckets = second[keyPath: path]
+                            return buckets.total > 0 ? Double(buckets.percentile(percent)) / 1_000 : .nan
+                        }
                     }))
         }
         charts.append(HTMLReport.errorChart(seconds, xs))

@@ -32,8 +32,11 @@ struct SVGChart {
         let group = max(1, (seconds.count + SVGChart.maximumPoints - 1) / SVGChart.maximumPoints)
         let xs = SVGChart.fold(seconds, group: group, .mean)
         let lines = series.map { (series: $0, values: SVGChart.fold($0.values, group: group, $0.fold)) }
-        let top = SVGChart.niceCeiling(lines.flatMap(\.values).max() ?? 0)
+        let highest = lines.flatMap(\.values).filter { !$0.isNaN }.max() ?? 0
+        let yStep = SVGChart.niceCeiling(highest / 4)
+        let top = highest > 0 ? yStep * max(1, (highest / yStep).rounded(.up)) : 1
         let end = max(1, xs.last ?? 1)
+        let xStep = max(1, SVGChart.niceCeiling(end / 8))
         let plotWidth = SVGChart.width - SVGChart.left - SVGChart.right
         let plotHeight = SVGChart.height - SVGChart.top - SVGChart.bottom
         func x(_ second: Double) -> Double { SVGChart.left + second / end * plotWidth }
@@ -43,20 +46,30 @@ struct SVGChart {
         out += "\(Int(SVGChart.width)) \(Int(SVGChart.height))\" role=\"img\" aria-label=\"\(HTMLText.escape(title))\">"
         out += "<text x=\"\(Int(SVGChart.left))\" y=\"18\" class=\"title\">\(HTMLText.escape(title))"
         out += " <tspan class=\"unit\">(\(HTMLText.escape(unit)))</tspan></text>"
-        for step in 0...4 {
-            let value = top * Double(step) / 4
+        for value in stride(from: 0.0, through: top * 1.0001, by: highest > 0 ? yStep : 0.25) {
             let at = SVGChart.format(y(value))
             out += "<line class=\"grid\" x1=\"\(Int(SVGChart.left))\" x2=\"\(SVGChart.format(SVGChart.left + plotWidth))\" y1=\"\(at)\" y2=\"\(at)\"/>"
             out += "<text class=\"tick\" x=\"\(Int(SVGChart.left - 6))\" y=\"\(at)\" text-anchor=\"end\" dominant-baseline=\"middle\">\(SVGChart.label(value))</text>"
         }
-        for step in 0...6 {
-            let second = end * Double(step) / 6
+        for second in stride(from: 0.0, through: end, by: xStep) {
             out += "<text class=\"tick\" x=\"\(SVGChart.format(x(second)))\" y=\"\(Int(SVGChart.height - 10))\" text-anchor=\"middle\">\(SVGChart.label(second))s</text>"
         }
         for (index, line) in lines.enumerated() {
-            let points = zip(xs, line.values).map { "\(SVGChart.format(x($0))),\(SVGChart.format(y($1)))" }
-            out += "<polyline class=\"series\" data-points=\"\(points.count)\" fill=\"none\" stroke=\"\(line.series.color)\" "
-            out += "stroke-width=\"1.6\" points=\"\(points.joined(separator: " "))\"/>"
+            // A second without a value (NaN: no latency measured) breaks the line.
+            var segments: [[String]] = [[]]
+            for (second, value) in zip(xs, line.values) {
+                if value.isNaN {
+                    if !segments[segments.count - 1].isEmpty { segments.append([]) }
+                } else {
+                    segments[segments.count - 1].append("\(SVGChart.format(x(second))),\(SVGChart.format(y(value)))")
+                }
+            }
+            for points in segments where !points.isEmpty {
+                // A lone point still shows, as a dot.
+                let drawn = points.count == 1 ? [points[0], points[0].replacingFirstCoordinate(by: 1.5)] : points
+                out += "<polyline class=\"series\" data-points=\"\(points.count)\" fill=\"none\" stroke=\"\(line.series.color)\" "
+                out += "stroke-width=\"1.6\" stroke-linecap=\"round\" points=\"\(drawn.joined(separator: " "))\"/>"
+            }
             let legendY = SVGChart.top + 14 + Double(index) * 16
             let legendX = SVGChart.width - SVGChart.right + 12
             out += "<rect x=\"\(SVGChart.format(legendX))\" y=\"\(SVGChart.format(legendY - 8))\" width=\"12\" height=\"4\" fill=\"\(line.series.color)\"/>"
@@ -70,7 +83,8 @@ struct SVGChart {
     static func fold(_ values: [Double], group: Int, _ fold: Series.Fold) -> [Double] {
         guard group > 1 else { return values }
         return stride(from: 0, to: values.count, by: group).map { start in
-            let slice = values[start..<min(values.count, start + group)]
+            let slice = values[start..<min(values.count, start + group)].filter { !$0.isNaN }
+            if slice.isEmpty { return Double.nan }
             switch fold {
             case .last: return slice.last ?? 0
             case .mean: return slice.reduce(0, +) / Double(slice.count)
@@ -123,5 +137,14 @@ enum HTMLText {
             }
         }
         return out
+    }
+}
+
+extension String {
+    /// "x,y" with x moved right by `delta` (a second point for a one-point line).
+    fileprivate func replacingFirstCoordinate(by delta: Double) -> String {
+        let parts = split(separator: ",")
+        guard parts.count == 2, let x = Double(parts[0]) else { return self }
+        return "\(SVGChart.format(x + delta)),\(parts[1])"
     }
 }

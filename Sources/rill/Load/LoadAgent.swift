@@ -9,7 +9,7 @@ import RillServer
 /// and merges their results into one report.
 struct LoadAgent: ParsableCommand {
     static let configuration = CommandConfiguration(
-        commandName: "agent",
+        commandName: "rill load agent",
         abstract: "Lend this host to `rill load --agent HOST:PORT` runs started elsewhere.",
         discussion: """
             Each run that presents the token gets a worker process of its own, driven by the coordinator \
@@ -40,7 +40,11 @@ struct LoadAgent: ParsableCommand {
         stopOnInterrupt(loop, secondExits: true)
         let server = try AgentServer(
             loop: loop, address: listen, token: token, capacity: Int(limits.soft) - LoadSession.reservedFiles,
-            rillVersion: RillVersion.current)
+            rillVersion: RillVersion.current
+        ) { line in
+            print("rill load agent: " + line)
+            flushStandardOutput()
+        }
         print("rill load agent listening on \(server.address ?? listen), version \(RillVersion.current), agent protocol \(AgentProtocol.version)")
         flushStandardOutput()
         loop.run()
@@ -68,30 +72,8 @@ struct AgentOptions: ParsableArguments {
             throw ValidationError("--agent needs --agent-token (or RILL_AGENT_TOKEN)")
         }
         return AgentPlan(
-            addresses: try agents.map(Parse.hostPort), token: token, arguments: AgentOptions.workerArguments(commandLine),
+            addresses: try agents.map(Parse.hostPort), token: token, arguments: AgentPlan.workerArguments(commandLine),
             rillVersion: RillVersion.current)
-    }
-
-    /// Flags only the coordinator acts on, left out of the agents' worker command line.
-    static let coordinatorFlags: Set<String> = ["--agent", "--agent-token", "--json", "--html", "--workers"]
-
-    /// `commandLine` without the coordinator's own flags (and their values).
-    static func workerArguments(_ commandLine: [String]) -> [String] {
-        var kept: [String] = []
-        var skipNext = false
-        for argument in commandLine {
-            if skipNext {
-                skipNext = false
-                continue
-            }
-            let name = String(argument.split(separator: "=", maxSplits: 1).first ?? "")
-            if coordinatorFlags.contains(name) {
-                skipNext = !argument.contains("=")
-                continue
-            }
-            kept.append(argument)
-        }
-        return kept
     }
 }
 

@@ -16,8 +16,9 @@ struct Load: ParsableCommand {
             1 otherwise, with a one-line reason; 130 when interrupted (Ctrl-C: the report is of the run so far). \
             Progress goes to stderr, the report to stdout. Publishing (--publish-rate) posts `t=<CLOCK_REALTIME ns>` events to \
             /publish beside the stream URL, so event latency is measured end to end.
-            """,
-        subcommands: [LoadAgent.self]
+            With --agent HOST:PORT (repeated), the run is shared with `rill load agent` on other hosts \
+            (see `rill load agent --help`).
+            """
     )
 
     typealias Mode = LoadPlan.Mode
