@@ -85,8 +85,11 @@ final class AgentWorker: LoadWorker, ConnectionHandler {
             probe.protocolVersion == AgentProtocol.version,
             let welcome = AgentProtocol.decode(payload, as: AgentProtocol.Welcome.self)
         else {
-            let theirs = AgentProtocol.decode(payload, as: AgentProtocol.VersionProbe.self)?.protocolVersion ?? -1
-            phase = .failed(.otherVersion(address, agent: theirs, agentRill: nil, ours: AgentProtocol.version))
+            let probe = AgentProtocol.decode(payload, as: AgentProtocol.VersionProbe.self)
+            phase = .failed(
+                .otherVersion(
+                    address, agent: probe?.protocolVersion ?? -1, agentRill: probe?.rillVersion,
+                    ours: AgentProtocol.version))
             connection?.close()
             return
         }
@@ -95,8 +98,7 @@ final class AgentWorker: LoadWorker, ConnectionHandler {
             capacity = welcome.capacity
             phase = .ready
         case .token: phase = .failed(.refusedToken(address))
-        case .version(let theirs):
-            _ = theirs
+        case .version:
             phase = .failed(
                 .otherVersion(
                     address, agent: welcome.protocolVersion, agentRill: welcome.rillVersion, ours: AgentProtocol.version))

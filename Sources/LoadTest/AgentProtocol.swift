@@ -47,7 +47,10 @@ public enum AgentProtocol {
 
     /// Only the version, read first, so a hello of another shape is refused for its version rather
     /// than as garbage.
-    struct VersionProbe: Codable { var protocolVersion: Int }
+    struct VersionProbe: Codable {
+        var protocolVersion: Int
+        var rillVersion: String?
+    }
 
     static func encode<Message: Encodable>(_ message: Message) -> [UInt8] {
         guard let json = try? JSONEncoder().encode(message) else { return [] }

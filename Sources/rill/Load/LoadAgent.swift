@@ -17,7 +17,9 @@ struct LoadAgent: ParsableCommand {
             Stops on SIGINT or SIGTERM.
             """)
 
-    @Option(help: "Address and port to listen on: A.B.C.D:PORT (numeric IPv4).", transform: Parse.hostPort)
+    @Option(
+        help: "Address and port to listen on: A.B.C.D:PORT (numeric IPv4; port 0 picks a free one and prints it).",
+        transform: { try Parse.hostPort($0, portZero: true) })
     var listen: SocketAddress
 
     @Option(help: "The token coordinators must present (default: $RILL_AGENT_TOKEN).")
@@ -72,16 +74,16 @@ struct AgentOptions: ParsableArguments {
             throw ValidationError("--agent needs --agent-token (or RILL_AGENT_TOKEN)")
         }
         return AgentPlan(
-            addresses: try agents.map(Parse.hostPort), token: token, arguments: AgentPlan.workerArguments(commandLine),
+            addresses: try agents.map { try Parse.hostPort($0) }, token: token, arguments: AgentPlan.workerArguments(commandLine),
             rillVersion: RillVersion.current)
     }
 }
 
 extension Parse {
-    /// `A.B.C.D:PORT` (or `localhost:PORT`).
-    static func hostPort(_ text: String) throws -> SocketAddress {
+    /// `A.B.C.D:PORT` (or `localhost:PORT`); port 0 only where `portZero` allows it (listening).
+    static func hostPort(_ text: String, portZero: Bool = false) throws -> SocketAddress {
         let parts = text.split(separator: ":", omittingEmptySubsequences: false)
-        guard parts.count == 2, let port = UInt16(parts[1]), port > 0,
+        guard parts.count == 2, let port = UInt16(parts[1]), port > 0 || portZero,
             let address = SocketAddress(String(parts[0]), port: port)
         else { throw ValidationError("'\(text)' is not A.B.C.D:PORT (numeric IPv4, port 1-65535)") }
         return address
