@@ -115,7 +115,8 @@ final class AgentWorker: LoadWorker, ConnectionHandler {
             phase = .failed(.noWelcome(address))
         case .ready:
             phase = .closed
-            died("(agent \(address)) closed its connection before its result (\(reason))")
+            // An agent that goes away shows as end of file here, closed on our side: say only what else went wrong.
+            died("(agent \(address)) closed its connection before its result" + (reason == .local ? "" : " (\(reason))"))
         case .failed, .closed: break
         }
     }
