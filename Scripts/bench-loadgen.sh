@@ -1,0 +1,187 @@
+#!/usr/bin/env bash
+# Load generators side by side, each pinned to CPU 1 with the server on CPU 0, in one run:
+#  1. HTTP keep-alive against nginx (1 worker, a 612-byte file): `rill load` vs wrk (-t1) vs h2load
+#     (--h1 -t1), the same connections and seconds, rounds alternating between the tools; requests/s
+#     (median of the rounds).
+#  2. Idle SSE streams held against `rill serve --heartbeat 0`: `rill load` vs Tsung (its HTTP client
+#     sends `GET /sse` and holds the connection in a think time), at SMALL and LARGE connections:
+#     connect rate seen by the server (connections from the first to the last, over the time it
+#     took, sampled every ~10 ms from /metrics), and the generator's memory per held connection
+#     ((RSS at LARGE - RSS at SMALL) / (LARGE - SMALL), VmRSS of the generator's process).
+#     Heartbeats are off because Tsung's client stops a user that receives data while it thinks.
+# Results (text table and raw outputs) go to DIR. Figures on a shared machine are noisy: compare the
+# ratios of one run. Needs nginx, wrk, h2load (nghttp2-client) and tsung; runs as root or a user
+# whose open-file limit allows LARGE.
+# Usage: Scripts/bench-loadgen.sh [--results DIR] [--connections N] [--seconds S] [--rounds R]
+#                                 [--small N] [--large N] [--rill PATH]
+set -euo pipefail
+cd "$(dirname "$0")/.."
+results=Benchmarks/results/loadgen
+connections=50 seconds=5 rounds=3 small=1000 large=10000 rill=
+while [[ $# -gt 0 ]]; do
+  case $1 in
+    --results) results=$2; shift 2 ;;
+    --connections) connections=$2; shift 2 ;;
+    --seconds) seconds=$2; shift 2 ;;
+    --rounds) rounds=$2; shift 2 ;;
+    --small) small=$2; shift 2 ;;
+    --large) large=$2; shift 2 ;;
+    --rill) rill=$2; shift 2 ;;
+    *) echo "bench-loadgen: unknown argument $1" >&2; exit 2 ;;
+  esac
+done
+PATH="$PATH:/usr/sbin:/sbin"
+for tool in nginx wrk h2load tsung taskset curl; do
+  command -v "$tool" >/dev/null || { echo "bench-loadgen: $tool is not installed" >&2; exit 2; }
+done
+if [[ -z "$rill" ]]; then
+  nice -n 10 swift build -c release --product rill >/dev/null
+  rill="$(swift build -c release --show-bin-path)/rill"
+fi
+rill=$(realpath "$rill")
+mkdir -p "$results"
+results=$(realpath "$results")
+work=$(mktemp -d /tmp/rill-loadgen.XXXXXX)
+server_pid= nginx_pid= nginx_dir= generator_pid=
+cleanup() {
+  [[ -n "$generator_pid" ]] && kill -9 "$generator_pid" 2>/dev/null || true
+  [[ -n "$server_pid" ]] && kill "$server_pid" 2>/dev/null || true
+  [[ -n "$nginx_pid" ]] && kill "$nginx_pid" 2>/dev/null || true
+  [[ -n "$nginx_dir" ]] && rm -rf "$nginx_dir"
+  rm -rf "$work"
+}
+trap cleanup EXIT
+server_cpu=(taskset -c 0) client_cpu=(taskset -c 1)
+median() { sort -n | awk '{ v[NR] = $1 } END { print (NR % 2) ? v[(NR + 1) / 2] : (v[NR / 2] + v[NR / 2 + 1]) / 2 }'; }
+report="$results/README.md"
+{
+  echo "# Load generators side by side ($(date -u +%Y-%m-%dT%H:%MZ), $(nproc) CPUs, load average $(cut -d' ' -f1 /proc/loadavg))"
+  echo
+  echo "Made by \`Scripts/bench-loadgen.sh --connections $connections --seconds $seconds --rounds $rounds --small $small --large $large\`;"
+  echo "servers on CPU 0, each generator on CPU 1 (taskset). rill $("$rill" --version), $(wrk -v 2>&1 | head -1 | cut -d' ' -f1-2),"
+  echo "$(h2load --version | head -1), $(tsung -v), nginx $(nginx -v 2>&1 | cut -d/ -f2). A shared machine: compare the ratios."
+  echo
+} >"$report"
+
+# --- 1. HTTP keep-alive against nginx ------------------------------------------------------------
+read -r port nginx_pid nginx_dir < <("${server_cpu[@]}" Scripts/nginx-loopback.sh 24080 1)
+url="http://127.0.0.1:$port/"
+declare -A rates=([wrk]="" [h2load]="" [rill]="")
+for round in $(seq "$rounds"); do
+  out="$work/wrk.$round"
+  "${client_cpu[@]}" wrk -t1 -c"$connections" -d"${seconds}s" "$url" >"$out"
+  rates[wrk]+="$(awk '/^Requests\/sec/ { print $2 }' "$out") "
+  out="$work/h2load.$round"
+  "${client_cpu[@]}" h2load --h1 -t1 -c"$connections" -D "$seconds" "$url" >"$out"
+  rates[h2load]+="$(awk '/^finished in/ { print $4 }' "$out") "
+  out="$work/rill.$round"
+  "${client_cpu[@]}" "$rill" load "$url" -c "$connections" -d "${seconds}s" --source none >"$out" 2>/dev/null
+  rates[rill]+="$(awk '/^  Requests/ { print $6 }' "$out") "
+  cat "$work/wrk.$round" "$work/h2load.$round" "$work/rill.$round" >"$results/http-round-$round.txt"
+done
+kill "$nginx_pid"; nginx_pid=
+{
+  echo "## HTTP keep-alive: requests/s against nginx (1 worker), $connections connections, ${seconds} s, $rounds rounds"
+  echo
+  echo "| generator | requests/s per round | median | / best other |"
+  echo "|---|---|---:|---:|"
+} >>"$report"
+declare -A medians
+for tool in wrk h2load rill; do medians[$tool]=$(echo "${rates[$tool]}" | tr ' ' '\n' | grep . | median); done
+best_other=$(printf '%s\n' "${medians[wrk]}" "${medians[h2load]}" | sort -n | tail -1)
+for tool in rill wrk h2load; do
+  name=$tool; [[ $tool == rill ]] && name="rill load"; [[ $tool == wrk ]] && name="wrk -t1"; [[ $tool == h2load ]] && name="h2load --h1 -t1"
+  printf '| %s | %s | %.0f | %.2f |\n' "$name" "$(echo "${rates[$tool]}" | xargs printf '%.0f ')" "${medians[$tool]}" \
+    "$(awk -v a="${medians[$tool]}" -v b="$best_other" 'BEGIN { print a / b }')" >>"$report"
+done
+echo >>"$report"
+
+# --- 2. Idle SSE streams against rill serve -----------------------------------------------------
+ulimit -n 20000
+"${server_cpu[@]}" "$rill" serve --port 24090 --heartbeat 0 --max-connections 19000 >"$work/serve.out" 2>&1 &
+server_pid=$!
+for _ in $(seq 100); do grep -q listening "$work/serve.out" 2>/dev/null && break; sleep 0.1; done
+metrics="http://127.0.0.1:24090/metrics"
+open_streams() { "${server_cpu[@]}" curl -s "$metrics" | awk '/^rill_connections / { print $2 - 1 }'; }  # less the metrics request
+
+# Samples the server every ~10 ms (a curl and 5 ms) until it holds N streams (at most a minute or so): prints "SECONDS" from the
+# first stream to the last.
+time_to_hold() {
+  local wanted=$1 first= now count
+  for _ in $(seq 6000); do
+    count=$(open_streams)
+    now=$(date +%s.%N)
+    [[ -z "$first" && "$count" -gt 0 ]] && first=$now
+    if [[ "$count" -ge "$wanted" ]]; then awk -v a="$first" -v b="$now" 'BEGIN { printf "%.3f", b - a }'; return 0; fi
+    sleep 0.005
+  done
+  echo "timeout"
+  return 1
+}
+wait_empty() { for _ in $(seq 600); do [[ $(open_streams) -le 0 ]] && return 0; sleep 0.05; done; }
+rss_kb() { awk '/^VmRSS/ { print $2 }' "/proc/$1/status"; }
+
+tsung_config() {  # N: Tsung arriving as fast as it can (arrival rate 20,000/s), each user holding GET /sse
+  cat <<XML
+<?xml version="1.0"?>
+<!DOCTYPE tsung SYSTEM "/usr/share/tsung/tsung-1.0.dtd">
+<tsung loglevel="error" dumptraffic="false" version="1.0">
+  <clients><client host="$(hostname)" use_controller_vm="true" maxusers="19000"/></clients>
+  <servers><server host="127.0.0.1" port="24090" type="tcp"/></servers>
+  <load><arrivalphase phase="1" duration="10" unit="second">
+    <users arrivalrate="20000" unit="second" maxnumber="$1"/></arrivalphase></load>
+  <sessions><session name="sse" probability="100" type="ts_http">
+    <request><http url="/sse" method="GET" version="1.1"/></request>
+    <thinktime value="300" random="false"/>
+  </session></sessions>
+</tsung>
+XML
+}
+
+declare -A held_rss connect_rate
+for tool in rill tsung; do
+  for n in "$small" "$large"; do
+    wait_empty
+    if [[ $tool == rill ]]; then
+      "${client_cpu[@]}" "$rill" load "http://127.0.0.1:24090/sse" -c "$n" -d 300s --no-reconnect >"$work/rill-sse-$n.out" 2>&1 &
+      generator_pid=$!
+      pid=$generator_pid
+    else
+      tsung_config "$n" >"$work/tsung-$n.xml"
+      "${client_cpu[@]}" tsung -f "$work/tsung-$n.xml" -l "$work/tsung-log-$n" start >"$work/tsung-$n.out" 2>&1 &
+      generator_pid=$!
+      pid=
+      for _ in $(seq 200); do pid=$(pgrep -f "beam.*$work/tsung-log-$n" | head -1 || true); [[ -n "$pid" ]] && break; sleep 0.05; done
+    fi
+    took=$(time_to_hold "$n") || { echo "bench-loadgen: $tool did not reach $n streams" >&2; cat "$work"/*"$n".out >&2 || true; exit 1; }
+    sleep 2  # let the generator settle (buffers, lazily grown tables) before reading its memory
+    held=$(open_streams)
+    rss=$(rss_kb "$pid")
+    held_rss[$tool.$n]=$rss
+    connect_rate[$tool.$n]=$(awk -v n="$n" -v t="$took" 'BEGIN { printf "%.0f", (t > 0 ? (n - 1) / t : 0) }')
+    echo "$tool $n: held $held, ${took} s first to last (${connect_rate[$tool.$n]}/s), generator RSS ${rss} kB" | tee -a "$results/sse-raw.txt"
+    [[ -n "$pid" ]] && kill -9 "$pid" 2>/dev/null || true
+    kill -9 "$generator_pid" 2>/dev/null || true
+    wait "$generator_pid" 2>/dev/null || true
+    generator_pid=
+    [[ $tool == tsung ]] && cp "$work/tsung-log-$n"/*/tsung_controller*.log "$results/tsung-controller-$n.log" 2>/dev/null || true
+  done
+done
+per_connection() { awk -v a="${held_rss[$1.$small]}" -v b="${held_rss[$1.$large]}" -v s="$small" -v l="$large" 'BEGIN { printf "%.0f", (b - a) * 1024 / (l - s) }'; }
+rill_bytes=$(per_connection rill) tsung_bytes=$(per_connection tsung)
+{
+  echo "## Idle SSE streams held against rill serve --heartbeat 0"
+  echo
+  echo "| generator | held | connect rate at $small / $large (per s) | RSS at $small / $large | memory per held connection |"
+  echo "|---|---:|---:|---:|---:|"
+  for tool in rill tsung; do
+    name=$tool; [[ $tool == rill ]] && name="rill load"; [[ $tool == tsung ]] && name="Tsung (GET /sse, think time)"
+    printf '| %s | %d | %s / %s | %.1f MB / %.1f MB | %s B |\n' "$name" "$large" "${connect_rate[$tool.$small]}" \
+      "${connect_rate[$tool.$large]}" "$(awk -v k="${held_rss[$tool.$small]}" 'BEGIN { print k / 1024 }')" \
+      "$(awk -v k="${held_rss[$tool.$large]}" 'BEGIN { print k / 1024 }')" "$(per_connection "$tool")"
+  done
+  echo
+  echo "rill load / Tsung: memory per connection $(awk -v a="$rill_bytes" -v b="$tsung_bytes" 'BEGIN { printf "%.3f", a / b }')×,"
+  echo "connect rate at $large $(awk -v a="${connect_rate[rill.$large]}" -v b="${connect_rate[tsung.$large]}" 'BEGIN { printf "%.1f", a / b }')×."
+} >>"$report"
+cat "$report"
