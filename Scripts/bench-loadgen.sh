@@ -42,9 +42,10 @@ rill=$(realpath "$rill")
 mkdir -p "$results"
 results=$(realpath "$results")
 work=$(mktemp -d /tmp/rill-loadgen.XXXXXX)
-server_pid= nginx_pid= nginx_dir= generator_pid=
+server_pid= nginx_pid= nginx_dir= generator_pid= beam_pid=
 cleanup() {
   [[ -n "$generator_pid" ]] && kill -9 "$generator_pid" 2>/dev/null || true
+  [[ -n "$beam_pid" ]] && kill -9 "$beam_pid" 2>/dev/null || true
   [[ -n "$server_pid" ]] && kill "$server_pid" 2>/dev/null || true
   [[ -n "$nginx_pid" ]] && kill "$nginx_pid" 2>/dev/null || true
   [[ -n "$nginx_dir" ]] && rm -rf "$nginx_dir"
@@ -98,28 +99,35 @@ echo >>"$report"
 
 # --- 2. Idle SSE streams against rill serve -----------------------------------------------------
 ulimit -n 20000
+: >"$results/sse-raw.txt"
 "${server_cpu[@]}" "$rill" serve --port 24090 --heartbeat 0 --max-connections 19000 >"$work/serve.out" 2>&1 &
 server_pid=$!
 for _ in $(seq 100); do grep -q listening "$work/serve.out" 2>/dev/null && break; sleep 0.1; done
 metrics="http://127.0.0.1:24090/metrics"
 open_streams() { "${server_cpu[@]}" curl -s "$metrics" | awk '/^rill_connections / { print $2 - 1 }'; }  # less the metrics request
 
-# Samples the server every ~10 ms (a curl and 5 ms) until it holds N streams (at most a minute or so): prints "SECONDS" from the
-# first stream to the last.
+# Samples the server every ~10 ms (a curl and 5 ms) until it holds N streams, or until the count
+# has not grown for 3 s (a generator that lost some connections): prints "SECONDS HELD", the time
+# from the first stream to the last one seen arriving, and the streams held then.
 time_to_hold() {
-  local wanted=$1 first= now count
-  for _ in $(seq 6000); do
+  local wanted=$1 first= last= now count best=0
+  while true; do
     count=$(open_streams)
     now=$(date +%s.%N)
     [[ -z "$first" && "$count" -gt 0 ]] && first=$now
-    if [[ "$count" -ge "$wanted" ]]; then awk -v a="$first" -v b="$now" 'BEGIN { printf "%.3f", b - a }'; return 0; fi
+    if [[ "$count" -gt "$best" ]]; then best=$count; last=$now; fi
+    if [[ "$count" -ge "$wanted" ]] || { [[ -n "$last" ]] && awk -v a="$last" -v b="$now" 'BEGIN { exit !(b - a > 3) }'; }; then
+      awk -v a="$first" -v b="$last" -v n="$best" 'BEGIN { printf "%.3f %d", b - a, n }'
+      return 0
+    fi
+    [[ -z "$first" ]] && awk -v now="$now" -v start="$2" 'BEGIN { exit !(now - start > 30) }' && { echo "0 0"; return 1; }
     sleep 0.005
   done
-  echo "timeout"
-  return 1
 }
 wait_empty() { for _ in $(seq 600); do [[ $(open_streams) -le 0 ]] && return 0; sleep 0.05; done; }
 rss_kb() { awk '/^VmRSS/ { print $2 }' "/proc/$1/status"; }
+cpu_ticks() { awk '{ print $14 + $15 }' "/proc/$1/stat"; }  # user + system, all threads, in clock ticks
+ticks_per_second=$(getconf CLK_TCK)
 
 tsung_config() {  # N: Tsung arriving as fast as it can (arrival rate 20,000/s), each user holding GET /sse
   cat <<XML
@@ -138,50 +146,77 @@ tsung_config() {  # N: Tsung arriving as fast as it can (arrival rate 20,000/s),
 XML
 }
 
-declare -A held_rss connect_rate
-for tool in rill tsung; do
-  for n in "$small" "$large"; do
-    wait_empty
-    if [[ $tool == rill ]]; then
-      "${client_cpu[@]}" "$rill" load "http://127.0.0.1:24090/sse" -c "$n" -d 300s --no-reconnect >"$work/rill-sse-$n.out" 2>&1 &
-      generator_pid=$!
-      pid=$generator_pid
-    else
-      tsung_config "$n" >"$work/tsung-$n.xml"
-      "${client_cpu[@]}" tsung -f "$work/tsung-$n.xml" -l "$work/tsung-log-$n" start >"$work/tsung-$n.out" 2>&1 &
-      generator_pid=$!
-      pid=
-      for _ in $(seq 200); do pid=$(pgrep -f "beam.*$work/tsung-log-$n" | head -1 || true); [[ -n "$pid" ]] && break; sleep 0.05; done
-    fi
-    took=$(time_to_hold "$n") || { echo "bench-loadgen: $tool did not reach $n streams" >&2; cat "$work"/*"$n".out >&2 || true; exit 1; }
-    sleep 2  # let the generator settle (buffers, lazily grown tables) before reading its memory
-    held=$(open_streams)
-    rss=$(rss_kb "$pid")
-    held_rss[$tool.$n]=$rss
-    connect_rate[$tool.$n]=$(awk -v n="$n" -v t="$took" 'BEGIN { printf "%.0f", (t > 0 ? (n - 1) / t : 0) }')
-    echo "$tool $n: held $held, ${took} s first to last (${connect_rate[$tool.$n]}/s), generator RSS ${rss} kB" | tee -a "$results/sse-raw.txt"
-    [[ -n "$pid" ]] && kill -9 "$pid" 2>/dev/null || true
-    kill -9 "$generator_pid" 2>/dev/null || true
-    wait "$generator_pid" 2>/dev/null || true
-    generator_pid=
-    [[ $tool == tsung ]] && cp "$work/tsung-log-$n"/*/tsung_controller*.log "$results/tsung-controller-$n.log" 2>/dev/null || true
+declare -A held_rss connect_rate held_cpu held_count
+# One generator holding N streams: fills held_rss, held_cpu and connect_rate at KEY.
+hold() {  # TOOL N KEY
+  local tool=$1 n=$2 key=$3 pid took held rss
+  wait_empty
+  if [[ $tool == rill ]]; then
+    "${client_cpu[@]}" "$rill" load "http://127.0.0.1:24090/sse" -c "$n" -d 300s --no-reconnect >"$work/rill-sse.out" 2>&1 &
+    generator_pid=$!
+    pid=$generator_pid
+  else
+    rm -rf "$work/tsung-log"
+    # The last run's Erlang node must be gone from epmd, or this one cannot take its name.
+    for _ in $(seq 100); do epmd -names 2>/dev/null | grep -q tsung_controller || break; sleep 0.1; done
+    tsung_config "$n" >"$work/tsung.xml"
+    "${client_cpu[@]}" tsung -f "$work/tsung.xml" -l "$work/tsung-log" start >"$work/tsung.out" 2>&1 &
+    generator_pid=$!
+    pid=
+    for _ in $(seq 200); do pid=$(pgrep -f "beam.*$work/tsung-log" | head -1 || true); [[ -n "$pid" ]] && break; sleep 0.05; done
+    beam_pid=$pid
+  fi
+  read -r took held < <(time_to_hold "$n" "$(date +%s.%N)") || true
+  [[ "$held" -gt 0 ]] || { echo "bench-loadgen: $tool opened no stream" >&2; cat "$work/$tool"*.out >&2 || true; exit 1; }
+  held_count[$key]=$held
+  held_cpu[$key]=$(cpu_ticks "$pid")
+  sleep 2  # let the generator settle (buffers, lazily grown tables) before reading its memory
+  rss=$(rss_kb "$pid")
+  held_rss[$key]=$rss
+  connect_rate[$key]=$(awk -v n="$held" -v t="$took" 'BEGIN { printf "%.0f", (t > 0 ? (n - 1) / t : 0) }')
+  echo "$key: held $held, ${took} s first to last (${connect_rate[$key]}/s), generator RSS ${rss} kB, CPU ${held_cpu[$key]} ticks by then" | tee -a "$results/sse-raw.txt"
+  [[ -n "$pid" ]] && kill -9 "$pid" 2>/dev/null || true
+  kill -9 "$generator_pid" 2>/dev/null || true
+  wait "$generator_pid" 2>/dev/null || true
+  generator_pid= beam_pid=
+  [[ $tool == tsung ]] && cp "$work/tsung-log"/*/tsung_controller*.log "$results/tsung-controller.log" 2>/dev/null || true
+}
+# Rounds alternate the tools, so that the machine's noise hits both.
+for round in $(seq "$rounds"); do
+  for tool in rill tsung; do
+    for n in "$small" "$large"; do hold "$tool" "$n" "$tool.$n.$round"; done
   done
 done
-per_connection() { awk -v a="${held_rss[$1.$small]}" -v b="${held_rss[$1.$large]}" -v s="$small" -v l="$large" 'BEGIN { printf "%.0f", (b - a) * 1024 / (l - s) }'; }
-rill_bytes=$(per_connection rill) tsung_bytes=$(per_connection tsung)
+# Per round: bytes and µs of CPU per connection, from the difference between LARGE and SMALL.
+per_round() {  # TOOL ROUND
+  awk -v a="${held_rss[$1.$small.$2]}" -v b="${held_rss[$1.$large.$2]}" -v c="${held_cpu[$1.$small.$2]}" \
+    -v d="${held_cpu[$1.$large.$2]}" -v s="${held_count[$1.$small.$2]}" -v l="${held_count[$1.$large.$2]}" -v hz="$ticks_per_second" \
+    'BEGIN { printf "%.0f %.1f\n", (b - a) * 1024 / (l - s), (d - c) / hz * 1e6 / (l - s) }'
+}
+declare -A bytes cpu rate
+for tool in rill tsung; do
+  bytes[$tool]=$(for round in $(seq "$rounds"); do per_round "$tool" "$round" | cut -d' ' -f1; done | median)
+  cpu[$tool]=$(for round in $(seq "$rounds"); do per_round "$tool" "$round" | cut -d' ' -f2; done | median)
+  rate[$tool]=$(for round in $(seq "$rounds"); do echo "${connect_rate[$tool.$large.$round]}"; done | median)
+done
 {
-  echo "## Idle SSE streams held against rill serve --heartbeat 0"
+  echo "## Idle SSE streams held against rill serve --heartbeat 0 ($rounds rounds, medians; every round in sse-raw.txt)"
   echo
-  echo "| generator | held | connect rate at $small / $large (per s) | RSS at $small / $large | memory per held connection |"
-  echo "|---|---:|---:|---:|---:|"
+  echo "| generator | held (fewest of the rounds) | connect rate at $large (per s, seen by the server) | generator CPU per connection opened | opens per generator CPU-second | RSS at $large | memory per held connection |"
+  echo "|---|---:|---:|---:|---:|---:|---:|"
   for tool in rill tsung; do
-    name=$tool; [[ $tool == rill ]] && name="rill load"; [[ $tool == tsung ]] && name="Tsung (GET /sse, think time)"
-    printf '| %s | %d | %s / %s | %.1f MB / %.1f MB | %s B |\n' "$name" "$large" "${connect_rate[$tool.$small]}" \
-      "${connect_rate[$tool.$large]}" "$(awk -v k="${held_rss[$tool.$small]}" 'BEGIN { print k / 1024 }')" \
-      "$(awk -v k="${held_rss[$tool.$large]}" 'BEGIN { print k / 1024 }')" "$(per_connection "$tool")"
+    name=$tool; [[ $tool == rill ]] && name="rill load"; [[ $tool == tsung ]] && name="Tsung 1.7 (GET /sse, then a think time)"
+    fewest=$(for round in $(seq "$rounds"); do echo "${held_count[$tool.$large.$round]}"; done | sort -n | head -1)
+    printf '| %s | %d | %.0f | %s µs | %.0f | %.1f MB | %s B |\n' "$name" "$fewest" "${rate[$tool]}" "${cpu[$tool]}" \
+      "$(awk -v c="${cpu[$tool]}" 'BEGIN { print (c > 0 ? 1e6 / c : 0) }')" \
+      "$(awk -v k="${held_rss[$tool.$large.1]}" 'BEGIN { print k / 1024 }')" "${bytes[$tool]}"
   done
   echo
-  echo "rill load / Tsung: memory per connection $(awk -v a="$rill_bytes" -v b="$tsung_bytes" 'BEGIN { printf "%.3f", a / b }')×,"
-  echo "connect rate at $large $(awk -v a="${connect_rate[rill.$large]}" -v b="${connect_rate[tsung.$large]}" 'BEGIN { printf "%.1f", a / b }')×."
+  echo "rill load against Tsung: memory per held connection $(awk -v a="${bytes[rill]}" -v b="${bytes[tsung]}" 'BEGIN { printf "%.3f", a / b }')×;"
+  echo "connections opened per generator CPU-second $(awk -v a="${cpu[rill]}" -v b="${cpu[tsung]}" 'BEGIN { printf "%.1f", (a > 0 ? b / a : 0) }')×;"
+  echo "connect rate seen by the server $(awk -v a="${rate[rill]}" -v b="${rate[tsung]}" 'BEGIN { printf "%.2f", a / b }')× (both against the same"
+  echo "\`rill serve\` on one CPU, which sets the pace whenever it is the slower side)."
+  echo "Memory per connection is (RSS with $large held − RSS with $small held) / (the difference in streams held), so start-up"
+  echo "memory (Tsung's Erlang VM) does not count; CPU per connection is measured the same way."
 } >>"$report"
 cat "$report"
