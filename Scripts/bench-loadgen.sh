@@ -17,7 +17,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 results=Benchmarks/results/loadgen
-connections=50 seconds=5 rounds=3 small=1000 large=10000 rill=
+connections=50 seconds=5 rounds=5 small=1000 large=10000 rill=
 while [[ $# -gt 0 ]]; do
   case $1 in
     --results) results=$2; shift 2 ;;
@@ -67,33 +67,44 @@ report="$results/README.md"
 # --- 1. HTTP keep-alive against nginx ------------------------------------------------------------
 read -r port nginx_pid nginx_dir < <("${server_cpu[@]}" Scripts/nginx-loopback.sh 24080 1)
 url="http://127.0.0.1:$port/"
-declare -A rates=([wrk]="" [h2load]="" [rill]="")
+declare -A rates=([wrk]="" [h2load]="" [rill]="") efficiency=([wrk]="" [h2load]="" [rill]="")
+timed() {  # OUT COMMAND...: runs COMMAND on the client CPU, stdout to OUT, its CPU seconds to OUT.cpu
+  local out=$1; shift
+  "${client_cpu[@]}" /usr/bin/time -f "%U %S" -o "$out.cpu" "$@" >"$out" 2>/dev/null
+}
+per_cpu_second() {  # RATE OUT: requests per second of the generator's CPU (rate × seconds / CPU seconds)
+  awk -v r="$1" -v s="$seconds" '{ c = $1 + $2 } END { printf "%.0f", (c > 0 ? r * s / c : 0) }' "$2.cpu"
+}
 for round in $(seq "$rounds"); do
   out="$work/wrk.$round"
-  "${client_cpu[@]}" wrk -t1 -c"$connections" -d"${seconds}s" "$url" >"$out"
-  rates[wrk]+="$(awk '/^Requests\/sec/ { print $2 }' "$out") "
+  timed "$out" wrk -t1 -c"$connections" -d"${seconds}s" "$url"
+  rate=$(awk '/^Requests\/sec/ { print $2 }' "$out")
+  rates[wrk]+="$rate " efficiency[wrk]+="$(per_cpu_second "$rate" "$out") "
   out="$work/h2load.$round"
-  "${client_cpu[@]}" h2load --h1 -t1 -c"$connections" -D "$seconds" "$url" >"$out"
-  rates[h2load]+="$(awk '/^finished in/ { print $4 }' "$out") "
+  timed "$out" h2load --h1 -t1 -c"$connections" -D "$seconds" "$url"
+  rate=$(awk '/^finished in/ { print $4 }' "$out")
+  rates[h2load]+="$rate " efficiency[h2load]+="$(per_cpu_second "$rate" "$out") "
   out="$work/rill.$round"
-  "${client_cpu[@]}" "$rill" load "$url" -c "$connections" -d "${seconds}s" --source none >"$out" 2>/dev/null
-  rates[rill]+="$(awk '/^  Requests/ { print $6 }' "$out") "
+  timed "$out" "$rill" load "$url" -c "$connections" -d "${seconds}s" --source none
+  rate=$(awk '/^  Requests/ { print $6 }' "$out")
+  rates[rill]+="$rate " efficiency[rill]+="$(per_cpu_second "$rate" "$out") "
   cat "$work/wrk.$round" "$work/h2load.$round" "$work/rill.$round" >"$results/http-round-$round.txt"
 done
 kill "$nginx_pid"; nginx_pid=
 {
   echo "## HTTP keep-alive: requests/s against nginx (1 worker), $connections connections, ${seconds} s, $rounds rounds"
   echo
-  echo "| generator | requests/s per round | median | / best other |"
-  echo "|---|---|---:|---:|"
+  echo "| generator | requests/s per round | median | / best other | requests per generator CPU-second (median) |"
+  echo "|---|---|---:|---:|---:|"
 } >>"$report"
 declare -A medians
 for tool in wrk h2load rill; do medians[$tool]=$(echo "${rates[$tool]}" | tr ' ' '\n' | grep . | median); done
 best_other=$(printf '%s\n' "${medians[wrk]}" "${medians[h2load]}" | sort -n | tail -1)
 for tool in rill wrk h2load; do
   name=$tool; [[ $tool == rill ]] && name="rill load"; [[ $tool == wrk ]] && name="wrk -t1"; [[ $tool == h2load ]] && name="h2load --h1 -t1"
-  printf '| %s | %s | %.0f | %.2f |\n' "$name" "$(echo "${rates[$tool]}" | xargs printf '%.0f ')" "${medians[$tool]}" \
-    "$(awk -v a="${medians[$tool]}" -v b="$best_other" 'BEGIN { print a / b }')" >>"$report"
+  printf '| %s | %s | %.0f | %.2f | %s |\n' "$name" "$(echo "${rates[$tool]}" | xargs printf '%.0f ')" "${medians[$tool]}" \
+    "$(awk -v a="${medians[$tool]}" -v b="$best_other" 'BEGIN { print a / b }')" \
+    "$(echo "${efficiency[$tool]}" | tr ' ' '\n' | grep . | median)" >>"$report"
 done
 echo >>"$report"
 
@@ -129,12 +140,17 @@ rss_kb() { awk '/^VmRSS/ { print $2 }' "/proc/$1/status"; }
 cpu_ticks() { awk '{ print $14 + $15 }' "/proc/$1/stat"; }  # user + system, all threads, in clock ticks
 ticks_per_second=$(getconf CLK_TCK)
 
-tsung_config() {  # N: Tsung arriving as fast as it can (arrival rate 20,000/s), each user holding GET /sse
+# N: Tsung arriving as fast as it can (arrival rate 20,000/s), each user holding GET /sse, from the
+# same 8 source addresses as rill load uses for a loopback target (127.0.0.2-9): from 127.0.0.1 alone,
+# the previous round's connections in TIME_WAIT use up the ephemeral ports and Tsung stalls.
+tsung_config() {
   cat <<XML
 <?xml version="1.0"?>
 <!DOCTYPE tsung SYSTEM "/usr/share/tsung/tsung-1.0.dtd">
 <tsung loglevel="error" dumptraffic="false" version="1.0">
-  <clients><client host="$(hostname)" use_controller_vm="true" maxusers="19000"/></clients>
+  <clients><client host="$(hostname)" use_controller_vm="true" maxusers="19000">
+$(for i in $(seq 2 9); do echo "    <ip value=\"127.0.0.$i\"/>"; done)
+  </client></clients>
   <servers><server host="127.0.0.1" port="24090" type="tcp"/></servers>
   <load><arrivalphase phase="1" duration="10" unit="second">
     <users arrivalrate="20000" unit="second" maxnumber="$1"/></arrivalphase></load>
