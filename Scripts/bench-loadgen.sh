@@ -195,7 +195,6 @@ hold() {  # TOOL N KEY
   kill -9 "$generator_pid" 2>/dev/null || true
   wait "$generator_pid" 2>/dev/null || true
   generator_pid= beam_pid=
-  [[ $tool == tsung ]] && cp "$work/tsung-log"/*/tsung_controller*.log "$results/tsung-controller.log" 2>/dev/null || true
 }
 # Rounds alternate the tools, so that the machine's noise hits both.
 for round in $(seq "$rounds"); do
