@@ -5,7 +5,7 @@
 # 200 streams from each of the three hosts, plus the publisher's connection) and merged into one clean report; a wrong token,
 # an agent port nobody listens on and a host that does not answer are refused by name before any
 # stream opens; an agent killed during the hold is an error in the report (exit 1), not a hang.
-# Every namespace is removed at exit. Needs root and iproute2; about 20 s.
+# Every namespace is removed at exit. Needs root and iproute2; about 12 s.
 # Usage: Scripts/agents-check.sh [RILL_BINARY]
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -53,10 +53,12 @@ started() {  # FILE: waits (at most 10 s) for a "listening" line
 }
 ip netns exec "$tag-server" "$rill" serve --host "${address[server]}" --port 8080 --heartbeat 1 >"$work/server.out" 2>&1 &
 pids+=($!)
+disown  # killed at exit: no job-control notice
 for agent in agent1 agent2; do
   ip netns exec "$tag-$agent" "$rill" load agent --listen "${address[$agent]}:7000" --token s3cret >"$work/$agent.out" 2>&1 &
   pids+=($!)
   echo $! >"$work/$agent.pid"
+  disown
 done
 for host in server agent1 agent2; do started "$work/$host.out" || { cat "$work/$host.out" >&2; fail "$host did not start"; }; done
 url="http://${address[server]}:8080/sse"
@@ -64,7 +66,7 @@ agents=(--agent "${address[agent1]}:7000" --agent "${address[agent2]}:7000")
 echo "agents-check: server ${address[server]}, agents ${address[agent1]} ${address[agent2]}, coordinator ${address[coord]} (namespaces $tag-*)"
 
 # 1. Shared three ways, merged into one report.
-ip netns exec "$tag-coord" "$rill" load "$url" -c 600 --rate 3000 -d 4s --publish-rate 10 "${agents[@]}" --agent-token s3cret \
+ip netns exec "$tag-coord" "$rill" load "$url" -c 600 --rate 3000 -d 2s --publish-rate 10 "${agents[@]}" --agent-token s3cret \
   --json "$work/run.json" >"$work/run.out" 2>/dev/null &
 load=$!
 peers=""
@@ -98,7 +100,7 @@ refusal "agent $absent:7000 is unreachable" --agent "$absent:7000" --agent-token
 
 # 3. An agent killed during the hold: an error in the report and exit 1, in bounded time.
 status=0
-ip netns exec "$tag-coord" timeout 60 "$rill" load "$url" -c 300 --rate 3000 -d 3s "${agents[@]}" --agent-token s3cret \
+ip netns exec "$tag-coord" timeout 60 "$rill" load "$url" -c 300 --rate 3000 -d 2s "${agents[@]}" --agent-token s3cret \
   >"$work/killed.out" 2>/dev/null &
 load=$!
 for _ in $(seq 100); do grep -q 'accepted a run' <(tail -1 "$work/agent2.out") && break; sleep 0.1; done
