@@ -163,18 +163,21 @@ public enum AgentLinks {
 }
 
 extension AgentLinks {
-    /// The agents of `plan`, welcomed and checked against their share of `total` connections;
-    /// numbered after this host's `workers` in errors.
+    /// The agents of `plan`, welcomed and checked against their share of `total` connections (what
+    /// their worker may open: the agent's hard limit, or the run's `fdLimit` if lower); numbered
+    /// after this host's `workers` in errors.
     static func connect(
-        loop: EventLoop, plan: AgentPlan, total: Int, after workers: [LoadWorker]
+        loop: EventLoop, plan: AgentPlan, total: Int, fdLimit: Int?, after workers: [LoadWorker]
     ) throws(AgentError) -> [AgentWorker] {
         let agents = try connect(
             loop: loop, addresses: plan.addresses, token: plan.token, arguments: plan.arguments,
             rillVersion: plan.rillVersion, firstIndex: workers.count)
         let share = LoadShares.split(total, weights: [Double](repeating: 1, count: agents.count + 1))
-        for (index, agent) in agents.enumerated() where share[index + 1] > agent.capacity {
+        for (index, agent) in agents.enumerated() {
+            let capacity = min(agent.capacity, fdLimit.map { $0 - LoadSession.reservedFiles } ?? Int.max)
+            guard share[index + 1] > capacity else { continue }
             for agent in agents { agent.close() }
-            throw .tooSmall(agent.address, share: share[index + 1], capacity: agent.capacity)
+            throw .tooSmall(agent.address, share: share[index + 1], capacity: capacity)
         }
         return agents
     }

@@ -131,7 +131,10 @@ public enum LoadSession {
             children = try RemoteWorkers(loop: loop, count: count, arguments: arguments)
             workers = children!.workers
         }
-        let remote = try agents.map { try AgentLinks.connect(loop: loop, plan: $0, total: plan.connectionCount, after: workers) }
+        let remote = try agents.map {
+            try AgentLinks.connect(
+                loop: loop, plan: $0, total: plan.connectionCount, fdLimit: plan.fdLimit, after: workers)
+        }
         let run = LoadRun(loop: loop, plan: plan, sources: sources, workers: workers + (remote ?? []), progress: progress)
         // Each agent is a host; this host's processes share one host's part.
         if let remote { run.weights = workers.map { _ in 1 / Double(workers.count) } + remote.map { _ in 1 } }

@@ -66,7 +66,7 @@ struct SVGChart {
             }
             for points in segments where !points.isEmpty {
                 // A lone point still shows, as a dot.
-                let drawn = points.count == 1 ? [points[0], points[0].replacingFirstCoordinate(by: 1.5)] : points
+                let drawn = points.count == 1 ? [points[0], points[0].replacingFirstCoordinate(by: 4)] : points
                 out += "<polyline class=\"series\" data-points=\"\(points.count)\" fill=\"none\" stroke=\"\(line.series.color)\" "
                 out += "stroke-width=\"1.6\" stroke-linecap=\"round\" points=\"\(drawn.joined(separator: " "))\"/>"
             }

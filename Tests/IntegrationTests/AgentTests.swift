@@ -64,7 +64,8 @@ extension Loopback {
             #expect(serve.child.waitForExit() == 0)
         }
 
-        /// A wrong token and an agent nobody runs are refused before any stream opens, by name.
+        /// A wrong token, an agent nobody runs and an agent too small for its part are refused
+        /// before any stream opens, by name.
         @Test func wrongTokenAndMissingAgentAreNamed() throws {
             let serve = try ServeProcess("--tick 0")
             let agent = try Agent(rill, host: "127.0.0.3")
@@ -74,6 +75,11 @@ extension Loopback {
             #expect(refused.output.contains("agent \(agent.address) refused the token"), "\(refused.output)")
             let refusal = try #require(agent.child.readLine())
             #expect(refusal.contains("refused a run") && refusal.contains("token"), "\(refusal)")
+            // 300 streams over this host and one agent is 150 for the agent; --fd-limit 100 leaves its worker 68.
+            let small = try shell(
+                "'\(rill)' load '\(serve.url)/sse' -c 300 -d 1s --fd-limit 100 --agent \(agent.address) --agent-token s3cret 2>&1")
+            #expect(small.status == 64, "\(small.output)")
+            #expect(small.output.contains("agent \(agent.address) would hold 150 connections but its worker may open 68"), "\(small.output)")
             #expect(agent.stop() == 0)
 
             let nobody = "127.0.0.6:\(try freeLoopbackPort())"

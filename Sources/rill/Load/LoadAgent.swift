@@ -25,19 +25,12 @@ struct LoadAgent: ParsableCommand {
     @Option(help: "The token coordinators must present (default: $RILL_AGENT_TOKEN).")
     var token: String?
 
-    @Option(
-        name: .customLong("fd-limit"), parsing: .unconditional,
-        help: "Open files per worker process (default: the hard limit).",
-        transform: { try Parse.count($0, minimum: LoadSession.reservedFiles + 1) })
-    var fdLimit: Int?
-
     func run() throws {
         guard let token = token ?? ProcessInfo.processInfo.environment["RILL_AGENT_TOKEN"], !token.isEmpty else {
             throw ValidationError("rill load agent needs a non-empty --token (or RILL_AGENT_TOKEN)")
         }
-        let limits =
-            fdLimit.map { ResourceLimits.setOpenFilesSoftLimit(UInt64($0)) }
-            ?? ResourceLimits.raiseOpenFilesToHardLimit()
+        // A worker raises its limit to the hard one (or the coordinator's --fd-limit, checked there).
+        let limits = ResourceLimits.raiseOpenFilesToHardLimit()
         let loop = try EventLoop()
         stopOnInterrupt(loop, secondExits: true)
         let server = try AgentServer(
