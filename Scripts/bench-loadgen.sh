@@ -13,11 +13,11 @@
 # ratios of one run. Needs nginx, wrk, h2load (nghttp2-client) and tsung; runs as root or a user
 # whose open-file limit allows LARGE.
 # Usage: Scripts/bench-loadgen.sh [--results DIR] [--connections N] [--seconds S] [--rounds R]
-#                                 [--small N] [--large N] [--rill PATH]
+#                                 [--small N] [--large N] [--rill PATH] [--sse-only]
 set -euo pipefail
 cd "$(dirname "$0")/.."
 results=Benchmarks/results/loadgen
-connections=50 seconds=5 rounds=5 small=1000 large=10000 rill=
+connections=50 seconds=5 rounds=5 small=1000 large=10000 rill= http=1
 while [[ $# -gt 0 ]]; do
   case $1 in
     --results) results=$2; shift 2 ;;
@@ -27,6 +27,7 @@ while [[ $# -gt 0 ]]; do
     --small) small=$2; shift 2 ;;
     --large) large=$2; shift 2 ;;
     --rill) rill=$2; shift 2 ;;
+    --sse-only) http=0; shift ;;
     *) echo "bench-loadgen: unknown argument $1" >&2; exit 2 ;;
   esac
 done
@@ -65,6 +66,7 @@ report="$results/README.md"
 } >"$report"
 
 # --- 1. HTTP keep-alive against nginx ------------------------------------------------------------
+if [[ $http == 1 ]]; then
 read -r port nginx_pid nginx_dir < <("${server_cpu[@]}" Scripts/nginx-loopback.sh 24080 1)
 url="http://127.0.0.1:$port/"
 declare -A rates=([wrk]="" [h2load]="" [rill]="") efficiency=([wrk]="" [h2load]="" [rill]="")
@@ -107,6 +109,7 @@ for tool in rill wrk h2load; do
     "$(echo "${efficiency[$tool]}" | tr ' ' '\n' | grep . | median)" >>"$report"
 done
 echo >>"$report"
+fi
 
 # --- 2. Idle SSE streams against rill serve -----------------------------------------------------
 ulimit -n 20000
