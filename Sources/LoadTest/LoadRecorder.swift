@@ -18,6 +18,9 @@ public struct LoadRecorder: Codable {
     /// For each stamped event (by its `t=` stamp): the latency of its last delivery, in µs. Workers'
     /// maps merge by maximum, so the figure is "until every client had it". Bounded (see `delivered`).
     public var lastDeliveries: [UInt64: UInt64] = [:]
+    /// Second by second, for the HTML report (see `LoadTimeline`, `TimelineClock`).
+    public var timeline = LoadTimeline()
+    public var secondLatency = SecondLatency()
 
     public init() {}
 
@@ -27,6 +30,7 @@ public struct LoadRecorder: Codable {
     /// Notes one delivery of the event stamped `stamp`, `latency` µs after it was stamped.
     public mutating func delivered(stamp: UInt64, latency: UInt64) {
         eventLatency.record(latency)
+        secondLatency.event.record(latency)
         if let last = lastDeliveries[stamp] {
             if latency > last { lastDeliveries[stamp] = latency }
         } else if lastDeliveries.count < LoadRecorder.trackedEvents {
@@ -67,7 +71,15 @@ public struct LoadRecorder: Codable {
     /// A connection started at `started` (monotonic ns) is open.
     mutating func opened(startedAt started: UInt64) {
         counts.opened += 1
-        connect.record((MonotonicClock.nanoseconds() - started) / 1_000)
+        let latency = (MonotonicClock.nanoseconds() - started) / 1_000
+        connect.record(latency)
+        secondLatency.connect.record(latency)
+    }
+
+    /// A request answered `latency` µs after it was due.
+    mutating func answered(latency: UInt64) {
+        requestLatency.record(latency)
+        secondLatency.request.record(latency)
     }
 
     /// Adds another worker's figures to these.
@@ -81,6 +93,7 @@ public struct LoadRecorder: Codable {
         churnLatency.add(other.churnLatency)
         publishLatency.add(other.publishLatency)
         lastDeliveries.merge(other.lastDeliveries, uniquingKeysWith: max)
+        timeline.merge(other.timeline)
     }
 }
 

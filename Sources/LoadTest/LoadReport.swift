@@ -11,6 +11,8 @@ public struct LoadReport {
     public let interrupted: Bool
     /// A `--threshold` failed, or `--abort-on-fail` stopped the run (exit status 99, as k6).
     public let thresholdsFailed: Bool
+    /// The run second by second, from the workers (the HTML report draws it).
+    public let timeline: LoadTimeline
 
     /// The `--json` file (Scripts/bench_connections.py reads its keys).
     public struct Document: Codable, Equatable {
@@ -93,6 +95,7 @@ public struct LoadReport {
         failure = outcome.failure
         interrupted = outcome.interrupted
         thresholdsFailed = outcome.thresholdsFailed
+        timeline = outcome.recorder.timeline
         let recorder = outcome.recorder
         let counts = recorder.counts
         let histograms: [(String, Histogram<UInt64>)] = [

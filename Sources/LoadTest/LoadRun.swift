@@ -26,6 +26,8 @@ final class LoadRun {
     var abortReason: String?
     /// `--metrics-port`: live counters for Prometheus.
     var metricsEndpoint: LoadMetricsEndpoint?
+    /// Each worker's part of the connections and the rate (empty: equal parts); see `LoadShares`.
+    var weights: [Double] = []
 
     init(
         loop: EventLoop, plan: LoadPlan, sources: [SocketAddress], workers: [LoadWorker],
@@ -186,11 +188,13 @@ final class LoadRun {
     private func grow(to count: Int, rate: Double? = nil) {
         goal = count
         let rate = rate ?? Double(plan.rate.value)
+        let weights = self.weights.count == workers.count ? self.weights : workers.map { _ in 1.0 }
+        let shares = LoadShares.split(count, weights: weights)
+        let totalWeight = weights.reduce(0, +)
         for (index, worker) in workers.enumerated() {
-            let share = count / workers.count + (index < count % workers.count ? 1 : 0)
             worker.send(
                 .grow(
-                    connections: share, rate: rate / Double(workers.count), sourceOffset: index,
+                    connections: shares[index], rate: rate * weights[index] / totalWeight, sourceOffset: index,
                     pending: StreamLoad.pendingShare(workers: workers.count)))
         }
     }

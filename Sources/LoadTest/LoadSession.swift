@@ -106,12 +106,14 @@ public enum LoadSession {
     /// command line for a worker; `--connections N` is appended when find-max chose the ceiling);
     /// `progress` gets a status line a few times a second; `loop` is stopped by interrupts.
     public static func run(
-        _ plan: LoadPlan, loop: EventLoop, workerArguments: [String],
+        _ plan: LoadPlan, loop: EventLoop, workerArguments: [String], agents: AgentPlan? = nil,
         progress: @escaping (String) -> Void
     ) throws -> LoadReport {
         let limits = perProcess(plan)
+        // With agents, this host holds one host's share; the agents check their own.
+        let localConnections = agents.map { $0.localShare(of: plan.connectionCount) } ?? plan.connectionCount
         if !plan.findMax || plan.connections != nil {
-            try MachineCapacity.current().check(connections: plan.connectionCount, loopback: plan.target.isLoopback)
+            try MachineCapacity.current().check(connections: localConnections, loopback: plan.target.isLoopback)
         }
         let ceilingChosen = plan.findMax && plan.connections == nil
         // Bound before any worker starts, so a port in use is refused at once.
@@ -120,7 +122,7 @@ public enum LoadSession {
         }
         let (plan, sources) = try resolved(plan, perProcess: limits.count)
         let count = try processes(
-            connections: plan.connectionCount, workers: plan.workers, perProcess: limits.count,
+            connections: localConnections, workers: plan.workers, perProcess: limits.count,
             softLimit: limits.soft, hardLimit: limits.hard, sources: sources.count,
             ephemeralPorts: LoadLimit.ephemeralPorts())
         let workers: [LoadWorker]
@@ -133,10 +135,17 @@ public enum LoadSession {
             children = try RemoteWorkers(loop: loop, count: count, arguments: arguments)
             workers = children!.workers
         }
-        let run = LoadRun(loop: loop, plan: plan, sources: sources, workers: workers, progress: progress)
+        let remote = try agents.map {
+            try AgentLinks.connect(
+                loop: loop, plan: $0, total: plan.connectionCount, fdLimit: plan.fdLimit, after: workers)
+        }
+        let run = LoadRun(loop: loop, plan: plan, sources: sources, workers: workers + (remote ?? []), progress: progress)
+        // Each agent is a host; this host's processes share one host's part.
+        if let remote { run.weights = workers.map { _ in 1 / Double(workers.count) } + remote.map { _ in 1 } }
         run.metricsEndpoint = metrics
         let report = run.execute()
         metrics?.close()
+        for agent in remote ?? [] { agent.close() }
         children?.stop()
         return report
     }

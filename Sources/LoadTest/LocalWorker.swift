@@ -26,6 +26,7 @@ final class LocalWorker: LoadWorker {
     private var housekeeping: TimerID?
     private var baselineBytes = 0
     private var residentBytes = 0
+    private var timelineClock = TimelineClock()
     private(set) var result: LoadRecorder?
 
     init(loop: EventLoop, plan: LoadPlan, sources: [SocketAddress]) {
@@ -105,6 +106,18 @@ final class LocalWorker: LoadWorker {
         return status
     }
 
+    /// Closes the second that ended (or, with `force`, the one under way) into the recorder's timeline.
+    private func recordTimeline(force: Bool = false) {
+        let wall = WallClock.nanoseconds() / 1_000_000_000
+        guard force || timelineClock.isDue(wall) else { return }
+        let status = self.status
+        if streams != nil {
+            timelineClock.tick(&streams!.recorder, status: status, wallSeconds: wall, force: force)
+        } else if requests != nil {
+            timelineClock.tick(&requests!.recorder, status: status, wallSeconds: wall, force: force)
+        }
+    }
+
     private func startHousekeeping() {
         guard housekeeping == nil else { return }
         housekeeping = loop.scheduleRepeating(every: .milliseconds(1)) { [unowned self] in self.tick() }
@@ -112,6 +125,7 @@ final class LocalWorker: LoadWorker {
 
     private func tick() {
         let now = MonotonicClock.nanoseconds()
+        recordTimeline()
         streams?.pump()
         scenario?.pump()
         if plan.heartbeatInterval > 0 && now - lastHeartbeatCheck > 1_000_000_000 {
@@ -130,6 +144,7 @@ final class LocalWorker: LoadWorker {
         finishDeadline = nil
         if let housekeeping { loop.cancel(housekeeping) }
         housekeeping = nil
+        recordTimeline(force: true)
         var result = LoadRecorder()
         if let streams {
             streams.tallyLosses()

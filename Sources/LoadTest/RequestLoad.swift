@@ -199,7 +199,7 @@ final class RequestLoad: ConnectionHandler {
         }
         guard completed else { return }
         let now = MonotonicClock.nanoseconds()
-        recorder.requestLatency.record((now - clients[index].intended) / 1_000)
+        recorder.answered(latency: (now - clients[index].intended) / 1_000)
         recorder.counts.requests += 1
         let status = clients[index].status
         if !(200..<300).contains(status) { recorder.error(.status(status)) }

@@ -17,6 +17,11 @@ struct Rill: ParsableCommand {
     /// ArgumentParser would say "Unexpected argument".
     static func main() {
         let arguments = Array(CommandLine.arguments.dropFirst())
+        // `rill load URL` takes a positional first, so `agent` cannot be its subcommand.
+        if arguments.starts(with: ["load", "agent"]) {
+            LoadAgent.main(Array(arguments.dropFirst(2)))
+            Self.exit()
+        }
         if let first = arguments.first, let message = unknownSubcommand(first) {
             writeStandardError("rill: \(message)\nSee 'rill --help' for the subcommands.")
             Self.exit(withError: ExitCode.validationFailure)

@@ -16,6 +16,8 @@ struct Load: ParsableCommand {
             1 otherwise, with a one-line reason (with --threshold, the thresholds alone decide: 99 when one fails, as k6); 130 when interrupted (Ctrl-C: the report is of the run so far). \
             Progress goes to stderr, the report to stdout. Publishing (--publish-rate) posts `t=<CLOCK_REALTIME ns>` events to \
             /publish beside the stream URL, so event latency is measured end to end.
+            With --agent HOST:PORT (repeated), the run is shared with `rill load agent` on other hosts \
+            (see `rill load agent --help`).
             """
     )
 
@@ -145,6 +147,11 @@ struct Load: ParsableCommand {
     @Option(help: "Write the full report as JSON to this file.")
     var json: String?
 
+    @Option(help: "Write the report as one self-contained HTML page (charts over time, summary tables) to this file.")
+    var html: String?
+
+    @OptionGroup(title: "Agents on other hosts") var agentOptions: AgentOptions
+
     @Option(name: .customLong("worker-channel"), help: .hidden)
     var workerChannel: Int32?
 
@@ -155,6 +162,10 @@ struct Load: ParsableCommand {
         }
         if staging.churn != nil && staging.scenario == nil && (mode ?? plan.mode) != .sse {
             throw ValidationError("--churn is for sse streams")
+        }
+        if !agentOptions.agents.isEmpty && staging.scenario != nil {
+            // An agent's worker re-reads the command line on its own host, where the file is not.
+            throw ValidationError("--agent with --scenario is not supported yet: use --stage and the other flags")
         }
         if let source, SourceRange(source) == nil {
             throw ValidationError("--source must be A.B.C.D, A.B.C.D-A.B.C.E or none")
@@ -201,9 +212,13 @@ struct Load: ParsableCommand {
         let progress = ProgressLine()
         let report: LoadReport
         do {
+            let commandLine = Array(CommandLine.arguments.dropFirst())
             report = try LoadSession.run(
-                plan, loop: loop, workerArguments: Array(CommandLine.arguments.dropFirst()) + ["--worker-channel", "0"],
-                progress: progress.show)
+                plan, loop: loop, workerArguments: commandLine + ["--worker-channel", "0"],
+                agents: try agentOptions.plan(commandLine: commandLine), progress: progress.show)
+        } catch let error as AgentError {
+            writeStandardError("rill load: \(error)")
+            throw ExitCode.validationFailure
         } catch let error as LoadError {
             // A refusal with its arithmetic and fix; the usage text would bury it.
             writeStandardError("rill load: \(error)")
@@ -223,6 +238,7 @@ struct Load: ParsableCommand {
             document.commandLine = CommandLine.arguments
             try encoder.encode(document).write(to: URL(fileURLWithPath: json))
         }
+        if let html { try Data(HTMLReport(report).document.utf8).write(to: URL(fileURLWithPath: html)) }
         flushStandardOutput()
         if let failure = report.failure {
             print("rill load: FAILED: \(failure)")
