@@ -135,8 +135,11 @@ class Servers:
 
 
 def parse_duration(text):
-    value, unit = re.match(r"([\d.]+)(us|ms|s)", text).groups()
-    return float(value) * {"us": 1e-3, "ms": 1.0, "s": 1e3}[unit]  # in ms
+    match = re.match(r"([\d.]+)(us|ms|s|m|h)$", text)
+    if match is None:
+        raise RuntimeError(f"not a duration: {text!r}")
+    value, unit = match.groups()
+    return float(value) * {"us": 1e-3, "ms": 1.0, "s": 1e3, "m": 6e4, "h": 3.6e6}[unit]  # in ms (wrk prints 1.02m past 60 s)
 
 
 def run_delay_ms(pid):
