@@ -103,9 +103,11 @@ enum ByteScanning {
         while index &+ 32 <= end {
             let first = UnsafeRawPointer(base + index).loadUnaligned(as: SIMD16<UInt8>.self)
             let second = UnsafeRawPointer(base + index).loadUnaligned(fromByteOffset: 16, as: SIMD16<UInt8>.self)
-            let low = unsafeBitCast(first &- minuses, to: SIMD2<UInt64>.self)
+            let low =
+                unsafeBitCast(first &- minuses, to: SIMD2<UInt64>.self)
                 | unsafeBitCast(first &+ ones, to: SIMD2<UInt64>.self)
-            let high = unsafeBitCast(second &- minuses, to: SIMD2<UInt64>.self)
+            let high =
+                unsafeBitCast(second &- minuses, to: SIMD2<UInt64>.self)
                 | unsafeBitCast(second &+ ones, to: SIMD2<UInt64>.self)
             let any = low | high
             guard (any[0] | any[1]) & topBits != 0 else {
