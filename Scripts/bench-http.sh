@@ -8,6 +8,7 @@
 # Usage: Scripts/bench-http.sh [--servers rill,nginx,hummingbird,nio] [--workloads page,small]
 #                              [--rounds 3] [--seconds 10] [--connections 50] [--results DIR]
 #                              [--rill-before PATH --servers rill,rill-before,...] [--note TEXT]
+#                              [--fixed-rate N]   (also each server at N requests/s, open loop, for p99)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 command -v wrk >/dev/null || { echo "wrk is not installed (apt-get install -y wrk)" >&2; exit 2; }

@@ -33,7 +33,8 @@ enum ByteScanning {
         let zero = SIMD16<UInt8>(repeating: 0x30)
         let digitCount = SIMD16<UInt8>(repeating: 10)
         let dash = SIMD16<UInt8>(repeating: 0x2D)
-        while index + 16 <= end {
+        // Wrapping arithmetic: offsets are within the caller's buffer, so no overflow checks.
+        while index &+ 16 <= end {
             let vector = UnsafeRawPointer(base + index).loadUnaligned(as: SIMD16<UInt8>.self)
             // OR 0x20 lowercases letters and maps no other byte into a...z.
             let letters: SIMDMask<SIMD16<Int8>> = ((vector | caseBit) &- lowerA) .< letterCount
@@ -41,14 +42,14 @@ enum ByteScanning {
             let common = letters .| digits .| (vector .== dash)
             let odd = laneWords(.!common)
             guard odd != .zero else {
-                index += 16
+                index &+= 16
                 continue
             }
-            index += firstLane(odd)
+            index &+= firstLane(odd)
             guard table[Int(base[index])] & tokenBit != 0 else { return index }
-            index += 1
+            index &+= 1
         }
-        while index < end && table[Int(base[index])] & tokenBit != 0 { index += 1 }
+        while index < end && table[Int(base[index])] & tokenBit != 0 { index &+= 1 }
         return index
     }
 
@@ -56,22 +57,70 @@ enum ByteScanning {
     /// `end`: where a header value, reason phrase or chunk extension may stop.
     @inline(__always)
     static func controlByte(_ base: UnsafePointer<UInt8>, _ start: Int, _ end: Int) -> Int {
-        firstByte(base, start, end, below: 0x20, orFrom: 0x7F, through: 0x7F)
+        // Candidates: every control byte and DEL, and (rarely, in UTF-8 text) bytes >= 0x80, which
+        // the exact scan sorts out from there.
+        let index = firstCandidate(base, start, end, minus: 0x20)
+        if index < end {
+            let byte = base[index]
+            if byte < 0x20 || byte == 0x7F { return index }
+        }
+        return firstByte(base, index, end, below: 0x20, orFrom: 0x7F, through: 0x7F)
     }
 
     /// Like `controlByte`, but steps over HTAB, which field text may contain.
     @inline(__always)
     static func fieldTextEnd(_ base: UnsafePointer<UInt8>, _ start: Int, _ end: Int) -> Int {
-        var index = controlByte(base, start, end)
-        while index < end && base[index] == 9 { index = controlByte(base, index + 1, end) }
-        return index
+        // One call site of the scan (not one before the loop and one in it): small enough to inline.
+        var index = start
+        while true {
+            index = controlByte(base, index, end)
+            guard index < end && base[index] == 9 else { return index }
+            index &+= 1
+        }
     }
 
     /// The first index whose byte is not visible ASCII (<= 0x20 or >= 0x7F), or `end`: where a
     /// request target stops (at its SP, or at a byte it may not contain).
     @inline(__always)
     static func nonVisibleByte(_ base: UnsafePointer<UInt8>, _ start: Int, _ end: Int) -> Int {
-        firstByte(base, start, end, below: 0x21, orFrom: 0x7F, through: 0xFF)
+        // The candidates are exactly the stops here; the exact scan does the last 32 bytes.
+        let index = firstCandidate(base, start, end, minus: 0x21)
+        if index < end && (base[index] <= 0x20 || base[index] >= 0x7F) { return index }
+        return firstByte(base, index, end, below: 0x21, orFrom: 0x7F, through: 0xFF)
+    }
+
+    /// The first index, 32 bytes at a time while 32 remain, whose byte `b` has the top bit set in
+    /// `b - minus` or in `b + 1` (wrapping): every byte below `minus`, and every byte from 0x7F up.
+    /// Or where fewer than 32 bytes remain. Plain lane arithmetic and one 64-bit test per 32 bytes:
+    /// compares would give a lane mask, which the compiler widens with three more instructions per
+    /// 16 bytes before it can test it.
+    @inline(__always)
+    static func firstCandidate(_ base: UnsafePointer<UInt8>, _ start: Int, _ end: Int, minus: UInt8) -> Int {
+        var index = start
+        let minuses = SIMD16<UInt8>(repeating: minus)
+        let ones = SIMD16<UInt8>(repeating: 1)
+        let topBits: UInt64 = 0x8080_8080_8080_8080
+        while index &+ 32 <= end {
+            let first = UnsafeRawPointer(base + index).loadUnaligned(as: SIMD16<UInt8>.self)
+            let second = UnsafeRawPointer(base + index).loadUnaligned(fromByteOffset: 16, as: SIMD16<UInt8>.self)
+            let low =
+                unsafeBitCast(first &- minuses, to: SIMD2<UInt64>.self)
+                | unsafeBitCast(first &+ ones, to: SIMD2<UInt64>.self)
+            let high =
+                unsafeBitCast(second &- minuses, to: SIMD2<UInt64>.self)
+                | unsafeBitCast(second &+ ones, to: SIMD2<UInt64>.self)
+            let any = low | high
+            guard (any[0] | any[1]) & topBits != 0 else {
+                index &+= 32
+                continue
+            }
+            let words = (low[0] & topBits, low[1] & topBits, high[0] & topBits, high[1] & topBits)
+            if words.0 != 0 { return index &+ words.0.trailingZeroBitCount &>> 3 }
+            if words.1 != 0 { return index &+ 8 &+ words.1.trailingZeroBitCount &>> 3 }
+            if words.2 != 0 { return index &+ 16 &+ words.2.trailingZeroBitCount &>> 3 }
+            return index &+ 24 &+ words.3.trailingZeroBitCount &>> 3
+        }
+        return index
     }
 
     /// The first index in `start..<end` whose byte is below `low` or within `high...highest`: 32 bytes
@@ -121,7 +170,7 @@ enum ByteScanning {
     /// Index of the first true lane of a mask read by `laneWords` (not all false).
     @inline(__always)
     static func firstLane(_ words: SIMD2<UInt64>) -> Int {
-        words[0] != 0 ? words[0].trailingZeroBitCount >> 3 : 8 + words[1].trailingZeroBitCount >> 3
+        words[0] != 0 ? words[0].trailingZeroBitCount &>> 3 : 8 &+ words[1].trailingZeroBitCount &>> 3
     }
 }
 

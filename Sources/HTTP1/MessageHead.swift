@@ -82,6 +82,15 @@ public struct MessageHead: Sendable {
         case 4 where tokenEquals(bytes, field.name, "host"):
             hostCount += 1
         case 10 where tokenEquals(bytes, field.name, "connection"):
+            // The usual values whole (a list of one element): one compare, no list walk.
+            if listElementEquals(bytes, field.value, "keep-alive") {
+                connectionKeepAlive = true
+                break
+            }
+            if listElementEquals(bytes, field.value, "close") {
+                connectionClose = true
+                break
+            }
             forEachListElement(field.value, bytes) { element in
                 if listElementEquals(bytes, element, "close") { connectionClose = true }
                 if listElementEquals(bytes, element, "keep-alive") { connectionKeepAlive = true }
@@ -105,6 +114,12 @@ public struct MessageHead: Sendable {
             contentLength = value
         case 17 where tokenEquals(bytes, field.name, "transfer-encoding"):
             sawTransferEncoding = true
+            if listElementEquals(bytes, field.value, "chunked") {
+                // One element, as the closure below would see it.
+                if chunkedLast { chunkedNotLast = true }
+                chunkedLast = true
+                break
+            }
             forEachListElement(field.value, bytes) { coding in
                 if chunkedLast { chunkedNotLast = true }  // something follows chunked
                 chunkedLast = listElementEquals(bytes, coding, "chunked")

@@ -43,6 +43,8 @@ public enum BodyFraming: Equatable, Sendable {
 /// stay valid until `.head` is returned; `position` remembers how far scanning got, so a resumed
 /// call continues inside the element where it stopped instead of rescanning (a slowloris sending one
 /// byte at a time costs O(1) per byte). Only the fixed-size version token is re-checked.
+/// A request head that arrives whole is parsed straight through first (`parseWholeHead`), which
+/// hands anything unusual back to this machine.
 struct MessageParser {
     enum Kind { case request, response }
 
@@ -57,8 +59,8 @@ struct MessageParser {
     let limits: HTTPLimits
     /// The byte-class table, fetched once: reading the lazily initialised global costs a
     /// `swift_once` check on every access.
-    private let table = ByteScanning.table
-    private(set) var state: State
+    let table = ByteScanning.table
+    var state: State
     private(set) var error: HTTPParseError? = nil
     /// The head being built (its header storage is reused from message to message).
     var head = MessageHead()
@@ -66,8 +68,8 @@ struct MessageParser {
     var respondingToHEAD = false
 
     /// Where scanning stopped; the start of the current line (or element) and field.
-    private var position = 0
-    private var lineStart = 0
+    var position = 0
+    var lineStart = 0
     private var fieldStart = 0
     private var nameEnd = 0
     private var valueStart = 0
@@ -112,6 +114,8 @@ struct MessageParser {
     }
 
     private mutating func step(_ base: UnsafePointer<UInt8>, _ count: Int) -> HTTPParseStep {
+        // A request's first call: most heads are all there, and take the straight-line path.
+        if state == .method && position == 0, let step = parseWholeHead(base, count) { return step }
         while true {
             switch state {
             case .failed:
@@ -375,7 +379,7 @@ struct MessageParser {
         }
     }
 
-    private mutating func failed(_ error: HTTPParseError) -> HTTPParseStep {
+    mutating func failed(_ error: HTTPParseError) -> HTTPParseStep {
         HTTPParseStep(event: fail(error), consumed: 0)
     }
 
@@ -393,11 +397,11 @@ struct MessageParser {
         return .failure(.unsupportedVersion)
     }
 
-    private static var http11: UInt64 { UInt64(littleEndian: 0x312E_312F_5054_5448) }  // "HTTP/1.1"
-    private static var http10: UInt64 { UInt64(littleEndian: 0x302E_312F_5054_5448) }  // "HTTP/1.0"
+    static var http11: UInt64 { UInt64(littleEndian: 0x312E_312F_5054_5448) }  // "HTTP/1.1"
+    static var http10: UInt64 { UInt64(littleEndian: 0x302E_312F_5054_5448) }  // "HTTP/1.0"
 
     /// The empty line after the headers: decide the framing, report the head (or the trailers' end).
-    private mutating func headComplete() -> HTTPParseStep {
+    mutating func headComplete() -> HTTPParseStep {
         if inTrailers {
             let offset = position
             return HTTPParseStep(event: finishMessage(), consumed: offset)
