@@ -13,12 +13,12 @@ extension Loopback {
             let serve = try ServeProcess("--tick 0.2 --heartbeat 0.3")
             #expect(serve.banner.contains("open-file limit"))
             #expect(serve.banner.contains("connections"))
-            let (ticks, _) = try shell("curl -sN --max-time 1.5 '\(serve.url)/sse?topic=time'")
+            let (ticks, _) = try shell("curl -sN --max-time 3 '\(serve.url)/sse?topic=time'")
             #expect(ticks.occurrences(of: "event: time") >= 4, "\(ticks)")
             // That a stream with events needs no heartbeat is the hub's rule, tested on the manual clock
             // (HubTests): here the ticker and the heartbeat slice fall due in the same millisecond.
 
-            let (quiet, _) = try shell("curl -sN --max-time 1 '\(serve.url)/sse?topic=quiet'")
+            let (quiet, _) = try shell("curl -sN --max-time 2 '\(serve.url)/sse?topic=quiet'")
             #expect(quiet.contains(": heartbeat"), "\(quiet)")
 
             let stream = try ChildProcess(cleanShell: "exec curl -sN '\(serve.url)/sse?topic=news'")
