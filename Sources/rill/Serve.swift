@@ -404,8 +404,8 @@ struct Serve: ParsableCommand {
         defer { withExtendedLifetime(reservation) {} }
         let loop = try EventLoop()
         if let redis { try probeRedis(redis, loop: loop) }
-        stopOnInterrupt(loop)
         let supervisor = ServeSupervisor(loop: loop, command: self, workers: processes, port: port)
+        watchSupervisorSignals(loop, supervisor: supervisor)
         if let failure = supervisor.start() {
             supervisor.stop()
             throw ValidationError("rill serve: \(failure)")

@@ -16,7 +16,12 @@ import Glibc
 /// - metrics come up every second and their sums go down, so `/metrics` on any worker shows totals;
 /// - a worker that dies is logged and restarted (with backoff if it keeps dying) and gets the
 ///   history before it listens; so is one that stalls (sends nothing for `--worker-liveness`, though
-///   it reports every second, or leaves more than `--worker-queue-limit` bytes unread), after a SIGKILL; SIGINT/SIGTERM are passed on, and it exits once all workers have.
+///   it reports every second, or leaves more than `--worker-queue-limit` bytes unread), after a SIGKILL; SIGINT/SIGTERM are passed on, and it exits once all workers have;
+/// - SIGHUP replaces the workers one at a time (`roll`): a slot's successor starts from the binary on
+///   disk, gets the history and listens (it is ready at its first report), then the old worker
+///   drains; the relay sends every event to every seat in one order meanwhile, the successor's
+///   history and the events after it included, so ids stay continuous whichever worker a stream
+///   resumes on.
 final class ServeSupervisor: SupervisorDelegate {
     struct Worker {
         var statistics: [Int] = []
@@ -41,7 +46,7 @@ final class ServeSupervisor: SupervisorDelegate {
         sequence = epochBase
         self.command = command
         self.port = port
-        workers = Array(repeating: Worker(), count: count)
+        workers = Array(repeating: Worker(), count: 2 * count)  // one per seat (see Supervisor)
         var policy = RestartPolicy()
         // Each worker drains for the window (and 1.5 s for clients to close) before it exits.
         policy.grace = max(policy.grace, .milliseconds(Int64(command.drainWindow * 1_000) + 2_000))
@@ -52,8 +57,9 @@ final class ServeSupervisor: SupervisorDelegate {
         supervisor = Supervisor(loop: loop, workers: count, policy: policy, delegate: self)
     }
 
-    /// The worker's command line: this one, at the chosen port, with the channel and index added.
-    func supervisor(_ supervisor: Supervisor, argumentsFor index: Int) -> [String] {
+    /// The worker's command line: this one, at the chosen port, with the channel and index (its
+    /// slot: a successor has its predecessor's) added.
+    func supervisor(_ supervisor: Supervisor, argumentsFor seat: Int) -> [String] {
         var arguments: [String] = []
         var skip = false
         for argument in CommandLine.arguments.dropFirst() {
@@ -69,7 +75,8 @@ final class ServeSupervisor: SupervisorDelegate {
             arguments.append(argument)
         }
         return arguments + [
-            "--port", String(port), "--worker-index", String(index), "--worker-channel", "0",
+            "--port", String(port), "--worker-index", String(supervisor.supervision.slot(of: seat)),
+            "--worker-channel", "0",
             "--epoch-base", String(epochBase),
         ]
     }
@@ -79,7 +86,7 @@ final class ServeSupervisor: SupervisorDelegate {
     func start() -> String? {
         if let failure = supervisor.start() { return failure.description }
         let deadline = MonotonicClock.nanoseconds() + 10_000_000_000
-        while workers.contains(where: { $0.statistics.isEmpty }) {
+        while supervisor.supervision.active.contains(where: { workers[$0].statistics.isEmpty }) {
             if MonotonicClock.nanoseconds() > deadline { return "workers did not start listening within 10 s" }
             if exitedAtStart { return "a worker exited at start (see above)" }
             loop.runOnce(maximumWait: .milliseconds(20))
@@ -113,7 +120,11 @@ final class ServeSupervisor: SupervisorDelegate {
         case .publish(let token, let topic, let event):
             sequenced(event.outgoing, topic: topic, from: index, token: token)
         case .statistics(let values):
+            let first = workers[index].statistics.isEmpty
             workers[index].statistics = values
+            // The first report comes once the worker listens with the history: a roll's successor
+            // may take over.
+            if first { supervisor.ready(index) }
         case .event, .totals, .start:
             break
         }
@@ -199,6 +210,33 @@ final class ServeSupervisor: SupervisorDelegate {
             fields: [("worker", .number(index)), ("error", .text("\(error)"))]
         ).write(command.logFormat)
     }
+
+    /// SIGHUP: replaces the workers one at a time (see the type's notes); logged, and ignored while a
+    /// roll is under way.
+    func roll() {
+        let started = supervisor.roll()
+        LogLine(
+            .info,
+            started
+                ? "rill serve: rolling restart of \(supervisor.supervision.workers) workers (one at a time)"
+                : "rill serve: SIGHUP ignored: a rolling restart is under way (or the workers are stopping)",
+            fields: [("roll", .text(started ? "started" : "ignored"))]
+        ).write(command.logFormat)
+    }
+
+    func supervisor(_ supervisor: Supervisor, rollEnded abandoned: Bool) {
+        rolls += abandoned ? 0 : 1
+        LogLine(
+            abandoned ? .error : .info,
+            abandoned
+                ? "rill serve: rolling restart abandoned: a new worker did not start (the others keep serving)"
+                : "rill serve: rolling restart done: \(supervisor.supervision.workers) workers replaced",
+            fields: [("roll", .text(abandoned ? "abandoned" : "done"))]
+        ).write(command.logFormat)
+    }
+
+    /// Rolling restarts completed.
+    private(set) var rolls = 0
 
     /// Passes the stop on to every worker and waits for all to exit (SIGKILL after the grace).
     func stop() {

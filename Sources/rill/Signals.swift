@@ -21,3 +21,19 @@ func stopOnInterrupt(_ loop: EventLoop, secondExits: Bool = false) {
         exit(1)
     }
 }
+
+/// The supervisor's signals (`rill serve --workers`): SIGINT/SIGTERM stop `loop` (the workers are
+/// then stopped and drained), SIGHUP starts a rolling restart of the workers.
+func watchSupervisorSignals(_ loop: EventLoop, supervisor: ServeSupervisor) {
+    do {
+        try loop.watchSignals([SIGINT, SIGTERM, SIGHUP]) { [unowned loop, unowned supervisor] signal in
+            switch signal {
+            case SIGHUP: supervisor.roll()
+            default: loop.remote.stop()
+            }
+        }
+    } catch {
+        FileDescriptor.writeStandardError("rill: cannot watch SIGINT/SIGTERM/SIGHUP: \(error)\n")
+        exit(1)
+    }
+}
