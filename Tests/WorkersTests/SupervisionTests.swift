@@ -142,3 +142,142 @@ import Glibc
         #expect(unbounded.tick(now: 1 << 50) == [])
     }
 }
+
+@Suite struct RollTests {
+    static let ms: UInt64 = 1_000_000
+    static let second: UInt64 = 1_000_000_000
+
+    static func running(_ workers: Int, grace: Duration = .seconds(3)) -> Supervision {
+        var policy = RestartPolicy()
+        policy.grace = grace
+        policy.readyTimeout = .seconds(10)
+        var supervision = Supervision(workers: workers, policy: policy)
+        for case .spawn(let seat) in supervision.start() { supervision.spawned(seat, now: 0) }
+        return supervision
+    }
+
+    /// A roll goes slot by slot: the successor (in the slot's second seat) starts; once it is ready,
+    /// the old worker gets SIGTERM; once that one has exited, the next slot's successor starts. At
+    /// no moment does a slot lack a running worker, and at most one worker is extra.
+    @Test func slotsAreReplacedOneAtATime() {
+        var supervision = Self.running(3)
+        var now = Self.second
+        #expect(supervision.roll(now: now) == [.spawn(3)])
+        #expect(supervision.roll(now: now) == [], "one roll at a time")
+        for slot in 0..<3 {
+            let successor = slot + 3
+            supervision.spawned(successor, now: now)
+            #expect(supervision.tick(now: now + 100 * Self.ms) == [], "not ready yet: the old one keeps serving")
+            now += 200 * Self.ms
+            #expect(supervision.ready(successor, now: now) == [.signal(slot, SIGTERM)])
+            #expect(supervision.active[slot] == successor)
+            let running = supervision.phases.filter { if case .running = $0 { true } else { false } }
+            #expect(running.count == 4, "one extra worker, no more")
+            #expect(supervision.tick(now: now + 100 * Self.ms) == [], "the next slot waits for the old one's exit")
+            now += Self.second
+            #expect(supervision.exited(slot, now: now) == nil, "a retired worker is not restarted")
+            #expect(supervision.tick(now: now) == (slot == 2 ? [.rollEnded(abandoned: false)] : [.spawn(successor + 1)]))
+        }
+        #expect(supervision.active == [3, 4, 5])
+        #expect(supervision.rolling == nil)
+    }
+
+    /// The whole roll, driven as the Supervisor drives it, twice: seats alternate between a slot's
+    /// two, the supervision ends with every slot active and nothing else running.
+    @Test func twoRollsAlternateSeats() {
+        var supervision = Self.running(2)
+        var now = Self.second
+        for round in 0..<2 {
+            var pending = supervision.roll(now: now)
+            var ended = false
+            var steps = 0
+            while !ended && steps < 50 {
+                steps += 1
+                for action in pending {
+                    switch action {
+                    case .spawn(let seat):
+                        supervision.spawned(seat, now: now)
+                        pending = supervision.ready(seat, now: now + 50 * Self.ms)
+                    case .signal(let seat, SIGTERM):
+                        #expect(supervision.exited(seat, now: now + 500 * Self.ms) == nil)
+                        pending = []
+                    case .rollEnded(let abandoned):
+                        #expect(!abandoned)
+                        ended = true
+                        pending = []
+                    default:
+                        Issue.record("unexpected \(action)")
+                    }
+                }
+                now += Self.second
+                if pending.isEmpty && !ended { pending = supervision.tick(now: now) }
+            }
+            #expect(ended)
+            #expect(supervision.rolling == nil)
+            let expected = round == 0 ? [2, 3] : [0, 1]
+            #expect(supervision.active == expected)
+            for seat in 0..<4 { #expect(supervision.isRunning(seat) == expected.contains(seat)) }
+        }
+    }
+
+    /// A successor that dies before it is ready abandons the roll: it is not restarted, the old
+    /// worker keeps serving, and the next slot is left alone.
+    @Test func successorThatDiesAbandonsTheRoll() {
+        var supervision = Self.running(2)
+        #expect(supervision.roll(now: Self.second) == [.spawn(2)])
+        supervision.spawned(2, now: Self.second)
+        #expect(supervision.exited(2, now: 2 * Self.second) == nil)
+        #expect(supervision.tick(now: 2 * Self.second) == [.rollEnded(abandoned: true)])
+        #expect(supervision.rolling == nil)
+        #expect(supervision.active == [0, 1])
+        #expect(supervision.isRunning(0) && supervision.isRunning(1))
+        #expect(supervision.tick(now: 60 * Self.second) == [], "nothing restarted, nothing signalled")
+        #expect(supervision.roll(now: 61 * Self.second) == [.spawn(2)], "a later roll may try again")
+    }
+
+    /// A successor not ready within the ready timeout is killed; its exit abandons the roll.
+    @Test func successorNotReadyIsKilled() {
+        var supervision = Self.running(1)
+        let start = Self.second
+        #expect(supervision.roll(now: start) == [.spawn(1)])
+        supervision.spawned(1, now: start)
+        #expect(supervision.nextDeadline == start + 10 * Self.second)
+        #expect(supervision.tick(now: start + 9 * Self.second) == [])
+        #expect(supervision.tick(now: start + 10 * Self.second) == [.kill(1, .notReady(.seconds(10)))])
+        #expect(supervision.tick(now: start + 11 * Self.second) == [], "killed once")
+        _ = supervision.exited(1, now: start + 11 * Self.second)
+        #expect(supervision.tick(now: start + 11 * Self.second) == [.rollEnded(abandoned: true)])
+        #expect(supervision.active == [0])
+    }
+
+    /// A retiring worker still running after the grace gets SIGKILL, once; the roll goes on at its exit.
+    @Test func retiringWorkerIsKilledAfterGrace() {
+        var supervision = Self.running(1, grace: .seconds(3))
+        #expect(supervision.roll(now: 0) == [.spawn(1)])
+        supervision.spawned(1, now: 0)
+        #expect(supervision.ready(1, now: Self.second) == [.signal(0, SIGTERM)])
+        #expect(supervision.nextDeadline == 4 * Self.second)
+        #expect(supervision.tick(now: 4 * Self.second) == [.signal(0, SIGKILL)])
+        #expect(supervision.tick(now: 5 * Self.second) == [])
+        #expect(supervision.exited(0, now: 5 * Self.second) == nil)
+        #expect(supervision.tick(now: 5 * Self.second) == [.rollEnded(abandoned: false)])
+        #expect(supervision.active == [1])
+    }
+
+    /// The active worker of a slot that dies during a roll is restarted as usual; if its successor
+    /// becomes ready first, the successor is the restart (the pending one is cancelled). Stopping
+    /// in the middle of a roll signals both the old worker and the successor, and ends the roll.
+    @Test func deathsAndStopsDuringARoll() {
+        var supervision = Self.running(2)
+        #expect(supervision.roll(now: 0) == [.spawn(2)])
+        supervision.spawned(2, now: 0)
+        #expect(supervision.exited(0, now: 3 * Self.second) == .milliseconds(100), "still active: restarted")
+        #expect(supervision.ready(2, now: 3 * Self.second + Self.ms) == [], "nothing left to stop")
+        #expect(supervision.tick(now: 4 * Self.second) == [.spawn(3)], "no restart of seat 0; slot 1 goes on")
+        supervision.spawned(3, now: 4 * Self.second)
+        #expect(supervision.stop(now: 5 * Self.second) == [.signal(1, SIGTERM), .signal(2, SIGTERM), .signal(3, SIGTERM)])
+        #expect(supervision.rolling == nil)
+        for seat in 1...3 { _ = supervision.exited(seat, now: 6 * Self.second) }
+        #expect(supervision.finished)
+    }
+}
