@@ -36,6 +36,9 @@ final class LoadRun {
     func execute() -> LoadReport {
         runStart = MonotonicClock.nanoseconds()
         let startedAt = WallClock.nanoseconds()
+        // The kernel's counters are this machine's: they say something about the server only
+        // when it runs here (a loopback target).
+        let listenQueueStart = target.address.description.hasPrefix("127.") ? ListenQueueCounters.read() : nil
         var outcome: LoadOutcome
         switch mode {
         case .sse: outcome = plan.findMax ? findMaximum() : holdStreams()
@@ -47,6 +50,7 @@ final class LoadRun {
         outcome.interrupted = interrupted
         outcome.startedAt = startedAt
         outcome.endedAt = WallClock.nanoseconds()
+        if let listenQueueStart { outcome.listenQueue = ListenQueueCounters.read()?.since(listenQueueStart) }
         return LoadReport(plan: plan, outcome: outcome)
     }
 
@@ -305,6 +309,8 @@ public struct LoadOutcome {
     /// CLOCK_REALTIME nanoseconds at the start and the end of the run.
     public var startedAt: UInt64? = nil
     public var endedAt: UInt64? = nil
+    /// How much the kernel's listen-queue counters grew during the run (loopback targets only).
+    public var listenQueue: ListenQueueCounters? = nil
 
     public init() {}
 }

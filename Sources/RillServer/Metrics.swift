@@ -49,7 +49,21 @@ extension SSEServer {
                     name: "rill_workers", type: "gauge", help: "Worker processes whose figures are summed here.",
                     labels: "", value: totals.workers))
         }
-        // Not among the summed samples: it is 1 on every worker, and 1 in the sum.
+        // Not among the summed samples: the kernel's counters are machine-wide (every worker reads
+        // the same), and so is the build.
+        if let baseline = listenQueueBaseline, let grown = ListenQueueCounters.read()?.since(baseline) {
+            samples.append(
+                MetricSample(
+                    name: "rill_listen_overflows_total", type: "counter",
+                    help: "Handshakes dropped at a full accept queue since the start (TcpExt ListenOverflows, machine-wide).",
+                    labels: "", value: grown.overflows))
+            samples.append(
+                MetricSample(
+                    name: "rill_listen_drops_total", type: "counter",
+                    help: "Connection attempts dropped at a listener since the start (TcpExt ListenDrops, machine-wide).",
+                    labels: "", value: grown.drops))
+        }
+        // 1 on every worker, and 1 in the sum.
         samples.append(
             MetricSample(
                 name: "rill_build_info", type: "gauge", help: "Always 1; the version is its label.",

@@ -194,6 +194,18 @@ struct Serve: ParsableCommand {
     @Option(name: .customLong("worker-index"), help: .hidden)
     var workerIndex: Int?
 
+    /// The supervisor's listen-queue counters at its start (OVERFLOWS,DROPS), so every worker's
+    /// `/metrics` counts from there. Hidden: the supervisor passes it.
+    @Option(name: .customLong("listen-queue-baseline"), help: .hidden)
+    var listenQueueBaseline: String?
+
+    /// `--listen-queue-baseline`, parsed.
+    var givenListenQueueBaseline: ListenQueueCounters? {
+        guard let numbers = listenQueueBaseline?.split(separator: ",").compactMap({ Int($0) }), numbers.count == 2
+        else { return nil }
+        return ListenQueueCounters(overflows: numbers[0], drops: numbers[1])
+    }
+
     func validate() throws {
         var workerProcesses = true
         if case .count(1) = workers { workerProcesses = false }
@@ -338,6 +350,7 @@ struct Serve: ParsableCommand {
         configuration.maximumPartialRequestBytes = maxPartialBytes
         configuration.idleTimeout = .seconds(idleTimeout)
         configuration.logFormat = logFormat
+        configuration.listenQueueBaseline = givenListenQueueBaseline
         if let maxConnections {
             if maxConnections > allowed && workerChannel == nil {
                 LogLine(

@@ -39,11 +39,14 @@ final class ServeSupervisor: SupervisorDelegate {
     /// The memory engine's epoch (see `ServerConfiguration.epochBase`): ids continue from it, and
     /// every worker, restarted ones too, is told it.
     let epochBase: UInt64
+    /// The kernel's listen-queue counters at the supervisor's start: every worker counts from them.
+    let listenQueueBaseline: ListenQueueCounters?
 
     init(loop: EventLoop, command: Serve, workers count: Int, port: UInt16) {
         self.loop = loop
         epochBase = command.epochBase ?? ServerConfiguration.epochBase(nanoseconds: WallClock.nanoseconds())
         sequence = epochBase
+        listenQueueBaseline = command.givenListenQueueBaseline ?? ListenQueueCounters.read()
         self.command = command
         self.port = port
         workers = Array(repeating: Worker(), count: 2 * count)  // one per seat (see Supervisor)
@@ -67,7 +70,7 @@ final class ServeSupervisor: SupervisorDelegate {
                 skip = false
                 continue
             }
-            if argument == "--workers" || argument == "--port" || argument == "--epoch-base" {
+            if ["--workers", "--port", "--epoch-base", "--listen-queue-baseline"].contains(argument) {
                 skip = true
                 continue
             }
@@ -78,7 +81,7 @@ final class ServeSupervisor: SupervisorDelegate {
             "--port", String(port), "--worker-index", String(supervisor.supervision.slot(of: seat)),
             "--worker-channel", "0",
             "--epoch-base", String(epochBase),
-        ]
+        ] + (listenQueueBaseline.map { ["--listen-queue-baseline", "\($0.overflows),\($0.drops)"] } ?? [])
     }
 
     /// Starts every worker and returns once each is listening (it has reported once), or nil with
