@@ -24,6 +24,9 @@ public struct RestartPolicy: Sendable {
     /// In a rolling restart, how long a successor has to become ready (listening, with the
     /// history) before it is killed and the roll abandoned.
     public var readyTimeout: Duration = .seconds(15)
+    /// In a rolling restart, sent to the old workers once all successors are ready: stop accepting
+    /// new connections, keep serving the ones held (see `Supervision.Roll` for why). nil: not sent.
+    public var quiesceSignal: Int32? = nil
 
     public init() {}
 }
@@ -118,6 +121,13 @@ public struct Supervision: Sendable {
         phases[index] = .running(since: now)
         lastHeard[index] = now
         stalled[index] = false
+    }
+
+    /// Worker `seat`, started by an earlier image of this process (before an exec), is running as
+    /// of `now` as its slot's active worker.
+    public mutating func adopted(_ seat: Int, now: UInt64) {
+        spawned(seat, now: now)
+        active[slot(of: seat)] = seat
     }
 
     /// Something (a frame) came from worker `index` at `now`: it is alive.

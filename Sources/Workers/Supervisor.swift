@@ -107,6 +107,35 @@ public final class Supervisor: ConnectionHandler {
         return nil
     }
 
+    /// Takes over workers an earlier image of this process started (see `Inherited`): their
+    /// channels join the loop, each as its slot's active worker; no history or start message is
+    /// sent (they have theirs). Then supervises as `start` does.
+    public func adopt(_ inherited: [Inherited]) {
+        housekeeping = loop.scheduleRepeating(every: Supervisor.reapInterval) { [unowned self] in self.collect() }
+        let now = MonotonicClock.nanoseconds()
+        for worker in inherited where slots.indices.contains(worker.seat) {
+            slots[worker.seat] = Slot(process: ChildProcess(inherited: worker.pid), startedAt: worker.startedAt)
+            supervision.adopted(worker.seat, now: now)
+            do {
+                let channel = try loop.adopt(
+                    connectedSocket: worker.channel, handler: self, userData: UInt64(worker.seat))
+                slots[worker.seat].channel = channel
+                Supervisor.setCloseOnExec(worker.channel, true)
+                if !worker.pending.isEmpty {
+                    worker.pending.withUnsafeBytes { connection(channel, didRead: $0) }
+                }
+            } catch {
+                ChildProcess(inherited: worker.pid).signal(SIGKILL)  // reaped by `collect`, and restarted
+            }
+        }
+    }
+
+    /// When the worker in `seat` started (CLOCK_MONOTONIC nanoseconds).
+    public func startedAt(_ seat: Int) -> UInt64 { slots[seat].startedAt }
+
+    /// The partial frame read so far from `seat`'s channel.
+    public func pendingFrame(_ seat: Int) -> [UInt8] { slots[seat].decoder.pending }
+
     /// A worker that could not be started.
     public struct StartFailure: Error, Equatable, CustomStringConvertible {
         public let index: Int

@@ -196,6 +196,10 @@ struct Serve: ParsableCommand {
 
     /// The supervisor's listen-queue counters at its start (OVERFLOWS,DROPS), so every worker's
     /// `/metrics` counts from there. Hidden: the supervisor passes it.
+    /// The descriptor of the state a supervisor handed its re-executed self (SIGUSR2). Hidden.
+    @Option(name: .customLong("supervisor-state"), help: .hidden)
+    var supervisorState: Int32?
+
     @Option(name: .customLong("listen-queue-baseline"), help: .hidden)
     var listenQueueBaseline: String?
 
@@ -399,7 +403,7 @@ struct Serve: ParsableCommand {
         // Under Redis each worker is a node of its own (its two connections), the supervisor only
         // supervises: publications go to Redis, not up the relay.
         let engine = try redis.map { try startRedis($0, server: server, loop: loop) }
-        stopOnInterrupt(loop)
+        watchWorkerSignals(loop, server: server)
         loop.run()
         _ = drain(server, loop: loop)
         engine?.stop()
@@ -417,23 +421,62 @@ struct Serve: ParsableCommand {
         defer { withExtendedLifetime(reservation) {} }
         let loop = try EventLoop()
         if let redis { try probeRedis(redis, loop: loop) }
-        let supervisor = ServeSupervisor(loop: loop, command: self, workers: processes, port: port)
+        // After a SIGUSR2 exec: the earlier image's ids, history and workers.
+        let handover = try supervisorState.map {
+            guard let handover = SupervisorHandover.load($0) else {
+                throw ValidationError("rill serve: the state handed over across the exec is unreadable")
+            }
+            return handover
+        }
+        let supervisor = ServeSupervisor(loop: loop, command: self, workers: processes, port: port, handover: handover)
         watchSupervisorSignals(loop, supervisor: supervisor)
-        if let failure = supervisor.start() {
+        if let handover {
+            supervisor.resume(handover)
+        } else if let failure = supervisor.start() {
             supervisor.stop()
             throw ValidationError("rill serve: \(failure)")
         }
         let perWorker = Int(clamping: limits.soft) - ServerConfiguration.reservedDescriptors
         let each = maxConnections.map { min($0, perWorker) } ?? perWorker
         print(
-            "rill serve listening on http://\(host):\(port)/ (demo page; streams at /sse), version \(RillVersion.current), \(processes) workers "
+            "rill serve \(handover == nil ? "listening" : "re-executed, still listening") on http://\(host):\(port)/ "
+                + "(demo page; streams at /sse), version \(RillVersion.current), \(processes) workers "
                 + "(SO_REUSEPORT), open-file limit \(limits.soft) each, up to \(each * processes) connections "
                 + "(\(each) per worker); " + settings)
         flushStandardOutput()
         loop.run()
+        while supervisor.upgradeRequested {
+            supervisor.upgradeRequested = false
+            let failure = supervisor.reexec(arguments: argumentsForReexec(port: port))
+            LogLine(.error, "rill serve: SIGUSR2 re-exec failed: \(failure); serving on", fields: [("upgrade", .text(failure))])
+                .write(logFormat)
+            loop.run()
+        }
         supervisor.stop()
         print("rill serve stopped: \(processes) workers, \(supervisor.restarts) restarts, \(supervisor.events) events")
         flushStandardOutput()
+    }
+}
+
+extension Serve {
+    /// This command line for the re-executed supervisor: the port fixed (it may have been 0), and
+    /// what the handover carries (epoch, counters' baseline, an earlier handover) left out.
+    func argumentsForReexec(port: UInt16) -> [String] {
+        var arguments: [String] = []
+        var skip = false
+        for argument in CommandLine.arguments.dropFirst() {
+            if skip {
+                skip = false
+                continue
+            }
+            if ["--port", "--epoch-base", "--listen-queue-baseline", "--supervisor-state"].contains(argument) {
+                skip = true
+                continue
+            }
+            if argument.hasPrefix("--port=") || argument.hasPrefix("--epoch-base=") { continue }
+            arguments.append(argument)
+        }
+        return arguments + ["--port", String(port)]
     }
 }
 

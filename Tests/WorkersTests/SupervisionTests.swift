@@ -151,39 +151,48 @@ import Glibc
         var policy = RestartPolicy()
         policy.grace = grace
         policy.readyTimeout = .seconds(10)
+        policy.quiesceSignal = SIGUSR1
         var supervision = Supervision(workers: workers, policy: policy)
         for case .spawn(let seat) in supervision.start() { supervision.spawned(seat, now: 0) }
         return supervision
     }
 
-    /// A roll goes slot by slot: the successor (in the slot's second seat) starts; once it is ready,
-    /// the old worker gets SIGTERM; once that one has exited, the next slot's successor starts. At
-    /// no moment does a slot lack a running worker, and at most one worker is extra.
-    @Test func slotsAreReplacedOneAtATime() {
-        var supervision = Self.running(3)
-        var now = Self.second
-        #expect(supervision.roll(now: now) == [.spawn(3)])
-        #expect(supervision.roll(now: now) == [], "one roll at a time")
-        for slot in 0..<3 {
-            let successor = slot + 3
-            supervision.spawned(successor, now: now)
-            #expect(supervision.tick(now: now + 100 * Self.ms) == [], "not ready yet: the old one keeps serving")
-            now += 200 * Self.ms
-            #expect(supervision.ready(successor, now: now) == [.signal(slot, SIGTERM)])
-            #expect(supervision.active[slot] == successor)
-            let running = supervision.phases.filter { if case .running = $0 { true } else { false } }
-            #expect(running.count == 4, "one extra worker, no more")
-            #expect(supervision.tick(now: now + 100 * Self.ms) == [], "the next slot waits for the old one's exit")
-            now += Self.second
-            #expect(supervision.exited(slot, now: now) == nil, "a retired worker is not restarted")
-            #expect(supervision.tick(now: now) == (slot == 2 ? [.rollEnded(abandoned: false)] : [.spawn(successor + 1)]))
-        }
-        #expect(supervision.active == [3, 4, 5])
-        #expect(supervision.rolling == nil)
+    static func runningCount(_ supervision: Supervision) -> Int {
+        supervision.phases.filter { if case .running = $0 { true } else { false } }.count
     }
 
-    /// The whole roll, driven as the Supervisor drives it, twice: seats alternate between a slot's
-    /// two, the supervision ends with every slot active and nothing else running.
+    /// Every slot's successor starts in the slot's second seat; the old workers serve until all
+    /// are ready, then stop accepting (the quiesce signal) and retire one at a time: SIGTERM, and the
+    /// next once the previous one has exited.
+    @Test func successorsFirstThenOldOnesRetireOneAtATime() {
+        var supervision = Self.running(3)
+        var now = Self.second
+        #expect(supervision.roll(now: now) == [.spawn(3), .spawn(4), .spawn(5)])
+        #expect(supervision.roll(now: now) == [], "one roll at a time")
+        for seat in 3...5 { supervision.spawned(seat, now: now) }
+        now += 200 * Self.ms
+        #expect(supervision.ready(3, now: now) == [])
+        #expect(supervision.ready(5, now: now) == [])
+        #expect(supervision.ready(5, now: now) == [], "ready once")
+        #expect(supervision.active == [0, 1, 2], "the old ones serve until every successor is ready")
+        #expect(
+            supervision.ready(4, now: now) == [
+                .signal(0, SIGUSR1), .signal(1, SIGUSR1), .signal(2, SIGUSR1), .signal(0, SIGTERM)
+            ])
+        #expect(supervision.active == [3, 4, 5])
+        for old in 0..<3 {
+            #expect(Self.runningCount(supervision) == 6 - old)
+            #expect(supervision.tick(now: now + 100 * Self.ms) == [], "the next waits for this one's exit")
+            now += Self.second
+            #expect(supervision.exited(old, now: now) == nil, "a retired worker is not restarted")
+            #expect(supervision.tick(now: now) == (old == 2 ? [.rollEnded(abandoned: false)] : [.signal(old + 1, SIGTERM)]))
+        }
+        #expect(supervision.rolling == nil)
+        #expect(supervision.tick(now: now + 60 * Self.second) == [])
+    }
+
+    /// Two rolls, driven as the Supervisor drives them: the seats alternate between a slot's two,
+    /// and each ends with every slot active and nothing else running.
     @Test func twoRollsAlternateSeats() {
         var supervision = Self.running(2)
         var now = Self.second
@@ -193,24 +202,25 @@ import Glibc
             var steps = 0
             while !ended && steps < 50 {
                 steps += 1
+                var next: [Supervision.Action] = []
                 for action in pending {
                     switch action {
                     case .spawn(let seat):
                         supervision.spawned(seat, now: now)
-                        pending = supervision.ready(seat, now: now + 50 * Self.ms)
+                        next += supervision.ready(seat, now: now + 50 * Self.ms)
+                    case .signal(_, SIGUSR1):
+                        break
                     case .signal(let seat, SIGTERM):
                         #expect(supervision.exited(seat, now: now + 500 * Self.ms) == nil)
-                        pending = []
                     case .rollEnded(let abandoned):
                         #expect(!abandoned)
                         ended = true
-                        pending = []
                     default:
                         Issue.record("unexpected \(action)")
                     }
                 }
                 now += Self.second
-                if pending.isEmpty && !ended { pending = supervision.tick(now: now) }
+                pending = next.isEmpty ? supervision.tick(now: now) : next
             }
             #expect(ended)
             #expect(supervision.rolling == nil)
@@ -220,22 +230,24 @@ import Glibc
         }
     }
 
-    /// A successor that dies before it is ready abandons the roll: it is not restarted, the old
-    /// worker keeps serving, and the next slot is left alone.
+    /// A successor that dies before all are ready abandons the roll: it is not restarted, the other
+    /// successors are stopped, and the old workers keep serving (never told to stop accepting).
     @Test func successorThatDiesAbandonsTheRoll() {
         var supervision = Self.running(2)
-        #expect(supervision.roll(now: Self.second) == [.spawn(2)])
+        #expect(supervision.roll(now: Self.second) == [.spawn(2), .spawn(3)])
         supervision.spawned(2, now: Self.second)
+        supervision.spawned(3, now: Self.second)
+        #expect(supervision.ready(3, now: Self.second) == [])
         #expect(supervision.exited(2, now: 2 * Self.second) == nil)
-        #expect(supervision.tick(now: 2 * Self.second) == [.rollEnded(abandoned: true)])
+        #expect(supervision.tick(now: 2 * Self.second) == [.signal(3, SIGTERM), .rollEnded(abandoned: true)])
         #expect(supervision.rolling == nil)
         #expect(supervision.active == [0, 1])
-        #expect(supervision.isRunning(0) && supervision.isRunning(1))
+        #expect(supervision.exited(3, now: 3 * Self.second) == nil, "a stopped successor is not restarted")
         #expect(supervision.tick(now: 60 * Self.second) == [], "nothing restarted, nothing signalled")
-        #expect(supervision.roll(now: 61 * Self.second) == [.spawn(2)], "a later roll may try again")
+        #expect(supervision.roll(now: 61 * Self.second) == [.spawn(2), .spawn(3)], "a later roll may try again")
     }
 
-    /// A successor not ready within the ready timeout is killed; its exit abandons the roll.
+    /// Successors not ready within the ready timeout are killed; their exit abandons the roll.
     @Test func successorNotReadyIsKilled() {
         var supervision = Self.running(1)
         let start = Self.second
@@ -255,7 +267,7 @@ import Glibc
         var supervision = Self.running(1, grace: .seconds(3))
         #expect(supervision.roll(now: 0) == [.spawn(1)])
         supervision.spawned(1, now: 0)
-        #expect(supervision.ready(1, now: Self.second) == [.signal(0, SIGTERM)])
+        #expect(supervision.ready(1, now: Self.second) == [.signal(0, SIGUSR1), .signal(0, SIGTERM)])
         #expect(supervision.nextDeadline == 4 * Self.second)
         #expect(supervision.tick(now: 4 * Self.second) == [.signal(0, SIGKILL)])
         #expect(supervision.tick(now: 5 * Self.second) == [])
@@ -264,17 +276,18 @@ import Glibc
         #expect(supervision.active == [1])
     }
 
-    /// The active worker of a slot that dies during a roll is restarted as usual; if its successor
-    /// becomes ready first, the successor is the restart (the pending one is cancelled). Stopping
-    /// in the middle of a roll signals both the old worker and the successor, and ends the roll.
+    /// An old worker that dies while its successor starts is restarted as usual until the
+    /// successors are ready; then the successor is its restart (the pending one is cancelled).
+    /// Stopping in the middle of a roll signals every running worker and ends the roll.
     @Test func deathsAndStopsDuringARoll() {
         var supervision = Self.running(2)
-        #expect(supervision.roll(now: 0) == [.spawn(2)])
+        #expect(supervision.roll(now: 0) == [.spawn(2), .spawn(3)])
         supervision.spawned(2, now: 0)
+        supervision.spawned(3, now: 0)
         #expect(supervision.exited(0, now: 3 * Self.second) == .milliseconds(100), "still active: restarted")
-        #expect(supervision.ready(2, now: 3 * Self.second + Self.ms) == [], "nothing left to stop")
-        #expect(supervision.tick(now: 4 * Self.second) == [.spawn(3)], "no restart of seat 0; slot 1 goes on")
-        supervision.spawned(3, now: 4 * Self.second)
+        #expect(supervision.ready(2, now: 3 * Self.second) == [])
+        #expect(supervision.ready(3, now: 3 * Self.second) == [.signal(1, SIGUSR1), .signal(1, SIGTERM)])
+        #expect(supervision.tick(now: 4 * Self.second) == [], "no restart of seat 0")
         #expect(supervision.stop(now: 5 * Self.second) == [.signal(1, SIGTERM), .signal(2, SIGTERM), .signal(3, SIGTERM)])
         #expect(supervision.rolling == nil)
         for seat in 1...3 { _ = supervision.exited(seat, now: 6 * Self.second) }
