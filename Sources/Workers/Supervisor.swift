@@ -128,6 +128,8 @@ public final class Supervisor: ConnectionHandler {
                 ChildProcess(inherited: worker.pid).signal(SIGKILL)  // reaped by `collect`, and restarted
             }
         }
+        // A slot whose worker was down at the handover (waiting for its restart) starts now.
+        for seat in supervision.active where !supervision.isRunning(seat) { _ = spawn(seat) }
     }
 
     /// When the worker in `seat` started (CLOCK_MONOTONIC nanoseconds).
