@@ -17,7 +17,9 @@ struct Serve: ParsableCommand {
             Last-Event-ID header works too), POST /publish?topic=T&event=NAME&id=ID (body = data; 204), \
             GET /metrics (Prometheus text), GET /static/PATH (with --static).
             Prints one line when listening; error counts are logged per class every 10 s; SIGINT or \
-            SIGTERM closes every stream and exits 0.
+            SIGTERM drains the streams (--drain-window) and exits 0. With --workers, SIGHUP replaces the \
+            workers (new ones first, then the old ones drain one at a time) and SIGUSR2 re-executes the \
+            supervisor from the binary on disk (then replaces the workers), the port open throughout.
             Durations are seconds (1.5) or take a unit (500ms, 30s, 2m, 1h), at most a week. Sizes are \
             bytes or take a unit: 64k, 1M (powers of 1024; also KiB, MiB), 64kB, 1MB (powers of 1000).
             """
@@ -462,6 +464,13 @@ extension Serve {
     /// This command line for the re-executed supervisor: the port fixed (it may have been 0), and
     /// what the handover carries (epoch, counters' baseline, an earlier handover) left out.
     func argumentsForReexec(port: UInt16) -> [String] {
+        Serve.commandLine(without: ["--port", "--epoch-base", "--listen-queue-baseline", "--supervisor-state"])
+            + ["--port", String(port)]
+    }
+
+    /// This process's arguments (without the program name) less the options `names`, in either
+    /// form (`--name value`, `--name=value`).
+    static func commandLine(without names: [String]) -> [String] {
         var arguments: [String] = []
         var skip = false
         for argument in CommandLine.arguments.dropFirst() {
@@ -469,14 +478,14 @@ extension Serve {
                 skip = false
                 continue
             }
-            if ["--port", "--epoch-base", "--listen-queue-baseline", "--supervisor-state"].contains(argument) {
+            if names.contains(argument) {
                 skip = true
                 continue
             }
-            if argument.hasPrefix("--port=") || argument.hasPrefix("--epoch-base=") { continue }
+            if names.contains(where: { argument.hasPrefix($0 + "=") }) { continue }
             arguments.append(argument)
         }
-        return arguments + ["--port", String(port)]
+        return arguments
     }
 }
 

@@ -70,20 +70,8 @@ final class ServeSupervisor: SupervisorDelegate {
     /// The worker's command line: this one, at the chosen port, with the channel and index (its
     /// slot: a successor has its predecessor's) added.
     func supervisor(_ supervisor: Supervisor, argumentsFor seat: Int) -> [String] {
-        var arguments: [String] = []
-        var skip = false
-        for argument in CommandLine.arguments.dropFirst() {
-            if skip {
-                skip = false
-                continue
-            }
-            if ["--workers", "--port", "--epoch-base", "--listen-queue-baseline"].contains(argument) {
-                skip = true
-                continue
-            }
-            if argument.hasPrefix("--workers=") || argument.hasPrefix("--port=") { continue }
-            arguments.append(argument)
-        }
+        let arguments = Serve.commandLine(
+            without: ["--workers", "--port", "--epoch-base", "--listen-queue-baseline", "--supervisor-state"])
         return arguments + [
             "--port", String(port), "--worker-index", String(supervisor.supervision.slot(of: seat)),
             "--worker-channel", "0",
