@@ -113,7 +113,10 @@ def run(args, scenario, directory):
         time.sleep(0.5)
     else:
         raise SystemExit(f"{scenario}: only {values.get('rill_subscribers')} streams opened")
+    quiet_start, quiet_opens = time.time(), passive_opens()
     time.sleep(3)
+    # The machine's accept rate with nothing restarting: what others on a shared machine add.
+    quiet_rate = (passive_opens() - quiet_opens) / (time.time() - quiet_start)
     samples = []
     before = metrics(args.port)
     trigger = time.time()
@@ -182,6 +185,7 @@ def run(args, scenario, directory):
         "reconnectLatencyMicroseconds": report.get("latencyMicroseconds", {}).get("reconnect"),
         "heldAtEnd": report.get("heldAtEnd"), "errors": report.get("errors"),
         "peakConnectionsPerSecond": round(peak),
+        "connectionsPerSecondBefore": round(quiet_rate),
         "listenOverflows": overflows1 - overflows0, "listenDrops": drops1 - drops0,
         "serverBefore": {k: before.get(k) for k in ("rill_subscribers", "rill_connections_total")} if before else None,
         "serveCommand": " ".join(serve_command), "loadCommand": " ".join(load_command),
@@ -199,20 +203,21 @@ def markdown(results, args):
         f"--drain {args.drain}` (binary `{args.rill}`), {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}, one run each "
         "on the shared 2-core machine (figures are noisy; compare the scenarios with each other).",
         "",
-        "| scenario | until all resumed | published | lost (streams) | duplicates | resets | reconnects | failed attempts | peak conn/s | ListenOverflows | ListenDrops | errors |",
+        "| scenario | until all resumed | published | lost (streams) | duplicates | resets | reconnects | failed attempts | peak conn/s (before) | ListenOverflows | ListenDrops | errors |",
         "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|",
     ]
     for r in results:
         resumed = f"{r['secondsUntilAllResumed']} s" if r["secondsUntilAllResumed"] is not None else "-"
         lines.append(
             f"| {r['scenario']} | {resumed} | {r['published']} | {r['streamsThatLostAnEvent']} | {r['duplicateEvents']} | "
-            f"{r['resets']} | {r['reconnects']} | {r['reconnectFailures']} | {r['peakConnectionsPerSecond']} | "
+            f"{r['resets']} | {r['reconnects']} | {r['reconnectFailures']} | "
+            f"{r['peakConnectionsPerSecond']} ({r['connectionsPerSecondBefore']}) | "
             f"{r['listenOverflows']} | {r['listenDrops']} | {', '.join(f'{k}: {v}' for k, v in (r['errors'] or {}).items()) or 'none'} |")
     lines += ["",
               "Until all resumed: from the signal until rill load holds every stream again (its per-second "
               "series, so to about a second). Lost: streams that missed an event (a gap rill load saw, or ended "
               "behind the publications). Peak conn/s: the largest growth of the kernel's Tcp PassiveOpens "
-              "(/proc/net/snmp: handshakes the listeners completed, machine-wide) over a second of 0.25 s samples. ListenOverflows/ListenDrops: the kernel's TcpExt counters over "
+              "(/proc/net/snmp: handshakes the listeners completed, machine-wide) over a second of 0.25 s samples; in brackets, its rate over the 3 s before the restart (the machine's other traffic). ListenOverflows/ListenDrops: the kernel's TcpExt counters over "
               "the run, machine-wide (other processes on this shared machine count too).",
               "", "Commands:", ""]
     for r in results:
