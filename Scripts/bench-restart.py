@@ -21,7 +21,7 @@ Usage: bench-restart.py [--streams 100000] [--workers 6] [--publish-rate 10] [--
                         [--port 21500] [--scenarios a,b,c] [--rill .build/release/rill]
                         [--out Benchmarks/results/restart]
 Streams over ~20,000 need rill load's worker processes (it starts them: --workers auto) and
-several source addresses (127.0.1.1 upwards, one per 20,000 streams)."""
+several source addresses (127.0.1.1 upwards, one per 10,000 streams)."""
 import argparse
 import json
 import os
@@ -96,7 +96,7 @@ def run(args, scenario, directory):
     server, serve_command = start_server(args, log)
     overflows0, drops0 = netstat()
     report_json = os.path.join(directory, f"{scenario}-load.json")
-    sources = max(1, (args.streams + 19_999) // 20_000)
+    sources = max(1, (args.streams + 9_999) // 10_000)
     hold = {"a": 30, "b": 25 + 2 * args.drain, "c": 20 + args.workers * (args.drain + 3)}[scenario]
     load_command = [args.rill, "load", f"http://127.0.0.1:{args.port}/sse?topic=r", "-c", str(args.streams),
                     "--rate", str(args.ramp), "-d", f"{hold}s", "--publish-rate", str(args.publish_rate),
@@ -131,7 +131,16 @@ def run(args, scenario, directory):
         os.kill(server.pid, signal.SIGHUP)
     resumed_at = None
     dipped = False
+    most_fds = {}  # per worker process: the most descriptors it held (connections, about)
+    last_fd_look = 0
     while load.poll() is None:
+        if time.time() - last_fd_look >= 1:
+            last_fd_look = time.time()
+            for pid in children(server.pid):
+                try:
+                    most_fds[pid] = max(most_fds.get(pid, 0), len(os.listdir(f"/proc/{pid}/fd")))
+                except OSError:
+                    pass
         values = metrics(args.port)
         now = time.time() - trigger
         samples.append((now, passive_opens(), (values or {}).get("rill_subscribers", -1)))
@@ -186,6 +195,8 @@ def run(args, scenario, directory):
         "heldAtEnd": report.get("heldAtEnd"), "errors": report.get("errors"),
         "peakConnectionsPerSecond": round(peak),
         "connectionsPerSecondBefore": round(quiet_rate),
+        "mostDescriptorsPerWorker": {str(pid): n for pid, n in sorted(most_fds.items())},
+        "workersBefore": sorted(workers),
         "listenOverflows": overflows1 - overflows0, "listenDrops": drops1 - drops0,
         "serverBefore": {k: before.get(k) for k in ("rill_subscribers", "rill_connections_total")} if before else None,
         "serveCommand": " ".join(serve_command), "loadCommand": " ".join(load_command),
