@@ -170,10 +170,14 @@ extension SSEServer {
             "rill_resets_total", "counter", "Connections that ended in a reset or socket error.", statistics.resets)
         metrics.add(
             "rill_accept_errors_total", "counter", "Failed accepts (other than running out of fds).",
-            listener.acceptErrors)
+            http.acceptErrors)
         metrics.add(
             "rill_fd_exhaustion_pauses_total", "counter",
-            "Times accepting paused because file descriptors ran out.", listener.exhaustionPauses)
+            "Times accepting paused because file descriptors ran out.", http.exhaustionPauses)
+        metrics.add(
+            "rill_listener_sheds_total", "counter",
+            "Times the listener left the SO_REUSEPORT group at the connection limit (back once there is room).",
+            statistics.listenerSheds)
         metrics.add("rill_static_files_total", "counter", "Files served from --static.", statistics.staticFiles)
         return metrics.samples
     }

@@ -50,7 +50,7 @@ func watchWorkerSignals(_ loop: EventLoop, server: SSEServer) {
     do {
         try loop.watchSignals([SIGINT, SIGTERM, SIGUSR1]) { [unowned loop, unowned server] signal in
             switch signal {
-            case SIGUSR1: server.listener.close()
+            case SIGUSR1: server.http.stopAccepting()
             default: loop.remote.stop()
             }
         }
