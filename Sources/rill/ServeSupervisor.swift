@@ -35,6 +35,8 @@ final class ServeSupervisor: SupervisorDelegate {
     private var history: [String: TopicHistory] = [:]
     private var sequence: UInt64 = 0
     private var exitedAtStart = false
+    /// The last sums sent to the workers (a new worker gets them with its start).
+    private var lastTotals: SharedBytes?
 
     /// The memory engine's epoch (see `ServerConfiguration.epochBase`): ids continue from it, and
     /// every worker, restarted ones too, is told it.
@@ -117,6 +119,9 @@ final class ServeSupervisor: SupervisorDelegate {
         let kept = history.values.flatMap(\.kept).sorted { $0.sequence < $1.sequence }
         for entry in kept { channel.write(entry.message) }
         channel.write(RelayMessage.start.encoded)
+        // The latest sums at once: until its first totals a worker's /metrics would show its own
+        // (empty) figures, and a scrape in the meantime would see the whole server drop to zero.
+        if let totals = lastTotals { channel.write(totals) }
     }
 
     // MARK: - The relay
@@ -194,7 +199,9 @@ final class ServeSupervisor: SupervisorDelegate {
         for report in reports where report.count == sums.count {
             for index in sums.indices { sums[index] += report[index] }
         }
-        supervisor.broadcast(SharedBytes(RelayMessage.totals(sums, workers: reports.count).encoded))
+        let totals = SharedBytes(RelayMessage.totals(sums, workers: reports.count).encoded)
+        lastTotals = totals
+        supervisor.broadcast(totals)
     }
 
     // MARK: - Supervision (restarts with backoff are the Supervisor's)
@@ -307,7 +314,8 @@ final class ServeSupervisor: SupervisorDelegate {
     }
 
     var restarts: Int { supervisor.supervision.restarts }
-    var events: UInt64 { sequence }
+    /// Events sequenced since the epoch began (ids continue from the epoch base).
+    var events: UInt64 { sequence - epochBase }
 }
 
 /// A topic's history exactly as every worker's hub keeps it, so that a restarted worker can replay
