@@ -378,6 +378,15 @@ struct ConnectionStateMachine: Equatable, Sendable {
         }
     }
 
+    /// A graceful drain reaches an idle keep-alive connection: rather than a close that may cross a
+    /// request already on the wire (the client would see its request lost), it may stay idle
+    /// `grace` milliseconds more (at most its idle timeout): a request in that time is answered,
+    /// with keep-alive off, and then it closes; none, and the idle timeout closes it.
+    mutating func drainIdle(now: UInt32, grace: UInt32) {
+        guard phase == .idle, deadline.millisecondsAfter(now) > Int32(clamping: grace) else { return }
+        enter(.idle, deadlineAfter: grace, now: now)
+    }
+
     /// The connection closed: whether it was held (counted against the limit), and what to release.
     func closed() -> (wasHeld: Bool, release: Release) {
         switch phase {

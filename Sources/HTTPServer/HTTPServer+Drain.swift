@@ -5,8 +5,13 @@ extension HTTPServer {
     /// Slices a drain window is cut into: each slice's timer ends a random share of the streams left.
     static let drainSlices = 100
 
-    /// A graceful drain over `window`: stops accepting, closes idle keep-alive connections (the
-    /// others close after their current response: keep-alive is off while draining), writes every
+    /// Idle keep-alive connections stay this long into a drain (at most the window): see
+    /// `ConnectionStateMachine.drainIdle`. Long enough for a client publishing every second.
+    static let drainIdleGrace = 1_000
+
+    /// A graceful drain over `window`: stops accepting, closes idle keep-alive connections once they
+    /// have been idle a little longer (`drainIdleGrace`; the others close after their current
+    /// response: keep-alive is off while draining), writes every
     /// event stream a `retry:` line with a random delay (see `DrainRetries`), then ends the streams
     /// spread uniformly at random over the window, so their reconnections arrive as a ramp.
     ///
@@ -29,7 +34,8 @@ extension HTTPServer {
             switch state.phase {
             case .stream: connection.write(retries.any(using: &generator))
             case .idle:
-                if state.drain(now: now, timeouts: timeouts) == .close { connection.close() }
+                state.drainIdle(now: now, grace: UInt32(min(HTTPServer.drainIdleGrace, windowMilliseconds)))
+                store(connection, &state)
             default: break
             }
         }

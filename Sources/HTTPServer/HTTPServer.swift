@@ -22,7 +22,7 @@ public final class HTTPServer: ConnectionHandler {
     public let configuration: Configuration
     public let router: Router
     /// Set once in `init` (it needs `self` as its handler).
-    public private(set) var listener: Listener!
+    public internal(set) var listener: Listener!
     /// Connections held at most (streams and requests); past it, 503.
     public let maximumConnections: Int
     public internal(set) var statistics = Statistics()
@@ -30,6 +30,13 @@ public final class HTTPServer: ConnectionHandler {
     public internal(set) var heldConnections = 0
     /// Set by `beginShutdown`: no new connections, no keep-alive.
     public internal(set) var isDraining = false
+    /// The listener was closed at the connection limit, to be reopened with room (see `shedListenerIfFull`).
+    var listenerShed = false
+    /// `stopAccepting` was called: the listener stays closed.
+    var acceptingStopped = false
+    /// Counters of listeners closed at the limit.
+    var retiredAcceptErrors = 0
+    var retiredExhaustionPauses = 0
 
     // Strong: the loop must outlive the timers this object cancels in deinit.
     public let loop: EventLoop
@@ -177,6 +184,7 @@ public final class HTTPServer: ConnectionHandler {
         case .accept:
             heldConnections += 1
             statistics.connectionsTotal += 1
+            shedListenerIfFull()
         }
         store(connection, &state)
     }
@@ -238,7 +246,10 @@ public final class HTTPServer: ConnectionHandler {
     public func connectionDidClose(_ connection: Connection, reason: CloseReason) {
         let state = ConnectionStateMachine(connection.userData)
         let (wasHeld, release) = state.closed()
-        if wasHeld { heldConnections -= 1 }
+        if wasHeld {
+            heldConnections -= 1
+            if listenerShed { rejoinIfRoom() }
+        }
         switch release {
         case .subscription: hubs[state.hub].unsubscribe(connection)
         case .partialRequest:

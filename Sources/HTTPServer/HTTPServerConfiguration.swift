@@ -67,6 +67,8 @@ extension HTTPServer {
         public var connectionsTotal = 0
         /// Connections turned away with 503 because the server was at `maximumConnections`.
         public var connectionsRejected = 0
+        /// Times the listener left the SO_REUSEPORT group at the limit (see `shedListenerIfFull`).
+        public var listenerSheds = 0
         /// Complete requests given to a handler or answered by the router.
         public var requests = 0
         /// Requests the router refused: no route (404), no route for the method (405).

@@ -50,6 +50,10 @@ public struct LoadReport {
         public var duplicateEvents: Int?
         public var streamsThatRepeatedAnEvent: Int?
         public var streamsThatLostAnEvent: Int?
+        /// The kernel's ListenOverflows and ListenDrops (/proc/net/netstat) over the run, machine-wide;
+        /// only when the target is on this machine (loopback).
+        public var listenOverflows: Int?
+        public var listenDrops: Int?
         public var requests: Int
         public var requestsPerSecond: Double
         public var residentBytes: Int
@@ -176,6 +180,10 @@ public struct LoadReport {
                 String(
                     format: "  Memory     %.1f MB resident in the load generator", Double(counts.residentBytes) / 1e6))
         }
+        if let queue = outcome.listenQueue {
+            lines.append(
+                "  Listen     \(queue.overflows) accept-queue overflows, \(queue.drops) drops (this machine's TcpExt counters over the run)")
+        }
         lines.append("  Errors     " + (counts.errors.isEmpty ? "none" : LoadCounts.summary(counts.errors)))
         // Nothing listening is said by the failure line; "lower --rate" would mislead.
         let limits = outcome.nothingListening ? [] : LoadLimit.advice(for: counts.errors)
@@ -204,6 +212,7 @@ public struct LoadReport {
             duplicateEvents: reconnecting ? counts.duplicateEvents : nil,
             streamsThatRepeatedAnEvent: reconnecting ? counts.streamsRepeated : nil,
             streamsThatLostAnEvent: reconnecting ? counts.streamsLost : nil,
+            listenOverflows: outcome.listenQueue?.overflows, listenDrops: outcome.listenQueue?.drops,
             requests: counts.requests,
             requestsPerSecond: counts.requestsPerSecond,
             residentBytes: counts.residentBytes, baselineBytes: counts.baselineBytes,

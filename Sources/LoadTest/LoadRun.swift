@@ -45,6 +45,9 @@ final class LoadRun {
     func execute() -> LoadReport {
         runStart = MonotonicClock.nanoseconds()
         let startedAt = WallClock.nanoseconds()
+        // The kernel's counters are this machine's: they say something about the server only
+        // when it runs here (a loopback target).
+        let listenQueueStart = target.address.description.hasPrefix("127.") ? ListenQueueCounters.read() : nil
         var outcome: LoadOutcome
         if let scenario = plan.scenario {
             outcome = runScenario(scenario)
@@ -62,6 +65,7 @@ final class LoadRun {
         outcome.interrupted = interrupted
         outcome.startedAt = startedAt
         outcome.endedAt = WallClock.nanoseconds()
+        if let listenQueueStart { outcome.listenQueue = ListenQueueCounters.read()?.since(listenQueueStart) }
         return LoadReport(plan: plan, outcome: outcome)
     }
 
@@ -359,6 +363,8 @@ public struct LoadOutcome {
     /// CLOCK_REALTIME nanoseconds at the start and the end of the run.
     public var startedAt: UInt64? = nil
     public var endedAt: UInt64? = nil
+    /// How much the kernel's listen-queue counters grew during the run (loopback targets only).
+    public var listenQueue: ListenQueueCounters? = nil
 
     public init() {}
 }

@@ -48,8 +48,9 @@ extension SSEServer {
             ("bad queries or event fields (400)", statistics.badRequests),
             ("subscriptions refused at the topic limit (503)", statistics.topicsExhausted),
             ("connections reset by peer", statistics.resets),
-            ("accept errors", listener.acceptErrors),
-            ("accept pauses: out of file descriptors", listener.exhaustionPauses)
+            ("accept errors", http.acceptErrors),
+            ("accept pauses: out of file descriptors", http.exhaustionPauses),
+            ("listener closed at the connection limit (others on the port take new connections)", statistics.listenerSheds)
         ]
         return counts
     }

@@ -49,7 +49,21 @@ extension SSEServer {
                     name: "rill_workers", type: "gauge", help: "Worker processes whose figures are summed here.",
                     labels: "", value: totals.workers))
         }
-        // Not among the summed samples: it is 1 on every worker, and 1 in the sum.
+        // Not among the summed samples: the kernel's counters are machine-wide (every worker reads
+        // the same), and so is the build.
+        if let baseline = listenQueueBaseline, let grown = ListenQueueCounters.read()?.since(baseline) {
+            samples.append(
+                MetricSample(
+                    name: "rill_listen_overflows_total", type: "counter",
+                    help: "Handshakes dropped at a full accept queue since the start (TcpExt ListenOverflows, machine-wide).",
+                    labels: "", value: grown.overflows))
+            samples.append(
+                MetricSample(
+                    name: "rill_listen_drops_total", type: "counter",
+                    help: "Connection attempts dropped at a listener since the start (TcpExt ListenDrops, machine-wide).",
+                    labels: "", value: grown.drops))
+        }
+        // 1 on every worker, and 1 in the sum.
         samples.append(
             MetricSample(
                 name: "rill_build_info", type: "gauge", help: "Always 1; the version is its label.",
@@ -156,10 +170,14 @@ extension SSEServer {
             "rill_resets_total", "counter", "Connections that ended in a reset or socket error.", statistics.resets)
         metrics.add(
             "rill_accept_errors_total", "counter", "Failed accepts (other than running out of fds).",
-            listener.acceptErrors)
+            http.acceptErrors)
         metrics.add(
             "rill_fd_exhaustion_pauses_total", "counter",
-            "Times accepting paused because file descriptors ran out.", listener.exhaustionPauses)
+            "Times accepting paused because file descriptors ran out.", http.exhaustionPauses)
+        metrics.add(
+            "rill_listener_sheds_total", "counter",
+            "Times the listener left the SO_REUSEPORT group at the connection limit (back once there is room).",
+            statistics.listenerSheds)
         metrics.add("rill_static_files_total", "counter", "Files served from --static.", statistics.staticFiles)
         return metrics.samples
     }

@@ -32,6 +32,8 @@ public final class SSEServer {
     private var logTimer: TimerID? = nil
     /// The demo page, built once.
     private var demoPage: PreparedResponse!
+    /// The kernel's listen-queue counters at the start (`/metrics` shows what they grew since).
+    let listenQueueBaseline: ListenQueueCounters?
 
     /// Listens on `configuration.address` and starts the hub's heartbeats and the ticker. `hub`: one
     /// made elsewhere on this loop (a `HubGroup`'s); nil: a hub of its own, with `configuration.hub`.
@@ -40,6 +42,7 @@ public final class SSEServer {
     ) throws(SystemError) {
         self.loop = loop
         self.configuration = configuration
+        listenQueueBaseline = configuration.listenQueueBaseline ?? ListenQueueCounters.read()
         var hubConfiguration = configuration.hub
         if let base = configuration.epochBase { hubConfiguration.sequenceBase = base }
         self.hub = hub ?? Hub(loop: loop, configuration: hubConfiguration)

@@ -94,6 +94,9 @@ public struct ServerConfiguration: Sendable {
     public var workerIndex: Int? = nil
     /// This loop's index among `rill serve --threads` (sent as `X-Rill-Thread` on event streams).
     public var threadIndex: Int? = nil
+    /// The kernel's listen-queue counters at the start `/metrics` counts from (a supervisor's, so
+    /// a restarted worker reports the same span); nil: this server's start.
+    public var listenQueueBaseline: ListenQueueCounters? = nil
 
     public init() {}
 

@@ -21,6 +21,8 @@ public struct ServerStatistics: Sendable {
     public var connectionsTotal = 0
     /// Connections turned away with 503 because the server was at `maximumConnections`.
     public var connectionsRejected = 0
+    /// Times the listener left the SO_REUSEPORT group at the connection limit.
+    public var listenerSheds = 0
     /// Complete requests answered (event streams included).
     public var requests = 0
     /// Events published through `POST /publish`, and by the demo ticker.
@@ -54,6 +56,7 @@ public struct ServerStatistics: Sendable {
     init(http: HTTPServer.Statistics, application: ApplicationCounters) {
         connectionsTotal = http.connectionsTotal
         connectionsRejected = http.connectionsRejected
+        listenerSheds = http.listenerSheds
         requests = http.requests
         publishes = application.publishes
         ticks = application.ticks

@@ -8,6 +8,12 @@ import Glibc
 public struct ChildProcess: Sendable {
     public let pid: pid_t
 
+    /// A child this process did not spawn itself: one it inherited across an exec (its pid stays
+    /// this process's child, so waitpid still works).
+    public init(inherited pid: pid_t) { self.pid = pid }
+
+    init(pid: pid_t) { self.pid = pid }
+
     /// The running executable, so workers are the same build as their parent.
     public static var executablePath: String {
         var buffer = [CChar](repeating: 0, count: 4096)

@@ -58,6 +58,9 @@ public struct FrameDecoder: Sendable {
     /// Bytes of a partial frame held.
     public var pendingBytes: Int { buffer.count }
 
+    /// The partial frame's bytes (to hand a channel over: fed to a new decoder, they resume it).
+    public var pending: [UInt8] { buffer }
+
     /// Appends `bytes` and calls `handle` with each complete frame's type and payload (valid only
     /// during the call). Throws the first corruption, and again on every later call.
     public mutating func receive(

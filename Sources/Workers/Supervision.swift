@@ -21,12 +21,22 @@ public struct RestartPolicy: Sendable {
     /// past which it has stalled: it does not read, and its queue must not grow without bound.
     /// nil: no bound.
     public var maximumQueuedBytes: Int? = nil
+    /// In a rolling restart, how long a successor has to become ready (listening, with the
+    /// history) before it is killed and the roll abandoned.
+    public var readyTimeout: Duration = .seconds(15)
+    /// In a rolling restart, sent to the old workers once all successors are ready: stop accepting
+    /// new connections, keep serving the ones held (see `Supervision.Roll` for why). nil: not sent.
+    public var quiesceSignal: Int32? = nil
 
     public init() {}
 }
 
 /// The supervision of N workers as a state machine on a caller-given clock (nanoseconds): it decides,
 /// the caller (`Supervisor`, or a test) performs the actions and reports what happened.
+///
+/// Workers are numbered by *seat*: slot `i` (0..<N) owns seats `i` and `i + N`, one of which is its
+/// active worker; the other is free except during a rolling restart (`roll`), when it holds the
+/// slot's successor while the old worker drains. Actions and reports name seats; `slot(of:)` maps back.
 public struct Supervision: Sendable {
     public enum Action: Equatable, Sendable {
         /// Start worker `index` (and report `spawned` or `spawnFailed`).
@@ -36,6 +46,9 @@ public struct Supervision: Sendable {
         /// Worker `index` has stalled: SIGKILL it (its exit is reported, and it is restarted, as
         /// for any death).
         case kill(Int, Stall)
+        /// The rolling restart is over: every slot got its successor, or (`abandoned`) one could
+        /// not be started and the old workers go on serving.
+        case rollEnded(abandoned: Bool)
     }
 
     /// Why a running worker is taken as stalled.
@@ -44,11 +57,14 @@ public struct Supervision: Sendable {
         case silent(Duration)
         /// This many bytes were queued to it (past the policy's `maximumQueuedBytes`).
         case backlog(Int)
+        /// A rolling restart's successor did not become ready within the policy's `readyTimeout`.
+        case notReady(Duration)
 
         public var description: String {
             switch self {
             case .silent(let duration): return "sent nothing for \(duration)"
             case .backlog(let bytes): return "left \(bytes) bytes unread"
+            case .notReady(let duration): return "was not ready after \(duration)"
             }
         }
     }
@@ -62,7 +78,12 @@ public struct Supervision: Sendable {
     }
 
     public let policy: RestartPolicy
-    public private(set) var phases: [Phase]
+    /// Every seat's phase: the N slots' first seats, then their second ones.
+    public internal(set) var phases: [Phase]
+    /// The seat each slot's active worker sits in.
+    public internal(set) var active: [Int]
+    /// The rolling restart under way, if any (see `roll(now:)`).
+    public internal(set) var rolling: Roll?
     /// Each worker's next restart delay.
     private var backoff: [Duration]
     public private(set) var restarts = 0
@@ -71,28 +92,42 @@ public struct Supervision: Sendable {
     public private(set) var killAt: UInt64?
     private var killed = false
     /// When each worker was last heard from (or started), for `liveness`.
-    private var lastHeard: [UInt64]
+    var lastHeard: [UInt64]
     /// Workers killed as stalled, not yet reaped: not killed twice.
-    private var stalled: [Bool]
+    var stalled: [Bool]
     /// When `tick` last ran: a long gap is the supervisor's own stall, not the workers'.
     private var lastTick: UInt64?
 
     public init(workers: Int, policy: RestartPolicy = RestartPolicy()) {
         self.policy = policy
-        phases = Array(repeating: .idle, count: workers)
-        backoff = Array(repeating: policy.initialBackoff, count: workers)
-        lastHeard = Array(repeating: 0, count: workers)
-        stalled = Array(repeating: false, count: workers)
+        phases = Array(repeating: .idle, count: 2 * workers)
+        active = Array(0..<workers)
+        backoff = Array(repeating: policy.initialBackoff, count: 2 * workers)
+        lastHeard = Array(repeating: 0, count: 2 * workers)
+        stalled = Array(repeating: false, count: 2 * workers)
     }
 
+    /// How many workers (slots) run at once outside a rolling restart.
+    public var workers: Int { active.count }
+
+    /// The slot a seat belongs to (what the worker is told its index is).
+    public func slot(of seat: Int) -> Int { seat % workers }
+
     /// Starts every worker.
-    public func start() -> [Action] { phases.indices.map { .spawn($0) } }
+    public func start() -> [Action] { active.map { .spawn($0) } }
 
     /// Worker `index` is running as of `now`.
     public mutating func spawned(_ index: Int, now: UInt64) {
         phases[index] = .running(since: now)
         lastHeard[index] = now
         stalled[index] = false
+    }
+
+    /// Worker `seat`, started by an earlier image of this process (before an exec), is running as
+    /// of `now` as its slot's active worker.
+    public mutating func adopted(_ seat: Int, now: UInt64) {
+        spawned(seat, now: now)
+        active[slot(of: seat)] = seat
     }
 
     /// Something (a frame) came from worker `index` at `now`: it is alive.
@@ -116,7 +151,7 @@ public struct Supervision: Sendable {
     public mutating func exited(_ index: Int, now: UInt64) -> Duration? {
         var lived: Duration = .zero
         if case .running(let since) = phases[index] { lived = .nanoseconds(Int64(now - since)) }
-        guard policy.restarts && !stopping else {
+        guard policy.restarts && !stopping && !retires(index, now: now) else {
             phases[index] = .exited(restartAt: nil)
             return nil
         }
@@ -138,6 +173,7 @@ public struct Supervision: Sendable {
     /// Stops every worker: SIGTERM (or `signal`) now, SIGKILL for those still running after the grace.
     public mutating func stop(now: UInt64, signal: Int32 = SIGTERM) -> [Action] {
         stopping = true
+        rolling = nil
         killAt = now + Supervision.nanoseconds(policy.grace)
         var actions: [Action] = []
         for index in phases.indices {
@@ -176,12 +212,14 @@ public struct Supervision: Sendable {
             killed = true
             for index in phases.indices where isRunning(index) { actions.append(.signal(index, SIGKILL)) }
         }
+        if !stopping { actions += advanceRoll(now: now) }
         return actions
     }
 
     /// The next moment `tick` has something to do, if any.
     public var nextDeadline: UInt64? {
         var deadline: UInt64? = killed ? nil : killAt
+        if let due = rolling?.deadline, !stopping { deadline = min(deadline ?? due, due) }
         for case .exited(let restartAt?) in phases where !stopping {
             deadline = min(deadline ?? restartAt, restartAt)
         }
@@ -198,9 +236,15 @@ public struct Supervision: Sendable {
         return false
     }
 
-    /// Every worker has exited for good (after a stop, or without restarts).
+    /// Every worker has exited for good (after a stop, or without restarts); free seats count as gone.
     public var finished: Bool {
-        phases.allSatisfy { if case .exited(nil) = $0 { return true } else { return false } }
+        rolling == nil
+            && phases.allSatisfy {
+                switch $0 {
+                case .exited(nil), .idle: return true
+                case .running, .exited: return false
+                }
+            }
     }
 
     static func nanoseconds(_ duration: Duration) -> UInt64 {

@@ -24,6 +24,8 @@ public protocol SupervisorDelegate: AnyObject {
     func supervisor(
         _ supervisor: Supervisor, worker index: Int, exited status: ProcessExit, lived: Duration,
         restartIn: Duration?)
+    /// A rolling restart (`roll()`) is over; `abandoned`: a successor could not be started.
+    func supervisor(_ supervisor: Supervisor, rollEnded abandoned: Bool)
 }
 
 extension SupervisorDelegate {
@@ -36,11 +38,15 @@ extension SupervisorDelegate {
         _ supervisor: Supervisor, worker index: Int, exited status: ProcessExit, lived: Duration,
         restartIn: Duration?
     ) {}
+    public func supervisor(_ supervisor: Supervisor, rollEnded abandoned: Bool) {}
 }
 
 /// Runs N copies of a program (by default this one), each with a socket pair as its fd 0, on a
 /// reactor: framed messages both ways, reaping, restarts with backoff (`Supervision` decides), stop
-/// signals passed on and a SIGKILL after the grace.
+/// signals passed on and a SIGKILL after the grace, and rolling restarts (`roll()`).
+///
+/// Workers are named by seat (see `Supervision`): seats 0..<N at start, a slot's second seat
+/// (`i + N`) for its successor during a roll. `Supervision.slot(of:)` maps a seat to its slot.
 public final class Supervisor: ConnectionHandler {
     struct Slot {
         var process: ChildProcess?
@@ -71,10 +77,26 @@ public final class Supervisor: ConnectionHandler {
         self.path = path
         self.delegate = delegate
         supervision = Supervision(workers: workers, policy: policy)
-        slots = Array(repeating: Slot(), count: workers)
+        slots = Array(repeating: Slot(), count: 2 * workers)
     }
 
-    public var count: Int { slots.count }
+    /// Seats: twice the workers (each slot has a second seat for its successor in a roll).
+    public var seats: Range<Int> { slots.indices }
+
+    /// Replaces the workers one at a time (see `Supervision.roll`); false if a roll is under way
+    /// or the workers are stopping.
+    @discardableResult
+    public func roll() -> Bool {
+        guard supervision.rolling == nil, !supervision.stopping else { return false }
+        perform(supervision.roll(now: MonotonicClock.nanoseconds()))
+        return true
+    }
+
+    /// The worker in `seat` is ready to serve (its owner's protocol says when): a roll's successor
+    /// takes over and the worker it replaces is told to stop.
+    public func ready(_ seat: Int) {
+        perform(supervision.ready(seat, now: MonotonicClock.nanoseconds()))
+    }
 
     /// Starts every worker; the first that cannot be started, with why.
     public func start() -> StartFailure? {
@@ -84,6 +106,37 @@ public final class Supervisor: ConnectionHandler {
         }
         return nil
     }
+
+    /// Takes over workers an earlier image of this process started (see `Inherited`): their
+    /// channels join the loop, each as its slot's active worker; no history or start message is
+    /// sent (they have theirs). Then supervises as `start` does.
+    public func adopt(_ inherited: [Inherited]) {
+        housekeeping = loop.scheduleRepeating(every: Supervisor.reapInterval) { [unowned self] in self.collect() }
+        let now = MonotonicClock.nanoseconds()
+        for worker in inherited where slots.indices.contains(worker.seat) {
+            slots[worker.seat] = Slot(process: ChildProcess(inherited: worker.pid), startedAt: worker.startedAt)
+            supervision.adopted(worker.seat, now: now)
+            do {
+                let channel = try loop.adopt(
+                    connectedSocket: worker.channel, handler: self, userData: UInt64(worker.seat))
+                slots[worker.seat].channel = channel
+                Supervisor.setCloseOnExec(worker.channel, true)
+                if !worker.pending.isEmpty {
+                    worker.pending.withUnsafeBytes { connection(channel, didRead: $0) }
+                }
+            } catch {
+                ChildProcess(inherited: worker.pid).signal(SIGKILL)  // reaped by `collect`, and restarted
+            }
+        }
+        // A slot whose worker was down at the handover (waiting for its restart) starts now.
+        for seat in supervision.active where !supervision.isRunning(seat) { _ = spawn(seat) }
+    }
+
+    /// When the worker in `seat` started (CLOCK_MONOTONIC nanoseconds).
+    public func startedAt(_ seat: Int) -> UInt64 { slots[seat].startedAt }
+
+    /// The partial frame read so far from `seat`'s channel.
+    public func pendingFrame(_ seat: Int) -> [UInt8] { slots[seat].decoder.pending }
 
     /// A worker that could not be started.
     public struct StartFailure: Error, Equatable, CustomStringConvertible {
@@ -157,6 +210,8 @@ public final class Supervisor: ConnectionHandler {
             case .kill(let index, let reason):
                 delegate?.supervisor(self, worker: index, stalled: reason)
                 slots[index].process?.signal(SIGKILL)  // reaped by `collect`, and restarted per the policy
+            case .rollEnded(let abandoned):
+                delegate?.supervisor(self, rollEnded: abandoned)
             }
         }
     }

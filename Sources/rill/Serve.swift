@@ -17,7 +17,9 @@ struct Serve: ParsableCommand {
             Last-Event-ID header works too), POST /publish?topic=T&event=NAME&id=ID (body = data; 204), \
             GET /metrics (Prometheus text), GET /static/PATH (with --static).
             Prints one line when listening; error counts are logged per class every 10 s; SIGINT or \
-            SIGTERM closes every stream and exits 0.
+            SIGTERM drains the streams (--drain-window) and exits 0. With --workers, SIGHUP replaces the \
+            workers (new ones first, then the old ones drain one at a time) and SIGUSR2 re-executes the \
+            supervisor from the binary on disk (then replaces the workers), the port open throughout.
             Durations are seconds (1.5) or take a unit (500ms, 30s, 2m, 1h), at most a week. Sizes are \
             bytes or take a unit: 64k, 1M (powers of 1024; also KiB, MiB), 64kB, 1MB (powers of 1000).
             """
@@ -194,6 +196,22 @@ struct Serve: ParsableCommand {
     @Option(name: .customLong("worker-index"), help: .hidden)
     var workerIndex: Int?
 
+    /// The supervisor's listen-queue counters at its start (OVERFLOWS,DROPS), so every worker's
+    /// `/metrics` counts from there. Hidden: the supervisor passes it.
+    /// The descriptor of the state a supervisor handed its re-executed self (SIGUSR2). Hidden.
+    @Option(name: .customLong("supervisor-state"), help: .hidden)
+    var supervisorState: Int32?
+
+    @Option(name: .customLong("listen-queue-baseline"), help: .hidden)
+    var listenQueueBaseline: String?
+
+    /// `--listen-queue-baseline`, parsed.
+    var givenListenQueueBaseline: ListenQueueCounters? {
+        guard let numbers = listenQueueBaseline?.split(separator: ",").compactMap({ Int($0) }), numbers.count == 2
+        else { return nil }
+        return ListenQueueCounters(overflows: numbers[0], drops: numbers[1])
+    }
+
     func validate() throws {
         var workerProcesses = true
         if case .count(1) = workers { workerProcesses = false }
@@ -338,6 +356,7 @@ struct Serve: ParsableCommand {
         configuration.maximumPartialRequestBytes = maxPartialBytes
         configuration.idleTimeout = .seconds(idleTimeout)
         configuration.logFormat = logFormat
+        configuration.listenQueueBaseline = givenListenQueueBaseline
         if let maxConnections {
             if maxConnections > allowed && workerChannel == nil {
                 LogLine(
@@ -386,7 +405,7 @@ struct Serve: ParsableCommand {
         // Under Redis each worker is a node of its own (its two connections), the supervisor only
         // supervises: publications go to Redis, not up the relay.
         let engine = try redis.map { try startRedis($0, server: server, loop: loop) }
-        stopOnInterrupt(loop)
+        watchWorkerSignals(loop, server: server)
         loop.run()
         _ = drain(server, loop: loop)
         engine?.stop()
@@ -404,23 +423,69 @@ struct Serve: ParsableCommand {
         defer { withExtendedLifetime(reservation) {} }
         let loop = try EventLoop()
         if let redis { try probeRedis(redis, loop: loop) }
-        stopOnInterrupt(loop)
-        let supervisor = ServeSupervisor(loop: loop, command: self, workers: processes, port: port)
-        if let failure = supervisor.start() {
+        // After a SIGUSR2 exec: the earlier image's ids, history and workers.
+        let handover = try supervisorState.map {
+            guard let handover = SupervisorHandover.load($0) else {
+                throw ValidationError("rill serve: the state handed over across the exec is unreadable")
+            }
+            return handover
+        }
+        let supervisor = ServeSupervisor(loop: loop, command: self, workers: processes, port: port, handover: handover)
+        watchSupervisorSignals(loop, supervisor: supervisor)
+        if let handover {
+            supervisor.resume(handover)
+        } else if let failure = supervisor.start() {
             supervisor.stop()
             throw ValidationError("rill serve: \(failure)")
         }
         let perWorker = Int(clamping: limits.soft) - ServerConfiguration.reservedDescriptors
         let each = maxConnections.map { min($0, perWorker) } ?? perWorker
         print(
-            "rill serve listening on http://\(host):\(port)/ (demo page; streams at /sse), version \(RillVersion.current), \(processes) workers "
+            "rill serve \(handover == nil ? "listening" : "re-executed, still listening") on http://\(host):\(port)/ "
+                + "(demo page; streams at /sse), version \(RillVersion.current), \(processes) workers "
                 + "(SO_REUSEPORT), open-file limit \(limits.soft) each, up to \(each * processes) connections "
                 + "(\(each) per worker); " + settings)
         flushStandardOutput()
         loop.run()
+        while supervisor.upgradeRequested {
+            supervisor.upgradeRequested = false
+            let failure = supervisor.reexec(arguments: argumentsForReexec(port: port))
+            LogLine(.error, "rill serve: SIGUSR2 re-exec failed: \(failure); serving on", fields: [("upgrade", .text(failure))])
+                .write(logFormat)
+            loop.run()
+        }
         supervisor.stop()
         print("rill serve stopped: \(processes) workers, \(supervisor.restarts) restarts, \(supervisor.events) events")
         flushStandardOutput()
+    }
+}
+
+extension Serve {
+    /// This command line for the re-executed supervisor: the port fixed (it may have been 0), and
+    /// what the handover carries (epoch, counters' baseline, an earlier handover) left out.
+    func argumentsForReexec(port: UInt16) -> [String] {
+        Serve.commandLine(without: ["--port", "--epoch-base", "--listen-queue-baseline", "--supervisor-state"])
+            + ["--port", String(port)]
+    }
+
+    /// This process's arguments (without the program name) less the options `names`, in either
+    /// form (`--name value`, `--name=value`).
+    static func commandLine(without names: [String]) -> [String] {
+        var arguments: [String] = []
+        var skip = false
+        for argument in CommandLine.arguments.dropFirst() {
+            if skip {
+                skip = false
+                continue
+            }
+            if names.contains(argument) {
+                skip = true
+                continue
+            }
+            if names.contains(where: { argument.hasPrefix($0 + "=") }) { continue }
+            arguments.append(argument)
+        }
+        return arguments
     }
 }
 

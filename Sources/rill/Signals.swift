@@ -1,4 +1,5 @@
 import Reactor
+import RillServer
 #if canImport(Glibc)
 import Glibc
 #endif
@@ -18,6 +19,43 @@ func stopOnInterrupt(_ loop: EventLoop, secondExits: Bool = false) {
         }
     } catch {
         FileDescriptor.writeStandardError("rill: cannot watch SIGINT/SIGTERM: \(error)\n")
+        exit(1)
+    }
+}
+
+/// The supervisor's signals (`rill serve --workers`): SIGINT/SIGTERM stop `loop` (the workers are
+/// then stopped and drained), SIGHUP starts a rolling restart of the workers, SIGUSR2 returns from
+/// the loop's run with `upgradeRequested` set (the caller re-executes the binary on disk).
+func watchSupervisorSignals(_ loop: EventLoop, supervisor: ServeSupervisor) {
+    do {
+        try loop.watchSignals([SIGINT, SIGTERM, SIGHUP, SIGUSR2]) { [unowned loop, unowned supervisor] signal in
+            switch signal {
+            case SIGHUP: supervisor.roll()
+            case SIGUSR2:
+                supervisor.upgradeRequested = true
+                loop.stop()
+            default: loop.remote.stop()
+            }
+        }
+    } catch {
+        FileDescriptor.writeStandardError("rill: cannot watch SIGINT/SIGTERM/SIGHUP/SIGUSR2: \(error)\n")
+        exit(1)
+    }
+}
+
+/// A worker's signals (`rill serve --workers`): SIGINT/SIGTERM stop `loop` (the worker then drains),
+/// SIGUSR1 stops accepting (a rolling restart's old worker, once its successors listen) while the
+/// connections held are served on.
+func watchWorkerSignals(_ loop: EventLoop, server: SSEServer) {
+    do {
+        try loop.watchSignals([SIGINT, SIGTERM, SIGUSR1]) { [unowned loop, unowned server] signal in
+            switch signal {
+            case SIGUSR1: server.http.stopAccepting()
+            default: loop.remote.stop()
+            }
+        }
+    } catch {
+        FileDescriptor.writeStandardError("rill: cannot watch SIGINT/SIGTERM/SIGUSR1: \(error)\n")
         exit(1)
     }
 }

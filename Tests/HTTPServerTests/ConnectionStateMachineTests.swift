@@ -76,6 +76,21 @@ private func stream(at now: UInt32) -> Machine {
         #expect(state.phase == .rejected && state.deadline == 2_000)
     }
 
+    /// A graceful drain gives an idle keep-alive connection a short grace instead of a close at
+    /// once (never a longer one than its idle timeout left); other phases are untouched.
+    @Test func drainShortensAnIdleConnectionsDeadline() {
+        var state = idle(at: 1_000)
+        #expect(state.deadline == 61_000)
+        state.drainIdle(now: 5_000, grace: 1_000)
+        #expect(state.phase == .idle && state.deadline == 6_000)
+        var late = idle(at: 0)
+        late.drainIdle(now: 59_500, grace: 1_000)
+        #expect(late.deadline == 60_000, "the idle timeout comes first")
+        var request = accepted(at: 0)
+        request.drainIdle(now: 100, grace: 1_000)
+        #expect(request.phase == .request && request.deadline == 10_000)
+    }
+
     // MARK: - Requests
 
     /// Bytes on an idle keep-alive connection begin a request: the header timeout runs from their `now`.
