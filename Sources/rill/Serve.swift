@@ -58,7 +58,7 @@ struct Serve: ParsableCommand {
     @Option(
         name: .customLong("max-connections"), parsing: .unconditional,
         help:
-            "Connections held at once; past it clients get 503 with Retry-After. Default: what the open-file limit allows.",
+            "Connections held at once (per worker; with --workers auto, in all: the workers are sized for it); past it clients get 503 with Retry-After. Default: what the open-file limit allows.",
         transform: { try Parse.count($0, minimum: 1) })
     var maxConnections: Int?
 
@@ -130,7 +130,7 @@ struct Serve: ParsableCommand {
     @Option(
         parsing: .unconditional,
         help:
-            "Worker processes, each with its own reactor on the same port (SO_REUSEPORT): 'auto' (one per CPU) or a number (more than the CPUs is fine: the limit they lift is open files). 1: this process serves. (default: 1)",
+            "Worker processes, each with its own reactor on the same port (SO_REUSEPORT): 'auto' (one per CPU, or as many as --max-connections needs at the open-file limit per process) or a number (more than the CPUs is fine: the limit they lift is open files). 1: this process serves. (default: 1)",
         transform: Parse.workers)
     var workers = WorkersArgument.count(1)
 
@@ -232,11 +232,19 @@ struct Serve: ParsableCommand {
         let limits = ResourceLimits.raiseOpenFilesToHardLimit()
         if let workerChannel { return try runWorker(address: address, limits: limits, channel: workerChannel) }
         let processes: Int
+        var sizing: WorkerSizing? = nil
         switch workers {
-        case .auto: processes = max(1, Int(sysconf(Int32(_SC_NPROCESSORS_ONLN))))
+        case .auto:
+            sizing = WorkerSizing(
+                connections: maxConnections,
+                perWorker: Int(clamping: limits.soft) - ServerConfiguration.reservedDescriptors,
+                processors: Int(sysconf(Int32(_SC_NPROCESSORS_ONLN))))
+            processes = sizing!.workers
         case .count(let count): processes = count
         }
-        if processes > 1 { return try runSupervisor(address: address, limits: limits, processes: processes) }
+        if processes > 1 {
+            return try runSupervisor(address: address, limits: limits, processes: processes, sizing: sizing)
+        }
         if threads > 1 { return try runThreads(address: address, limits: limits) }
 
         let loop = try EventLoop()
@@ -392,7 +400,9 @@ struct Serve: ParsableCommand {
         engine?.stop()
     }
 
-    private func runSupervisor(address: SocketAddress, limits: (soft: UInt64, hard: UInt64), processes: Int) throws {
+    private func runSupervisor(
+        address: SocketAddress, limits: (soft: UInt64, hard: UInt64), processes: Int, sizing: WorkerSizing?
+    ) throws {
         // With --port 0 the port is chosen here and held (bound, not listening) while the workers run.
         let reservation: ReservedPort?
         do {
@@ -411,10 +421,12 @@ struct Serve: ParsableCommand {
             throw ValidationError("rill serve: \(failure)")
         }
         let perWorker = Int(clamping: limits.soft) - ServerConfiguration.reservedDescriptors
-        let each = maxConnections.map { min($0, perWorker) } ?? perWorker
+        // Sized automatically, --max-connections is the total: each worker holds what its limit allows.
+        let each = sizing != nil ? perWorker : maxConnections.map { min($0, perWorker) } ?? perWorker
+        let how: String = sizing.map { "SO_REUSEPORT; " + $0.summary } ?? "SO_REUSEPORT"
         print(
             "rill serve listening on http://\(host):\(port)/ (demo page; streams at /sse), version \(RillVersion.current), \(processes) workers "
-                + "(SO_REUSEPORT), open-file limit \(limits.soft) each, up to \(each * processes) connections "
+                + "(\(how)), open-file limit \(limits.soft) each, up to \(each * processes) connections "
                 + "(\(each) per worker); " + settings)
         flushStandardOutput()
         loop.run()

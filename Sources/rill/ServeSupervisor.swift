@@ -78,9 +78,11 @@ final class ServeSupervisor: SupervisorDelegate {
     /// the reason a worker could not start.
     func start() -> String? {
         if let failure = supervisor.start() { return failure.description }
-        let deadline = MonotonicClock.nanoseconds() + 10_000_000_000
+        // Fifty workers starting at once on two CPUs take a while: 10 s, and 200 ms more per worker.
+        let seconds = 10 + workers.count / 5
+        let deadline = MonotonicClock.nanoseconds() + UInt64(seconds) * 1_000_000_000
         while workers.contains(where: { $0.statistics.isEmpty }) {
-            if MonotonicClock.nanoseconds() > deadline { return "workers did not start listening within 10 s" }
+            if MonotonicClock.nanoseconds() > deadline { return "workers did not start listening within \(seconds) s" }
             if exitedAtStart { return "a worker exited at start (see above)" }
             loop.runOnce(maximumWait: .milliseconds(20))
         }

@@ -1,0 +1,370 @@
+#!/usr/bin/env python3
+"""The million-stream benchmark: `rill serve --workers auto` and `rill load` on this one machine.
+
+For each N (default 100000 250000 500000 1000000), one run:
+  1. the machine's Slab, /proc/net/sockstat (TCP sockets and `mem` pages) and free memory before;
+  2. `rill serve --workers auto --max-connections N` (it sizes its workers; heartbeat 15 s, no tick);
+     its baseline RSS and fds, summed over the supervisor and its workers;
+  3. `rill load -c N -d HOLD --heartbeat-interval 15` opens N streams over source addresses of
+     their own block (127.0.B.x; it chooses its workers), holds them HOLD seconds and, from the
+     hold's middle, publishes 3 events 5 s apart: every stream must get all 3, once, in order, and
+     none may go 30 s without a heartbeat (rill load checks both per stream and fails otherwise);
+  4. 5 s into the hold: server RSS (user B/stream), Slab and sockstat growth (kernel B/pair);
+     then the CPU time of the server and of the load generator over whole heartbeat rounds;
+  5. the load generator's own memory per stream (its report: RSS over its workers' baselines);
+  6. after the clients leave: the server's fds and RSS, and the machine's Slab (against the start;
+     TIME_WAIT leftovers need up to a minute, so it is read until within 5% or 90 s).
+A row with any failed connect, lost or repeated event, silent stream or other error is refused,
+with the reason. With --relay K it first measures the supervisor's relay: K events published to
+51 workers (and to 2, for the ratio), the supervisor's CPU per event.
+Writes RESULTS/million.md, .json, .svg and appends every figure to RESULTS/log.md as it goes.
+Called by Scripts/bench-million.sh, which builds the binary.
+"""
+import argparse
+import http.client
+import json
+import math
+import os
+import re
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from bench_connections import cpu_seconds, fd_count, process_tree, rss_bytes, slab_bytes  # noqa: E402
+
+HEARTBEAT = 15
+EVENTS = 3
+
+
+def sockstat():
+    """TCP sockets in use, allocated, TIME_WAIT, and pages charged to TCP (the `mem` field)."""
+    with open("/proc/net/sockstat") as f:
+        line = next(l for l in f if l.startswith("TCP:"))
+    fields = line.split()[1:]
+    values = dict(zip(fields[::2], (int(v) for v in fields[1::2])))
+    return values
+
+
+def meminfo(key):
+    with open("/proc/meminfo") as f:
+        return int(re.search(rf"{key}:\s+(\d+)", f.read()).group(1)) * 1024
+
+
+def log(results, text):
+    print(text, file=sys.stderr, flush=True)
+    with open(os.path.join(results, "log.md"), "a") as f:
+        f.write(f"- {time.strftime('%H:%M:%S', time.gmtime())} UTC {text}\n")
+
+
+def start_server(rill, port, n, extra):
+    command = [rill, "serve", "--host", "127.0.0.1", "--port", str(port), "--workers", "auto",
+               "--max-connections", str(n), "--heartbeat", str(HEARTBEAT), "--tick", "0"] + extra
+    process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
+    line = process.stdout.readline()
+    if "listening" not in line:
+        process.kill()
+        raise RuntimeError(f"rill serve did not start: {line!r}")
+    workers = int(re.search(r"(\d+) workers", line).group(1))
+    return process, line.strip(), workers
+
+
+def stop(process, timeout=60):
+    process.send_signal(signal.SIGTERM)
+    try:
+        process.wait(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        process.kill()
+        process.wait()
+
+
+def top_cpu(pid):
+    with open(f"/proc/{pid}/stat") as f:
+        fields = f.read().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def relay_cost(rill, port, workers, events):
+    """Supervisor CPU (and all workers') per event published through one worker to `workers`."""
+    server = subprocess.Popen([rill, "serve", "--host", "127.0.0.1", "--port", str(port), "--workers",
+                               str(workers), "--heartbeat", "0", "--tick", "0"],
+                              stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
+    try:
+        if "listening" not in server.stdout.readline():
+            raise RuntimeError("rill serve did not start")
+        connection = http.client.HTTPConnection("127.0.0.1", port, timeout=10)
+        body = "x" * 32
+        for _ in range(50):  # warm up
+            connection.request("POST", "/publish", body)
+            connection.getresponse().read()
+        supervisor, total = top_cpu(server.pid), cpu_seconds(server.pid)
+        start = time.time()
+        for _ in range(events):
+            connection.request("POST", "/publish", body)
+            response = connection.getresponse()
+            response.read()
+            if response.status != 204:
+                raise RuntimeError(f"publish answered {response.status}")
+        elapsed = time.time() - start
+        supervisor, total = top_cpu(server.pid) - supervisor, cpu_seconds(server.pid) - total
+        connection.close()
+    finally:
+        stop(server)
+    return {"workers": workers, "events": events, "supervisorMicrosecondsPerEvent": supervisor * 1e6 / events,
+            "allMicrosecondsPerEvent": total * 1e6 / events, "publishesPerSecond": events / elapsed}
+
+
+def wait_until(predicate, timeout, step=0.5):
+    deadline = time.time() + timeout
+    while time.time() < deadline:
+        if predicate():
+            return True
+        time.sleep(step)
+    return predicate()
+
+
+def measure(n, index, args):
+    port = args.port + index
+    block = 2 + index % 8  # 127.0.2.x … 127.0.9.x: a fresh block per run, away from TIME_WAIT leftovers
+    addresses = max(8, math.ceil(n / 20_000))
+    sources = f"127.0.{block}.0-127.0.{block}.{addresses - 1}"
+    hold = args.hold
+    before = {"slab": slab_bytes(), "sockstat": sockstat(), "available": meminfo("MemAvailable"), "at": time.time()}
+    server, banner, workers = start_server(args.rill, port, n, args.serve_args.split())
+    log(args.results, f"N={n}: {banner}")
+    row = {"n": n, "serverWorkers": workers, "sources": sources, "holdSeconds": hold, "port": port,
+           "serveArgs": args.serve_args, "loadArgs": args.load_args}
+    output = ""
+    try:
+        time.sleep(2)
+        base_rss, base_fds = rss_bytes(server.pid), fd_count(server.pid)
+        base_slab, base_sock = slab_bytes(), sockstat()
+        report = tempfile.NamedTemporaryFile(suffix=".json", delete=False).name
+        load_command = [args.rill, "load", f"http://127.0.0.1:{port}/sse", "-c", str(n), "-d", f"{hold}s",
+                        "--heartbeat-interval", str(HEARTBEAT), "--source", sources,
+                        "--publish-rate", "0.2", "--publish-count", str(EVENTS), "--publish-after", f"{hold // 2}s",
+                        "--json", report] + args.load_args.split()
+        row["loadCommand"] = " ".join(load_command[1:])
+        load_log = open(os.path.join(args.results, f"load-{n}.log"), "w")
+        load = subprocess.Popen(load_command, stdout=subprocess.PIPE, stderr=load_log, text=True)
+        opening = time.time()
+        # Both ends of every stream exist: the machine holds 2N more TCP sockets.
+        opened = wait_until(lambda: sockstat()["inuse"] >= base_sock["inuse"] + 2 * n or load.poll() is not None,
+                            timeout=n / 2_000 + 120)
+        row["allOpenSeconds"] = time.time() - opening
+        if not opened or load.poll() is not None:
+            raise RuntimeError(f"not all open after {row['allOpenSeconds']:.0f} s (TCP in use {sockstat()['inuse']})")
+        log(args.results, f"N={n}: all {n} open in {row['allOpenSeconds']:.1f} s")
+        time.sleep(5)
+        held_rss, held_slab, held_sock = rss_bytes(server.pid), slab_bytes(), sockstat()
+        load_rss = rss_bytes(load.pid)
+        row.update({
+            "serverBytesPerStream": (held_rss - base_rss) / n,
+            "slabBytesPerPair": (held_slab - base_slab) / n,
+            "sockstatMemBytesPerPair": (held_sock["mem"] - base_sock["mem"]) * 4096 / n,
+            "tcpMemPagesHeld": held_sock["mem"], "serverRssMiB": held_rss / 2**20, "serverBaseRssMiB": base_rss / 2**20,
+            "loadTreeRssMiB": load_rss / 2**20, "memAvailableGiBHeld": meminfo("MemAvailable") / 2**30,
+        })
+        log(args.results, f"N={n}: server {row['serverBytesPerStream']:.0f} B/stream user, Slab "
+            f"{row['slabBytesPerPair']:.0f} B/pair, sockstat mem {row['sockstatMemBytesPerPair']:.0f} B/pair, "
+            f"load tree RSS {row['loadTreeRssMiB']:.0f} MiB")
+        # CPU over whole heartbeat rounds, before the publications (from hold/2).
+        rounds = max(1, min(4, int((hold // 2 - 15) // HEARTBEAT)))
+        server_cpu, load_cpu = cpu_seconds(server.pid), cpu_seconds(load.pid)
+        time.sleep(rounds * HEARTBEAT)
+        row["serverCpuMsPerRound"] = (cpu_seconds(server.pid) - server_cpu) * 1000 / rounds
+        row["loadCpuMsPerRound"] = (cpu_seconds(load.pid) - load_cpu) * 1000 / rounds
+        row["cpuRounds"] = rounds
+        log(args.results, f"N={n}: CPU per heartbeat round ({rounds} rounds): server {row['serverCpuMsPerRound']:.0f} ms, "
+            f"load generator {row['loadCpuMsPerRound']:.0f} ms")
+        output, _ = load.communicate(timeout=hold + 600)
+        load_log.close()
+        with open(report) as f:
+            result = json.load(f)
+        os.unlink(report)
+        closed = wait_until(lambda: fd_count(server.pid) <= base_fds, timeout=60, step=2)
+        time.sleep(2)
+        after_rss, after_fds = rss_bytes(server.pid), fd_count(server.pid)
+        row.update({"fdsAfter": after_fds - base_fds, "rssAfterKiB": (after_rss - base_rss) // 1024,
+                    "rssAfterShareOfPeak": (after_rss - base_rss) / max(1, held_rss - base_rss), "fdsBack": closed})
+    finally:
+        stop(server)
+    # TIME_WAIT leftovers (on the generator's side, which closes first) hold Slab for up to 60 s.
+    back = wait_until(lambda: slab_bytes() <= before["slab"] * 1.05, timeout=90, step=3)
+    row["slabAfterShareOfStart"] = slab_bytes() / before["slab"]
+    row["slabBack"] = back
+    latency = result.get("latencyMicroseconds", {})
+    row.update({
+        "opened": result["opened"], "failed": result["failed"], "heldAtEnd": result["heldAtEnd"],
+        "rampSeconds": result["rampSeconds"], "rampRate": result["opened"] / max(result["rampSeconds"], 1e-9),
+        "loadWorkers": result["workers"], "sourceAddresses": result["sourceAddresses"],
+        "heartbeats": result["heartbeats"], "events": result["events"], "published": result["published"],
+        "gaps": result["streamsWithGaps"], "lost": result.get("streamsThatLostAnEvent", 0),
+        "duplicates": result.get("duplicateEvents", 0), "reconnects": result.get("reconnects", 0),
+        "errors": result["errors"], "failure": result.get("failure"),
+        "loadBytesPerStream": (result["residentBytes"] - result["baselineBytes"]) / max(1, result["opened"]),
+        "eventP50Ms": latency.get("event", {}).get("p50", 0) / 1000,
+        "lastMaxMs": latency.get("to last", {}).get("max", 0) / 1000,
+        "heldSeconds": result["holdSeconds"],
+    })
+    problems = []
+    if row["failed"] or row["opened"] < n:
+        problems.append(f"{n - row['opened'] + row['failed']} streams failed to open")
+    if row["heldAtEnd"] < n:
+        problems.append(f"{n - row['heldAtEnd']} streams not held to the end")
+    if row["published"] != EVENTS or row["events"] != EVENTS * n:
+        problems.append(f"{row['events']} events received, {EVENTS} × {n} owed ({row['published']} published)")
+    if row["gaps"] or row["lost"] or row["duplicates"] or row["reconnects"]:
+        problems.append(f"gaps {row['gaps']}, lost {row['lost']}, duplicates {row['duplicates']}, "
+                        f"reconnects {row['reconnects']}")
+    if row["errors"]:
+        problems.append("errors: " + ", ".join(f"{k}: {v}" for k, v in row["errors"].items()))
+    if row["failure"]:
+        problems.append(row["failure"])
+    if not row["fdsBack"]:
+        problems.append(f"server fds +{row['fdsAfter']} after the clients left")
+    row["refused"] = "; ".join(problems) or None
+    if row["refused"]:
+        row["loadOutput"] = output[-3000:]
+    log(args.results, f"N={n}: " + (f"REFUSED: {row['refused']}" if row["refused"] else
+        f"ramp {row['rampSeconds']:.1f} s ({row['rampRate']:,.0f}/s), load {row['loadBytesPerStream']:.0f} B/stream, "
+        f"{row['heartbeats']:,} heartbeats, events {row['events']:,}, Slab after {row['slabAfterShareOfStart']:.3f}× start"))
+    return row
+
+
+def markdown(rows, relays, machine):
+    lines = [f"Measured {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())} on {machine}; server and load "
+             "generator on the same machine, heartbeat 15 s, 3 events published during the hold.", "",
+             "| N | server workers / load workers | all open in (rate) | held | server user B/stream "
+             "| load generator B/stream | kernel B/pair (Slab) | sockstat mem B/pair | CPU per heartbeat round: server / load "
+             "| heartbeats received | events: received / owed | after: server fds, RSS, Slab |",
+             "|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|"]
+    for row in rows:
+        if row.get("refused"):
+            lines.append(f"| {row['n']:,} | refused: {row['refused']} |||||||||||")
+            continue
+        lines.append(
+            f"| {row['n']:,} | {row['serverWorkers']} / {row['loadWorkers']} | {row['rampSeconds']:.1f} s "
+            f"({row['rampRate']:,.0f}/s) | {row['heldSeconds']:.0f} s | {row['serverBytesPerStream']:.0f} "
+            f"| {row['loadBytesPerStream']:.0f} | {row['slabBytesPerPair']:,.0f} | {row['sockstatMemBytesPerPair']:,.0f} "
+            f"| {row['serverCpuMsPerRound']:,.0f} / {row['loadCpuMsPerRound']:,.0f} ms | {row['heartbeats']:,} "
+            f"| {row['events']:,} / {EVENTS * row['n']:,} | +{row['fdsAfter']} fds, +{row['rssAfterKiB']:,} KiB, "
+            f"{(row['slabAfterShareOfStart'] - 1) * 100:+.1f}% |")
+    if relays:
+        lines += ["", "The supervisor's relay (no clients; one keep-alive publisher, each POST answered once "
+                  "its worker has the event back):", "",
+                  "| workers | events | supervisor CPU per event | all processes' CPU per event | publishes/s |",
+                  "|---:|---:|---:|---:|---:|"]
+        for r in relays:
+            lines.append(f"| {r['workers']} | {r['events']:,} | {r['supervisorMicrosecondsPerEvent']:.0f} µs "
+                         f"| {r['allMicrosecondsPerEvent']:.0f} µs | {r['publishesPerSecond']:,.0f} |")
+    return "\n".join(lines) + "\n"
+
+
+def svg(rows):
+    """Two panels against N: bytes per stream (server user, load generator, kernel per pair; log
+    scale) and the ramp's time."""
+    rows = sorted((r for r in rows if not r.get("refused")), key=lambda r: r["n"])
+    width, height, pad = 960, 420, 70
+    panel = (width - 3 * pad) // 2
+    top, bottom = 40, height - 80
+    ns = [r["n"] for r in rows] or [1]
+    parts = [f'<svg xmlns="http://www.w3.org/2000/svg" width="{width}" height="{height}" '
+             'font-family="sans-serif" font-size="12">', f'<rect width="{width}" height="{height}" fill="white"/>']
+
+    def x_of(n, left):
+        return left + n / (max(ns) * 1.05) * panel
+
+    def axes(left, title, ticks, y_of):
+        parts.append(f'<text x="{left}" y="24" font-size="14" font-weight="bold">{title}</text>')
+        parts.append(f'<line x1="{left}" y1="{bottom}" x2="{left + panel}" y2="{bottom}" stroke="#333"/>')
+        parts.append(f'<line x1="{left}" y1="{top}" x2="{left}" y2="{bottom}" stroke="#333"/>')
+        for t in ticks:
+            y = y_of(t)
+            parts.append(f'<line x1="{left}" y1="{y:.1f}" x2="{left + panel}" y2="{y:.1f}" stroke="#ddd"/>')
+            parts.append(f'<text x="{left - 6}" y="{y + 4:.1f}" text-anchor="end">{t:,.0f}</text>')
+        for n in ns:
+            parts.append(f'<text x="{x_of(n, left):.1f}" y="{bottom + 16}" text-anchor="middle">{n // 1000}k</text>')
+        parts.append(f'<text x="{left + panel / 2}" y="{bottom + 34}" text-anchor="middle">SSE streams held (N)</text>')
+
+    def line(left, points, y_of, color, label, legend_y):
+        if not points:
+            return
+        path = " ".join(f"{x_of(n, left):.1f},{y_of(v):.1f}" for n, v in points)
+        parts.append(f'<polyline points="{path}" fill="none" stroke="{color}" stroke-width="2"/>')
+        for n, v in points:
+            parts.append(f'<circle cx="{x_of(n, left):.1f}" cy="{y_of(v):.1f}" r="3" fill="{color}"/>')
+        parts.append(f'<rect x="{left + 10}" y="{legend_y}" width="14" height="4" fill="{color}"/>')
+        parts.append(f'<text x="{left + 30}" y="{legend_y + 6}">{label}</text>')
+
+    # Memory, log scale 10 B … 100 KB.
+    low, high = 10, 100_000
+
+    def y_mem(v):
+        return bottom - (math.log10(max(v, low)) - math.log10(low)) / (math.log10(high) - math.log10(low)) * (bottom - top)
+    axes(pad, "Memory per stream (bytes, log scale)", [10, 100, 1_000, 10_000, 100_000], y_mem)
+    series = [("slabBytesPerPair", "#6e7781", "kernel, both ends (Slab growth)"),
+              ("loadBytesPerStream", "#e36209", "rill load, user (RSS growth)"),
+              ("serverBytesPerStream", "#1f6feb", "rill serve, user (RSS growth)")]
+    for i, (key, color, label) in enumerate(series):
+        line(pad, [(r["n"], r[key]) for r in rows], y_mem, color, label, height - 44 + 14 * i - 14)
+
+    # Ramp time, linear.
+    left = 2 * pad + panel
+    peak = max([r["rampSeconds"] for r in rows] or [1]) * 1.15
+    step = 10 ** max(0, len(str(int(peak / 5))) - 1)
+    while peak / step > 6:
+        step *= 2
+
+    def y_time(v):
+        return bottom - v / peak * (bottom - top)
+    axes(left, "Time to open all N streams (s)", [i * step for i in range(int(peak / step) + 1)], y_time)
+    line(left, [(r["n"], r["rampSeconds"]) for r in rows], y_time, "#1f6feb", "rill load ramp (connect + response head)",
+         height - 44)
+    parts.append("</svg>")
+    return "\n".join(parts) + "\n"
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("counts", nargs="*", type=int, default=[100_000, 250_000, 500_000, 1_000_000])
+    parser.add_argument("--rill", required=True)
+    parser.add_argument("--hold", type=int, default=300, help="seconds the streams are held (at least 60)")
+    parser.add_argument("--port", type=int, default=22000, help="the server's port (+1 for each further N)")
+    parser.add_argument("--relay", type=int, default=0, help="events for the relay measurement (0: skip it)")
+    parser.add_argument("--serve-args", default="", help="more arguments for rill serve")
+    parser.add_argument("--load-args", default="", help="more arguments for rill load")
+    parser.add_argument("--results", default="Benchmarks/results/million")
+    parser.add_argument("--machine", default=f"{os.cpu_count()} CPUs, Linux {os.uname().release}")
+    args = parser.parse_args()
+    args.hold = max(60, args.hold)
+    os.makedirs(args.results, exist_ok=True)
+    relays = []
+    if args.relay:
+        for workers in (2, 51):
+            relay = relay_cost(args.rill, args.port + 90, workers, args.relay)
+            log(args.results, f"relay to {workers} workers: {relay}")
+            relays.append(relay)
+    rows = []
+    for index, n in enumerate(args.counts):
+        try:
+            row = measure(n, index, args)
+        except Exception as error:  # a run that could not even be measured is a refused row
+            row = {"n": n, "refused": f"{type(error).__name__}: {error}"}
+            log(args.results, f"N={n}: REFUSED: {row['refused']}")
+        rows.append(row)
+    text = markdown(rows, relays, args.machine)
+    with open(os.path.join(args.results, "million.md"), "w") as f:
+        f.write(text)
+    with open(os.path.join(args.results, "million.json"), "w") as f:
+        json.dump({"machine": args.machine, "rows": rows, "relay": relays}, f, indent=1)
+    with open(os.path.join(args.results, "million.svg"), "w") as f:
+        f.write(svg(rows))
+    print(text)
+    return 1 if any(r.get("refused") for r in rows) else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
