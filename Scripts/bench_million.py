@@ -12,8 +12,10 @@ For each N (default 100000 250000 500000 1000000), one run:
   4. 5 s into the hold: server RSS (user B/stream), Slab and sockstat growth (kernel B/pair);
      then the CPU time of the server and of the load generator over whole heartbeat rounds;
   5. the load generator's own memory per stream (its report: RSS over its workers' baselines);
-  6. after the clients leave: the server's fds and RSS, and the machine's Slab (against the start;
-     TIME_WAIT leftovers need up to a minute, so it is read until within 5% or 90 s).
+  6. after the clients leave: the server's fds and RSS, and the machine's Slab against the start
+     (both read after vm.drop_caches=2, which frees unused dentries and inodes, e.g. those a
+     listing of /proc/PID/fd leaves; TIME_WAIT leftovers need up to a minute, so it is read until
+     within 5% or 90 s).
 A row with any failed connect, lost or repeated event, silent stream or other error is refused,
 with the reason. With --relay K it first measures the supervisor's relay: K events published to
 51 workers (and to 2, for the ratio), the supervisor's CPU per event.
@@ -51,6 +53,33 @@ def sockstat():
 def meminfo(key):
     with open("/proc/meminfo") as f:
         return int(re.search(rf"{key}:\s+(\d+)", f.read()).group(1)) * 1024
+
+
+def slabinfo():
+    """Active objects and object size of every slab cache (root only; {} otherwise)."""
+    try:
+        with open("/proc/slabinfo") as f:
+            lines = f.readlines()[2:]
+    except OSError:
+        return {}
+    return {fields[0]: (int(fields[1]), int(fields[3])) for fields in (line.split() for line in lines)}
+
+
+def slab_breakdown(before, after, n):
+    """The caches that grew by more than 8 B per pair: {name: bytes per pair}, largest first."""
+    growth = {name: (after[name][0] - before.get(name, (0, 0))[0]) * after[name][1] / n for name in after}
+    return dict(sorted(((k, round(v)) for k, v in growth.items() if v > 8), key=lambda kv: -kv[1]))
+
+
+def drop_reclaimable_slab():
+    """Frees unused dentries and inodes (vm.drop_caches=2; root only, page cache untouched), so that
+    Slab readings compare live objects rather than caches that linger until memory is short."""
+    try:
+        with open("/proc/sys/vm/drop_caches", "w") as f:
+            f.write("2\n")
+        return True
+    except OSError:
+        return False
 
 
 def log(results, text):
@@ -131,7 +160,8 @@ def measure(n, index, args):
     addresses = max(8, math.ceil(n / 20_000))
     sources = f"127.0.{block}.0-127.0.{block}.{addresses - 1}"
     hold = args.hold
-    before = {"slab": slab_bytes(), "sockstat": sockstat(), "available": meminfo("MemAvailable"), "at": time.time()}
+    drop_reclaimable_slab()
+    before = {"slab": slab_bytes(), "unreclaimable": meminfo("SUnreclaim"), "sockstat": sockstat(), "available": meminfo("MemAvailable"), "at": time.time()}
     server, banner, workers = start_server(args.rill, port, n, args.serve_args.split())
     log(args.results, f"N={n}: {banner}")
     row = {"n": n, "serverWorkers": workers, "sources": sources, "holdSeconds": hold, "port": port,
@@ -141,6 +171,7 @@ def measure(n, index, args):
         time.sleep(2)
         base_rss, base_fds = rss_bytes(server.pid), fd_count(server.pid)
         base_slab, base_sock = slab_bytes(), sockstat()
+        base_unreclaimable, base_caches = meminfo("SUnreclaim"), slabinfo()
         report = tempfile.NamedTemporaryFile(suffix=".json", delete=False).name
         load_command = [args.rill, "load", f"http://127.0.0.1:{port}/sse", "-c", str(n), "-d", f"{hold}s",
                         "--heartbeat-interval", str(HEARTBEAT), "--source", sources,
@@ -159,16 +190,20 @@ def measure(n, index, args):
         log(args.results, f"N={n}: all {n} open in {row['allOpenSeconds']:.1f} s")
         time.sleep(5)
         held_rss, held_slab, held_sock = rss_bytes(server.pid), slab_bytes(), sockstat()
+        held_unreclaimable, held_caches = meminfo("SUnreclaim"), slabinfo()
         load_rss = rss_bytes(load.pid)
         row.update({
             "serverBytesPerStream": (held_rss - base_rss) / n,
             "slabBytesPerPair": (held_slab - base_slab) / n,
+            "unreclaimableSlabBytesPerPair": (held_unreclaimable - base_unreclaimable) / n,
+            "slabCachesBytesPerPair": slab_breakdown(base_caches, held_caches, n),
             "sockstatMemBytesPerPair": (held_sock["mem"] - base_sock["mem"]) * 4096 / n,
             "tcpMemPagesHeld": held_sock["mem"], "serverRssMiB": held_rss / 2**20, "serverBaseRssMiB": base_rss / 2**20,
             "loadTreeRssMiB": load_rss / 2**20, "memAvailableGiBHeld": meminfo("MemAvailable") / 2**30,
         })
         log(args.results, f"N={n}: server {row['serverBytesPerStream']:.0f} B/stream user, Slab "
-            f"{row['slabBytesPerPair']:.0f} B/pair, sockstat mem {row['sockstatMemBytesPerPair']:.0f} B/pair, "
+            f"{row['slabBytesPerPair']:.0f} B/pair (unreclaimable {row['unreclaimableSlabBytesPerPair']:.0f}; "
+            f"{row['slabCachesBytesPerPair']}), sockstat mem {row['sockstatMemBytesPerPair']:.0f} B/pair, "
             f"load tree RSS {row['loadTreeRssMiB']:.0f} MiB")
         # CPU over whole heartbeat rounds, before the publications (from hold/2).
         rounds = max(1, min(4, int((hold // 2 - 15) // HEARTBEAT)))
@@ -192,8 +227,9 @@ def measure(n, index, args):
     finally:
         stop(server)
     # TIME_WAIT leftovers (on the generator's side, which closes first) hold Slab for up to 60 s.
-    back = wait_until(lambda: slab_bytes() <= before["slab"] * 1.05, timeout=90, step=3)
+    back = wait_until(lambda: drop_reclaimable_slab() and slab_bytes() <= before["slab"] * 1.05, timeout=90, step=5)
     row["slabAfterShareOfStart"] = slab_bytes() / before["slab"]
+    row["unreclaimableSlabAfterShareOfStart"] = meminfo("SUnreclaim") / before["unreclaimable"]
     row["slabBack"] = back
     latency = result.get("latencyMicroseconds", {})
     row.update({

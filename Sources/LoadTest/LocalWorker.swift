@@ -45,6 +45,7 @@ final class LocalWorker: LoadWorker {
                     streams = StreamLoad(
                         loop: loop, target: plan.target, sources: sources, sourceOffset: sourceOffset,
                         reconnects: plan.reconnect)
+                    streams!.receiveBufferBytes = plan.receiveBufferBytes
                     // The baseline is a worker ready to open streams: its recorder's histograms
                     // (~1.4 MB, whatever the count) are in it, so the growth is what streams cost.
                     baselineBytes = ProcessMemory.residentBytes()

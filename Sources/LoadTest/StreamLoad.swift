@@ -1,6 +1,9 @@
 import HTTP1
 import Reactor
 import SSE
+#if canImport(Glibc)
+import Glibc
+#endif
 
 /// SSE mode: opens event streams at the ramp rate, reads each with a client SSE parser, and counts
 /// events, heartbeats and their gaps. One loop, one handler; per-stream state in an array indexed
@@ -100,6 +103,17 @@ final class StreamLoad: ConnectionHandler {
         )
     }
 
+    /// SO_RCVBUF of each stream, set as it connects (a loopback handshake may be done by then: it
+    /// bounds the buffer, not the window scale); nil: the kernel's autotuning.
+    var receiveBufferBytes: Int? = nil
+
+    /// Applies the per-stream socket options to a connection just started.
+    private func configure(_ connection: Connection) {
+        if let size = receiveBufferBytes {
+            try? connection.setOption(level: SOL_SOCKET, name: SO_RCVBUF, value: Int32(clamping: size))
+        }
+    }
+
     /// Streams opening at once (connect sent, response head not yet in), over all workers.
     static let maximumPendingInAll = 512
     /// This worker's share of them.
@@ -150,6 +164,7 @@ final class StreamLoad: ConnectionHandler {
             loop, to: target, sources: sources, index: sourceOffset + index,
             handler: self, userData: UInt64(index))
         {
+            configure(connection)
             connection.write(request)
         } else {
             ended += 1
@@ -353,6 +368,7 @@ final class StreamLoad: ConnectionHandler {
         do {
             let connection = try loop.connect(
                 to: target.address, from: source, handler: self, userData: UInt64(index))
+            configure(connection)
             connection.write(resumeRequest(lastID: streams[index].lastID))
         } catch {
             // Not even started (out of descriptors, say): try again after the delay.

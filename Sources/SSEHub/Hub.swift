@@ -52,6 +52,10 @@ public final class Hub {
         /// kernel's autotuning, which lets a socket whose peer never reads pin megabytes of kernel memory
         /// (and push the whole machine's TCP memory into pressure, throttling healthy streams too).
         public var streamSendBufferBytes: Int? = 64 * 1024
+        /// TCP_NOTSENT_LOWAT for each event stream: how many unsent bytes the kernel may hold before
+        /// the socket stops polling writable (nil: the system's, `net.ipv4.tcp_notsent_lowat`).
+        /// Unsent bytes beyond it wait in the loop's queue, by reference to the shared event.
+        public var streamNotSentLowWatermark: Int? = nil
         /// History entries a replay writes per slice: a subscriber's replay goes on, a slice per
         /// loop turn, until it has caught up (pausing while its socket pushes back, see
         /// `connectionWritabilityDidChange`), so a storm of reconnections never holds the loop.
@@ -212,6 +216,9 @@ public final class Hub {
         if let size = configuration.streamSendBufferBytes {
             // A refusal leaves the kernel's default: the stream still works.
             try? connection.setOption(level: SOL_SOCKET, name: SO_SNDBUF, value: Int32(clamping: size))
+        }
+        if let bytes = configuration.streamNotSentLowWatermark {
+            try? connection.setOption(level: Int32(IPPROTO_TCP), name: TCP_NOTSENT_LOWAT, value: Int32(clamping: bytes))
         }
         statistics.subscribers += 1
         statistics.subscriptionsTotal += 1
@@ -661,3 +668,4 @@ func decimalString(_ value: UInt64) -> String {
         return String(decoding: UnsafeBufferPointer(rebasing: digits[start...]), as: UTF8.self)
     }
 }
+

@@ -43,6 +43,20 @@ struct Serve: ParsableCommand {
     var history = 1000
 
     @Option(
+        name: .customLong("stream-send-buffer"), parsing: .unconditional,
+        help:
+            "SO_SNDBUF of each event stream; 0 keeps the kernel's autotuning (which lets a stream that is not read pin megabytes). (default: 64k)",
+        transform: Parse.bytes)
+    var streamSendBuffer = 64 << 10
+
+    @Option(
+        name: .customLong("stream-notsent-lowat"), parsing: .unconditional,
+        help:
+            "TCP_NOTSENT_LOWAT of each event stream: unsent bytes the kernel holds before the rest waits in rill's queue; 0: the system's. (default: 0)",
+        transform: Parse.bytes)
+    var streamNotSentLowat = 0
+
+    @Option(
         name: .customLong("history-bytes"), parsing: .unconditional,
         help: "Bytes of events kept per topic for replay. (default: 1M, i.e. 1 MiB)",
         transform: Parse.bytes)
@@ -333,6 +347,8 @@ struct Serve: ParsableCommand {
         configuration.hub.heartbeat = .seconds(heartbeat)
         configuration.hub.historyCount = history
         configuration.hub.historyBytes = historyBytes
+        configuration.hub.streamSendBufferBytes = streamSendBuffer > 0 ? streamSendBuffer : nil
+        configuration.hub.streamNotSentLowWatermark = streamNotSentLowat > 0 ? streamNotSentLowat : nil
         if let historyTotal { configuration.hub.historyTotalBytes = historyTotal }
         configuration.hub.maximumQueuedBytes = maxQueued
         configuration.tick = .seconds(tick)
