@@ -124,6 +124,8 @@ public final class Hub {
     var topicIDs: [String: Int32] = [:]
     var freeTopicIDs: [Int32] = []
     var members = MappedArray<Membership>()
+    /// The most subscribers since memory was last given back (see `releaseMemoryAfterDepartures`).
+    var subscribersHigh = 0
     /// Subscribers of more than one topic: their further topics (rare, so kept aside).
     var extraTopics: [Int32: [(topic: Int32, index: UInt32)]] = [:]
     var slices: [[Int32]]
@@ -606,6 +608,7 @@ public final class Hub {
     private func heartbeatSlice() {
         let now = currentTime
         sliceCursor = (sliceCursor + 1) % slices.count
+        if sliceCursor == 0 { releaseMemoryAfterDepartures() }
         var slow: [Connection] = []
         var stale: [Int32] = []
         for fd in slices[sliceCursor] where now &- members[Int(fd)].lastWrite >= heartbeatIdleThreshold {
