@@ -12,7 +12,8 @@ For each N (default 100000 250000 500000 1000000), one run:
   4. 5 s into the hold: server RSS (user B/stream), Slab and sockstat growth (kernel B/pair);
      then the CPU time of the server and of the load generator over whole heartbeat rounds;
   5. the load generator's own memory per stream (its report: RSS over its workers' baselines);
-  6. after the clients leave: the server's fds and RSS, and the machine's Slab against the start
+  6. after the clients leave: the server's fds and RSS (read until within 1% of the peak's growth
+     or 30 s: the hub gives its tables back once per heartbeat interval), and the machine's Slab against the start
      (both read after vm.drop_caches=2, which frees unused dentries and inodes, e.g. those a
      listing of /proc/PID/fd leaves; TIME_WAIT leftovers need up to a minute, so it is read until
      within 5% or 90 s).
@@ -220,7 +221,8 @@ def measure(n, index, args):
             result = json.load(f)
         os.unlink(report)
         closed = wait_until(lambda: fd_count(server.pid) <= base_fds, timeout=60, step=2)
-        time.sleep(2)
+        # The hub gives its tables back at most one heartbeat interval after the departures.
+        wait_until(lambda: rss_bytes(server.pid) - base_rss <= 0.01 * (held_rss - base_rss), timeout=2 * HEARTBEAT, step=1)
         after_rss, after_fds = rss_bytes(server.pid), fd_count(server.pid)
         row.update({"fdsAfter": after_fds - base_fds, "rssAfterKiB": (after_rss - base_rss) // 1024,
                     "rssAfterShareOfPeak": (after_rss - base_rss) / max(1, held_rss - base_rss), "fdsBack": closed})
@@ -286,7 +288,8 @@ def markdown(rows, relays, machine):
             f"({row['rampRate']:,.0f}/s) | {row['heldSeconds']:.0f} s | {row['serverBytesPerStream']:.0f} "
             f"| {row['loadBytesPerStream']:.0f} | {row['slabBytesPerPair']:,.0f} | {row['sockstatMemBytesPerPair']:,.0f} "
             f"| {row['serverCpuMsPerRound']:,.0f} / {row['loadCpuMsPerRound']:,.0f} ms | {row['heartbeats']:,} "
-            f"| {row['events']:,} / {EVENTS * row['n']:,} | +{row['fdsAfter']} fds, +{row['rssAfterKiB']:,} KiB, "
+            f"| {row['events']:,} / {EVENTS * row['n']:,} | +{row['fdsAfter']} fds, +{row['rssAfterKiB']:,} KiB "
+            f"({row['rssAfterShareOfPeak'] * 100:.1f}% of the peak's growth), "
             f"{(row['slabAfterShareOfStart'] - 1) * 100:+.1f}% |")
     if relays:
         lines += ["", "The supervisor's relay (no clients; one keep-alive publisher, each POST answered once "

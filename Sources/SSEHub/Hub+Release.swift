@@ -8,8 +8,8 @@ extension Hub {
 
     /// Once per heartbeat interval: if most subscribers have left since the peak (three quarters),
     /// the per-fd tables give back their pages above the highest fd in use (the hub's memberships and
-    /// the loop's fd table) and the subscriber lists their spare capacity, so the process returns
-    /// to about its baseline once its clients leave. O(fds freed at the top + subscribers).
+    /// the loop's fd table), the subscriber lists their spare capacity and malloc its free pages,
+    /// so the process returns to about its baseline once its clients leave. O(fds freed at the top + subscribers).
     func releaseMemoryAfterDepartures() {
         subscribersHigh = max(subscribersHigh, statistics.subscribers)
         guard subscribersHigh >= Hub.releaseMinimum, statistics.subscribers * Hub.releaseShare <= subscribersHigh else {
@@ -22,6 +22,9 @@ extension Hub {
         for index in topics.indices { Hub.fit(&topics[index].subscribers) }
         for index in slices.indices { Hub.fit(&slices[index]) }
         loop.releaseUnusedSlots()
+        // What the connections' requests and queues used from malloc is free now, but the heap keeps
+        // its pages until asked.
+        SystemMemory.returnFreeHeapPages()
     }
 
     /// Reallocates `list` at its size once it uses under a quarter of its capacity.
