@@ -6,7 +6,7 @@
 # round, and what is left after the clients go. Results: Benchmarks/results/million/ (million.md,
 # .json, .svg and log.md, every figure as it was read).
 #
-# Usage: Scripts/bench-million.sh [--hold S] [--relay K] [--serve-args "..."] [--load-args "..."] [N ...]
+# Usage: Scripts/bench-million.sh [--hold S] [--relay K] [--fresh] [--serve-args "..."] [--load-args "..."] [N ...]
 #        (default N: 100000 250000 500000 1000000; default hold 300 s)
 # Needs: the hard open-file limit (20,000 here: 51 server and 51 load workers for 1M), fs.file-max
 # above 2N plus what is open, ~10.5 KB of free memory per stream, and 127.0.2.0–127.0.9.255 free as

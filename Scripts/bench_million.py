@@ -20,7 +20,8 @@ For each N (default 100000 250000 500000 1000000), one run:
 A row with any failed connect, lost or repeated event, silent stream or other error is refused,
 with the reason. With --relay K it first measures the supervisor's relay: K events published to
 51 workers (and to 2, for the ratio), the supervisor's CPU per event.
-Writes RESULTS/million.md, .json, .svg and appends every figure to RESULTS/log.md as it goes.
+Writes RESULTS/million.md, .json, .svg (keeping earlier runs' rows for other N unless --fresh) and
+appends every figure to RESULTS/log.md as it goes.
 Called by Scripts/bench-million.sh, which builds the binary.
 """
 import argparse
@@ -376,6 +377,7 @@ def main():
     parser.add_argument("--serve-args", default="", help="more arguments for rill serve")
     parser.add_argument("--load-args", default="", help="more arguments for rill load")
     parser.add_argument("--results", default="Benchmarks/results/million")
+    parser.add_argument("--fresh", action="store_true", help="drop the rows of earlier runs in RESULTS/million.json")
     parser.add_argument("--machine", default=f"{os.cpu_count()} CPUs, Linux {os.uname().release}")
     args = parser.parse_args()
     args.hold = max(60, args.hold)
@@ -394,6 +396,14 @@ def main():
             row = {"n": n, "refused": f"{type(error).__name__}: {error}"}
             log(args.results, f"N={n}: REFUSED: {row['refused']}")
         rows.append(row)
+    # Rows of earlier runs for other N stay (a run per N fits in a time window); the same N is replaced.
+    path = os.path.join(args.results, "million.json")
+    if os.path.exists(path) and not args.fresh:
+        with open(path) as f:
+            earlier = json.load(f)
+        measured = {row["n"] for row in rows}
+        rows = sorted([r for r in earlier.get("rows", []) if r["n"] not in measured] + rows, key=lambda r: r["n"])
+        relays = relays or earlier.get("relay", [])
     text = markdown(rows, relays, args.machine)
     with open(os.path.join(args.results, "million.md"), "w") as f:
         f.write(text)
