@@ -23,10 +23,13 @@ import Glibc
 ///
 /// Heartbeats: the interval H is cut into slices (one per second of H by default, at most 64); subscribers are dealt round-robin
 /// into slices, and one repeating timer visits one slice every H / slices, writing the shared heartbeat
-/// comment to those members that were not written to in the last H (less a small allowance for
-/// timer jitter: half a slice, at most an eighth of H). So a round of heartbeats is spread evenly over
-/// H, an idle subscriber hears one every H, and one that just got an event is skipped (its longest
-/// silence stays under 2H).
+/// comment to those members that were not written to in the last three quarters of H. So a round of
+/// heartbeats is spread evenly over H, an idle subscriber hears one every H, and one that got an event
+/// less than 3H/4 ago is skipped: its slice comes round again H later, so its longest silence is
+/// 7H/4, which leaves a client that checks for "silent two intervals" a quarter of H for late timers
+/// (with a threshold just under H a stream could stay silent 2H less a slice: a late timer on a busy
+/// machine made that a false alarm). A new subscriber is due at its slice's first visit, so its first
+/// heartbeat comes within H of subscribing, not up to 2H.
 public final class Hub {
     public struct Configuration: Sendable {
         /// Heartbeat interval; `.zero` turns heartbeats off.
@@ -170,7 +173,7 @@ public final class Hub {
         let perSecond = Int(configuration.heartbeat.components.seconds)
         slices = Array(repeating: [], count: max(1, configuration.heartbeatSlices ?? min(64, perSecond)))
         let milliseconds = UInt32(clamping: configuration.heartbeat.millisecondsRoundedUp)
-        heartbeatIdleThreshold = milliseconds - min(milliseconds / UInt32(2 * slices.count), milliseconds / 8)
+        heartbeatIdleThreshold = milliseconds - milliseconds / 4
         let interval = configuration.heartbeat
         if interval > .zero {
             let step = max(interval / slices.count, .milliseconds(1))
@@ -212,7 +215,7 @@ public final class Hub {
         membership.indexInSlice = UInt32(slices[nextSlice].count)
         slices[nextSlice].append(fd)
         nextSlice = (nextSlice + 1) % slices.count
-        membership.lastWrite = currentTime
+        membership.lastWrite = currentTime &- heartbeatIdleThreshold  // due at its slice's first visit
         membership.generation = UInt32(truncatingIfNeeded: connection.id >> 32)
         members[Int(fd)] = membership
         if let size = configuration.streamSendBufferBytes {
