@@ -180,12 +180,20 @@ def measure(n, index, args):
                         "--publish-rate", "0.2", "--publish-count", str(EVENTS), "--publish-after", f"{hold // 2}s",
                         "--json", report] + args.load_args.split()
         row["loadCommand"] = " ".join(load_command[1:])
-        load_log = open(os.path.join(args.results, f"load-{n}.log"), "w")
+        load_log = open(os.path.join(args.results, f"load-{n}.log"), "w", buffering=1)
         load = subprocess.Popen(load_command, stdout=subprocess.PIPE, stderr=load_log, text=True)
         opening = time.time()
-        # Both ends of every stream exist: the machine holds 2N more TCP sockets.
-        opened = wait_until(lambda: sockstat()["inuse"] >= base_sock["inuse"] + 2 * n or load.poll() is not None,
-                            timeout=n / 2_000 + 120)
+        log_path = os.path.join(args.results, f"load-{n}.log")
+
+        def holding():
+            """rill load says so (its progress line, every 5 s), or the machine holds 2N more TCP
+            sockets (read at once, but other programs' sockets come and go)."""
+            with open(log_path) as f:
+                lines = f.read().splitlines()
+            return bool(lines) and lines[-1].startswith("holding")
+
+        opened = wait_until(lambda: sockstat()["inuse"] >= base_sock["inuse"] + 2 * n or holding()
+                            or load.poll() is not None, timeout=n / 2_000 + 120)
         row["allOpenSeconds"] = time.time() - opening
         if not opened or load.poll() is not None:
             raise RuntimeError(f"not all open after {row['allOpenSeconds']:.0f} s (TCP in use {sockstat()['inuse']})")
@@ -221,6 +229,8 @@ def measure(n, index, args):
         with open(report) as f:
             result = json.load(f)
         os.unlink(report)
+        # Sockets first (cheap): listing a million fds in /proc is slow and fills the inode cache.
+        wait_until(lambda: sockstat()["inuse"] <= base_sock["inuse"] + 1_000, timeout=60, step=1)
         closed = wait_until(lambda: fd_count(server.pid) <= base_fds, timeout=60, step=2)
         # The hub gives its tables back at most one heartbeat interval after the departures.
         wait_until(lambda: rss_bytes(server.pid) - base_rss <= 0.01 * (held_rss - base_rss), timeout=2 * HEARTBEAT, step=1)
