@@ -270,7 +270,7 @@ def measure(n, index, args):
                         f"reconnects {row['reconnects']}")
     if row["errors"]:
         problems.append("errors: " + ", ".join(f"{k}: {v}" for k, v in row["errors"].items()))
-    if row["failure"]:
+    if row["failure"] and not (row["errors"] and row["failure"].startswith("errors:")):
         problems.append(row["failure"])
     if not row["fdsBack"]:
         problems.append(f"server fds +{row['fdsAfter']} after the clients left")
