@@ -209,7 +209,7 @@ final class ServeSupervisor: SupervisorDelegate {
     }
 
     var restarts: Int { supervisor.supervision.restarts }
-    var events: UInt64 { sequence }
+    var events: UInt64 { sequence - epochBase }  // ids continue from the epoch base
 }
 
 /// A topic's history exactly as every worker's hub keeps it, so that a restarted worker can replay
