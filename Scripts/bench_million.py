@@ -317,9 +317,9 @@ def svg(rows):
     """Two panels against N: bytes per stream (server user, load generator, kernel per pair; log
     scale) and the ramp's time."""
     rows = sorted((r for r in rows if not r.get("refused")), key=lambda r: r["n"])
-    width, height, pad = 960, 420, 70
+    width, height, pad = 960, 450, 70
     panel = (width - 3 * pad) // 2
-    top, bottom = 40, height - 80
+    top, bottom = 40, height - 110
     ns = [r["n"] for r in rows] or [1]
     parts = [f'<svg xmlns="http://www.w3.org/2000/svg" width="{width}" height="{height}" '
              'font-family="sans-serif" font-size="12">', f'<rect width="{width}" height="{height}" fill="white"/>']
@@ -359,7 +359,7 @@ def svg(rows):
               ("loadBytesPerStream", "#e36209", "rill load, user (RSS growth)"),
               ("serverBytesPerStream", "#1f6feb", "rill serve, user (RSS growth)")]
     for i, (key, color, label) in enumerate(series):
-        line(pad, [(r["n"], r[key]) for r in rows], y_mem, color, label, height - 44 + 14 * i - 14)
+        line(pad, [(r["n"], r[key]) for r in rows], y_mem, color, label, bottom + 48 + 16 * i)
 
     # Ramp time, linear.
     left = 2 * pad + panel
@@ -372,7 +372,7 @@ def svg(rows):
         return bottom - v / peak * (bottom - top)
     axes(left, "Time to open all N streams (s)", [i * step for i in range(int(peak / step) + 1)], y_time)
     line(left, [(r["n"], r["rampSeconds"]) for r in rows], y_time, "#1f6feb", "rill load ramp (connect + response head)",
-         height - 44)
+         bottom + 48)
     parts.append("</svg>")
     return "\n".join(parts) + "\n"
 
