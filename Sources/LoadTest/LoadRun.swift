@@ -245,7 +245,11 @@ final class LoadRun {
         }
         let published = publisher?.recorder.counts.requests ?? 0
         for worker in workers { worker.send(.finish(published: published)) }
-        run("draining", timeout: 15, draining: true) { _ in self.workers.allSatisfy { $0.result != nil } }
+        // Each worker's result is its histograms as JSON: 51 of them on a loaded machine took longer
+        // than 15 s at a million streams (46 "sent no result"), so the wait grows with the workers.
+        run("draining", timeout: 15 + 2 * Double(workers.count), draining: true) { _ in
+            self.workers.allSatisfy { $0.result != nil }
+        }
 
         var outcome = LoadOutcome()
         for (index, worker) in workers.enumerated() {
