@@ -25,7 +25,7 @@ router.eventStream("/events", hub: hub) { request in
     let topics = request.queryValues("topic")
     return .accept(topics: topics.isEmpty ? ["ticks"] : topics)
 } onOpen: { stream, _ in
-    try? stream.send(OutgoingEvent(data: "welcome", name: "hello"))  // to this client only
+    _ = try? stream.send(OutgoingEvent(data: "welcome", name: "hello"))  // to this client only
 }
 let server = try HTTPServer(loop: loop, configuration: .init(address: .loopback(port: port)), router: router)
 print("serving http://\(server.listener.address)/events?token=\(token)")

@@ -1,6 +1,7 @@
 #define _GNU_SOURCE
 #include "CEpoll.h"
 
+#include <malloc.h>
 #include <netinet/in.h>
 #include <pthread.h>
 #include <signal.h>
@@ -93,3 +94,5 @@ int cepoll_unsent_bytes(int fd) {
     int value = 0;
     return ioctl(fd, SIOCOUTQ, &value) < 0 ? -1 : value;
 }
+
+int cepoll_malloc_trim(void) { return malloc_trim(0); }

@@ -78,7 +78,7 @@ extension StreamLoad {
         guard let connection = loop.connection(id: streams[index].connection) else { return }
         streams[index].churning = true
         churnsPending += 1
-        streams[index].endedAt = MonotonicClock.nanoseconds()
+        streams[index].mark = MonotonicClock.nanoseconds()
         connection.close()
         reconnect(index)
     }

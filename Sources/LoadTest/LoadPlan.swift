@@ -34,6 +34,8 @@ public struct LoadPlan {
     public var sources: SourceRange?
     /// Worker processes; nil: as many as the open-file limit makes necessary.
     public var workers: Int?
+    /// sse: SO_RCVBUF of each stream, set as it connects (nil: the kernel's autotuning).
+    public var receiveBufferBytes: Int?
     /// Open files per process (nil: the hard limit).
     public var fdLimit: Int?
     /// sse: step up by `step` streams until the first failure.

@@ -72,7 +72,7 @@ public enum LoadSession {
         if let sources = plan.sources { return (plan, sources.addresses) }
         guard plan.target.isLoopback else { return (plan, []) }
         guard let automatic = SourceRange.automatic(connections: wanted) else {
-            throw .tooManySourceAddresses(connections: wanted, addresses: wanted / 20_000 + 1)
+            throw .tooManySourceAddresses(connections: wanted, addresses: wanted / SourceRange.connectionsPerAddress + 1)
         }
         return (plan, automatic.addresses)
     }

@@ -11,7 +11,9 @@ protocol LoadWorker: AnyObject {
 }
 
 /// Load from this process: the SSE streams or HTTP clients, on the caller's loop. A 1 ms timer paces
-/// the ramp, checks heartbeats each second and notices when a finish has drained.
+/// the ramp, checks heartbeats each second and notices when a finish has drained; once every stream
+/// is started it ticks every 100 ms (fifty workers waking a thousand times a second each would cost
+/// a busy machine more than the streams they hold).
 final class LocalWorker: LoadWorker {
     let loop: EventLoop
     let plan: LoadPlan
@@ -24,6 +26,7 @@ final class LocalWorker: LoadWorker {
     private var finishDeadline: UInt64?
     private var lastHeartbeatCheck: UInt64 = 0
     private var housekeeping: TimerID?
+    private var housekeepingPeriod = Duration.zero
     private var baselineBytes = 0
     private var residentBytes = 0
     private var timelineClock = TimelineClock()
@@ -38,7 +41,6 @@ final class LocalWorker: LoadWorker {
     func send(_ command: WorkerCommand) {
         switch command {
         case .grow(let connections, let rate, let sourceOffset, let pending):
-            if baselineBytes == 0 { baselineBytes = ProcessMemory.residentBytes() }
             startHousekeeping()
             switch plan.mode {
             case .sse:
@@ -46,11 +48,16 @@ final class LocalWorker: LoadWorker {
                     streams = StreamLoad(
                         loop: loop, target: plan.target, sources: sources, sourceOffset: sourceOffset,
                         reconnects: plan.reconnect)
+                    streams!.receiveBufferBytes = plan.receiveBufferBytes
+                    // The baseline is a worker ready to open streams: its recorder's histograms
+                    // (~1.4 MB, whatever the count) are in it, so the growth is what streams cost.
+                    baselineBytes = ProcessMemory.residentBytes()
                 }
                 streams!.maximumPending = pending
                 streams!.grow(to: connections, rate: rate)
             case .http:
                 guard requests == nil else { return }
+                baselineBytes = ProcessMemory.residentBytes()
                 requests = RequestLoad(
                     loop: loop, target: plan.target, sources: sources, sourceOffset: sourceOffset,
                     connections: connections, pace: rate > 0 ? .openLoop(rate) : .closedLoop,
@@ -118,9 +125,17 @@ final class LocalWorker: LoadWorker {
         }
     }
 
-    private func startHousekeeping() {
-        guard housekeeping == nil else { return }
-        housekeeping = loop.scheduleRepeating(every: .milliseconds(1)) { [unowned self] in self.tick() }
+    /// The timer's period while streams are being opened, churned or staged, requests sent, or a
+    /// finish drains.
+    static let busyPeriod = Duration.milliseconds(1)
+    /// Its period while streams are only held: heartbeat checks need no finer grain.
+    static let holdingPeriod = Duration.milliseconds(100)
+
+    private func startHousekeeping(every period: Duration = LocalWorker.busyPeriod) {
+        guard housekeeping == nil || housekeepingPeriod != period else { return }
+        if let housekeeping { loop.cancel(housekeeping) }
+        housekeepingPeriod = period
+        housekeeping = loop.scheduleRepeating(every: period) { [unowned self] in self.tick() }
     }
 
     private func tick() {
@@ -128,6 +143,9 @@ final class LocalWorker: LoadWorker {
         recordTimeline()
         streams?.pump()
         scenario?.pump()
+        if finishDeadline == nil, let streams, scenario == nil, requests == nil {
+            startHousekeeping(every: streams.onlyHolding ? LocalWorker.holdingPeriod : LocalWorker.busyPeriod)
+        }
         if plan.heartbeatInterval > 0 && now - lastHeartbeatCheck > 1_000_000_000 {
             lastHeartbeatCheck = now
             let limit = UInt64(2 * plan.heartbeatInterval * 1e9)

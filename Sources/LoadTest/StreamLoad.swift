@@ -1,24 +1,42 @@
 import HTTP1
 import Reactor
 import SSE
+#if canImport(Glibc)
+import Glibc
+#endif
 
 /// SSE mode: opens event streams at the ramp rate, reads each with a client SSE parser, and counts
 /// events, heartbeats and their gaps. One loop, one handler; per-stream state in an array indexed
 /// by the connection's userData. `grow(to:rate:)` sets the goal and `pump()` (called every
 /// millisecond) opens what the rate allows, at most 256 at a time so open streams keep being read.
 final class StreamLoad: ConnectionHandler {
+    /// One stream's state: kept small (a million streams live in these), so counts are 32-bit,
+    /// times are milliseconds from the load's start where microseconds do not matter, and the
+    /// client parser is kept only while a read left it in the middle of a line or an event
+    /// (between events all it holds is the last event ID, kept here).
     struct Stream {
-        var started: UInt64 = 0
+        /// When its connection was started (monotonic ns), until it opens; then when it last
+        /// ended, for the reconnect latency.
+        var mark: UInt64 = 0
         var head: [UInt8] = []
-        var parser: EventStreamParser? = nil
-        var events = 0
-        var heartbeats = 0
-        var lastHeard: UInt64 = 0
+        /// The last event ID (the parser's, moved in and out around each read; sent back as
+        /// `Last-Event-ID`).
+        var lastID: [UInt8] = []
+        /// The parser, only while something is pending in it (a line or an event split across reads).
+        var parser: ParserBox? = nil
+        var events: UInt32 = 0
         /// Events published before this stream opened (it need not see those).
-        var baseline = 0
+        var baseline: UInt32 = 0
+        /// When it last read anything, in ms since the load's start.
+        var lastHeard: UInt32 = 0
+        var reconnects: Int32 = 0
+        /// The server's `retry:` delay in milliseconds (`EventSource`'s default until it sends one).
+        var retryMilliseconds: Int32 = 3_000
         /// An error was already recorded for this stream (it is not counted again when it closes).
         var errorCounted = false
         var open = false
+        /// Bytes of the event stream (after the head) have arrived: a BOM may no longer come.
+        var bodyStarted = false
         /// The response was not an event stream: `EventSource` fails for good, no reconnection.
         var fatal = false
         /// The server ended the stream (EOF): closed here, to be reconnected.
@@ -29,18 +47,14 @@ final class StreamLoad: ConnectionHandler {
         var everOpened = false
         /// The connection is a reconnection (not counted as opened again).
         var reconnecting = false
-        /// `retired` and `churning` as bits, in the byte of padding before `reconnects` (two more
-        /// Bools at the end would cost 8 bytes a stream).
+        /// `retired` and `churning` as bits (two more Bools would cost a stride step a stream).
         var marks: UInt8 = 0
-        var reconnects: Int32 = 0
-        /// The server's `retry:` delay in milliseconds (`EventSource`'s default until it sends one).
-        var retryMilliseconds: Int32 = 3_000
-        /// When it last ended (monotonic ns), for the reconnect latency.
-        var endedAt: UInt64 = 0
         var resume = StreamResume()
         /// Its connection now (`Connection.id`), so a ramp down or churn can close it (`.max`: none,
         /// an fd of -1 that names no connection; 0 would be fd 0, a worker's channel).
         var connection: UInt64 = .max
+
+        init(started: UInt64) { mark = started }
 
         /// Closed by a ramp down: it ends, and is not reconnected.
         var retired: Bool {
@@ -52,6 +66,12 @@ final class StreamLoad: ConnectionHandler {
             get { marks & 2 != 0 }
             set { marks = newValue ? marks | 2 : marks & ~2 }
         }
+    }
+
+    /// A parser with something pending, out of line so that idle streams do not carry one.
+    final class ParserBox {
+        var parser: EventStreamParser
+        init(_ parser: EventStreamParser) { self.parser = parser }
     }
 
     let loop: EventLoop
@@ -76,6 +96,11 @@ final class StreamLoad: ConnectionHandler {
     }
     /// Gaps counted as events arrive, not by a scan of every stream.
     private var gaps = GapCounter()
+    /// Monotonic ns at the start: `Stream.lastHeard` counts milliseconds from here.
+    private let epoch = MonotonicClock.nanoseconds()
+
+    /// Milliseconds since `epoch` (49 days fit).
+    private func milliseconds(_ now: UInt64) -> UInt32 { UInt32(truncatingIfNeeded: (now - epoch) / 1_000_000) }
 
     /// Stages: the level to hold over time (nil: `grow(to:rate:)` alone), the streams closed by a
     /// ramp down, and the streams in the order they opened (the newest close first).
@@ -104,6 +129,17 @@ final class StreamLoad: ConnectionHandler {
         )
     }
 
+    /// SO_RCVBUF of each stream, set as it connects (a loopback handshake may be done by then: it
+    /// bounds the buffer, not the window scale); nil: the kernel's autotuning.
+    var receiveBufferBytes: Int? = nil
+
+    /// Applies the per-stream socket options to a connection just started.
+    private func configure(_ connection: Connection) {
+        if let size = receiveBufferBytes {
+            try? connection.setOption(level: SOL_SOCKET, name: SO_RCVBUF, value: Int32(clamping: size))
+        }
+    }
+
     /// Streams opening at once (connect sent, response head not yet in), over all workers.
     static let maximumPendingInAll = 512
     /// This worker's share of them.
@@ -124,6 +160,12 @@ final class StreamLoad: ConnectionHandler {
 
     /// Opens no more streams.
     func stopRamp() { goal = attempted }
+
+    /// Streams asked for are still to be started.
+    var isRamping: Bool { attempted < goal }
+
+    /// Only holding what is open: no ramp, stages or churn under way (the housekeeping timer may slow).
+    var onlyHolding: Bool { !isRamping && levels == nil && churn.perSecond == 0 && churnsPending == 0 }
 
     /// Every stream asked for has been started and has either its response head or its end.
     var settled: Bool { attempted >= goal && streaming + ended >= attempted }
@@ -154,6 +196,7 @@ final class StreamLoad: ConnectionHandler {
             handler: self, userData: UInt64(index))
         {
             streams[index].connection = connection.id
+            configure(connection)
             connection.write(request)
         } else {
             ended += 1
@@ -162,7 +205,7 @@ final class StreamLoad: ConnectionHandler {
 
     func connectionDidOpen(_ connection: Connection) {
         let index = Int(connection.userData)
-        if !streams[index].reconnecting { recorder.opened(startedAt: streams[index].started) }
+        if !streams[index].reconnecting { recorder.opened(startedAt: streams[index].mark) }
         // Retired by a ramp down while connecting (a connecting socket has no `Connection` to close).
         if streams[index].retired { connection.close() }
     }
@@ -171,7 +214,7 @@ final class StreamLoad: ConnectionHandler {
         let index = Int(connection.userData)
         recorder.counts.bytesRead += bytes.count
         let now = MonotonicClock.nanoseconds()
-        if streams[index].parser != nil {
+        if streams[index].open {
             feed(index, bytes, now: now)
             return
         }
@@ -197,28 +240,29 @@ final class StreamLoad: ConnectionHandler {
                 return
             }
             streams[index].open = true
-            streams[index].lastHeard = now
+            streams[index].bodyStarted = false
+            streams[index].lastHeard = milliseconds(now)
             streaming += 1
             if streams[index].churning {
                 streams[index].churning = false
                 churnsPending -= 1
                 recorder.counts.churned += 1
-                recorder.churnLatency.record((now - streams[index].endedAt) / 1_000)
+                recorder.churnLatency.record((now - streams[index].mark) / 1_000)
             } else if streams[index].reconnecting {
                 // Resumed: its level carries on (the replay owes it what it missed).
                 recorder.counts.reconnects += 1
-                recorder.reconnectLatency.record((now - streams[index].endedAt) / 1_000)
+                recorder.reconnectLatency.record((now - streams[index].mark) / 1_000)
             } else {
-                recorder.firstByte.record((now - streams[index].started) / 1_000)
-                streams[index].baseline = published
+                recorder.firstByte.record((now - streams[index].mark) / 1_000)
+                streams[index].baseline = UInt32(truncatingIfNeeded: published)
                 streams[index].tracked = true
                 streams[index].everOpened = true
                 gaps.opened(at: published)
             }
-            let rest = Array(streams[index].head[step.consumed...])
+            let head = streams[index].head
             streams[index].head = []
-            streams[index].parser = EventStreamParser()
-            rest.withUnsafeBytes { feed(index, $0, now: now) }
+            guard step.consumed < head.count else { return }
+            head.withUnsafeBytes { feed(index, UnsafeRawBufferPointer(rebasing: $0[step.consumed...]), now: now) }
         default:
             fail(connection, .malformedResponse)
         }
@@ -233,12 +277,23 @@ final class StreamLoad: ConnectionHandler {
         return String(value.prefix { $0 != ";" }).trimmingSpaces.lowercased()
     }
 
+    /// Parses the stream's next bytes. Without a pending parser, one is made on the stack around
+    /// the stream's last event ID (moved, not copied), and only if the read leaves it mid-line or
+    /// mid-event is it kept (boxed): a read of whole events and heartbeats allocates nothing.
     private func feed(_ index: Int, _ bytes: UnsafeRawBufferPointer, now: UInt64) {
-        streams[index].lastHeard = now
-        // Out of the array while it parses: the callback updates this stream's counters.
-        var parser = streams[index].parser!
-        streams[index].parser = nil
-        defer { streams[index].parser = parser }
+        streams[index].lastHeard = milliseconds(now)
+        var parser: EventStreamParser
+        if let box = streams[index].parser {
+            parser = box.parser
+            streams[index].parser = nil
+        } else if streams[index].bodyStarted {
+            var id: [UInt8] = []
+            swap(&id, &streams[index].lastID)
+            parser = EventStreamParser(lastEventID: id)
+        } else {
+            parser = EventStreamParser()  // the stream's start: a BOM may come
+        }
+        streams[index].bodyStarted = true
         parser.scan(bytes) { item in
             switch item {
             case .event(let event):
@@ -259,11 +314,17 @@ final class StreamLoad: ConnectionHandler {
                     recorder.delivered(stamp: stamp, latency: wall > stamp ? (wall - stamp) / 1_000 : 0)
                 }
             case .comment:
-                streams[index].heartbeats += 1
                 recorder.counts.heartbeats += 1
             case .retry(let milliseconds):
                 streams[index].retryMilliseconds = Int32(clamping: milliseconds)
             }
+        }
+        if parser.isBetweenEvents {
+            // A new connection's parser starts without an ID: the stream's stays until one comes.
+            let id = parser.takeLastEventID()
+            if !id.isEmpty { streams[index].lastID = id }
+        } else {
+            streams[index].parser = ParserBox(parser)
         }
     }
 
@@ -304,14 +365,14 @@ final class StreamLoad: ConnectionHandler {
                 recorder.counts.reconnectFailures += 1
                 recorder.error(LoadErrorClass(reason))
             }
-            if wasOpen || !streams[index].reconnecting { streams[index].endedAt = MonotonicClock.nanoseconds() }
+            if wasOpen || !streams[index].reconnecting { streams[index].mark = MonotonicClock.nanoseconds() }
             scheduleReconnect(index)
             return
         }
         ended += 1
         if streams[index].tracked {
             streams[index].tracked = false
-            gaps.closed(at: streams[index].baseline + streams[index].events)
+            gaps.closed(at: streams[index].level)
         }
         if case .connectFailed = reason, !streams[index].reconnecting { recorder.counts.failed += 1 }
         if reason != .local && !streams[index].errorCounted { recorder.error(LoadErrorClass(reason)) }
@@ -335,7 +396,7 @@ final class StreamLoad: ConnectionHandler {
             ended += 1
             if streams[index].tracked {
                 streams[index].tracked = false
-                gaps.closed(at: streams[index].baseline + streams[index].events)
+                gaps.closed(at: streams[index].level)
             }
             return
         }
@@ -343,7 +404,12 @@ final class StreamLoad: ConnectionHandler {
         streams[index].endedByServer = false
         streams[index].errorCounted = false
         streams[index].head = []
-        streams[index].parser = nil
+        if let box = streams[index].parser {
+            // The last event ID is the parser's while one is kept (if it has one).
+            let id = box.parser.takeLastEventID()
+            if !id.isEmpty { streams[index].lastID = id }
+            streams[index].parser = nil
+        }
         streams[index].reconnects += 1
         recorder.counts.mostReconnectsOfAStream = max(
             recorder.counts.mostReconnectsOfAStream, Int(streams[index].reconnects))
@@ -352,7 +418,8 @@ final class StreamLoad: ConnectionHandler {
             let connection = try loop.connect(
                 to: target.address, from: source, handler: self, userData: UInt64(index))
             streams[index].connection = connection.id
-            connection.write(resumeRequest(lastID: streams[index].resume.lastID))
+            configure(connection)
+            connection.write(resumeRequest(lastID: streams[index].lastID))
         } catch {
             // Not even started (out of descriptors, say): try again after the delay.
             recorder.counts.reconnectFailures += 1
@@ -383,22 +450,23 @@ final class StreamLoad: ConnectionHandler {
         streams[index].resume.reset(id: id)
         guard streams[index].tracked else { return }
         streams[index].tracked = false
-        gaps.closed(at: streams[index].baseline + streams[index].events)
+        gaps.closed(at: streams[index].level)
     }
 
     /// At the end: streams still counted that are behind the publications lost events; with the
     /// repeated ones, into the counts (one scan, once).
     func tallyLosses() {
         var lost = 0
-        for stream in streams where stream.tracked && stream.baseline + stream.events < published { lost += 1 }
+        for stream in streams where stream.tracked && stream.level < published { lost += 1 }
         recorder.counts.streamsLost = lost
     }
 
     /// Streams silent for longer than `limit` nanoseconds (heartbeats stopped); each counted once.
     func checkHeartbeats(limit: UInt64) {
-        let now = MonotonicClock.nanoseconds()
+        let now = milliseconds(MonotonicClock.nanoseconds())
+        let limit = UInt32(clamping: limit / 1_000_000)
         for index in streams.indices
-        where streams[index].open && !streams[index].errorCounted && now - streams[index].lastHeard > limit {
+        where streams[index].open && !streams[index].errorCounted && now &- streams[index].lastHeard > limit {
             streams[index].errorCounted = true
             recorder.error(.heartbeatsStopped)
         }
@@ -409,9 +477,14 @@ final class StreamLoad: ConnectionHandler {
 
     /// Stream `index` got an event: one level up.
     private func advance(_ index: Int) {
-        if streams[index].tracked { gaps.advanced(from: streams[index].baseline + streams[index].events) }
+        if streams[index].tracked { gaps.advanced(from: streams[index].level) }
         streams[index].events += 1
     }
+}
+
+extension StreamLoad.Stream {
+    /// Events it has had, counting those published before it opened.
+    var level: Int { Int(baseline) + Int(events) }
 }
 
 /// The nanosecond stamp of a `t=<ns>` payload (anything may follow the digits).

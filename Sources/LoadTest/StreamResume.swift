@@ -58,12 +58,11 @@ struct EventOrder: Equatable {
     }
 }
 
-/// One client stream's position across reconnections, as `EventSource` keeps it: the last event id
-/// (sent back as `Last-Event-ID`; its buffer is reused, so an event costs no allocation), and
-/// whether the stream ever repeated an event by the ids' order. (Lost events are not visible in
-/// ids, which are hub-wide: `StreamLoad` counts them against the publications.)
+/// One client stream's position in the server's order, as far as ids show it: the order of its
+/// last event's id, and whether the stream ever repeated an event. (The id's bytes, sent back as
+/// `Last-Event-ID`, are the stream parser's last event ID, kept by `StreamLoad`; lost events are not
+/// visible in ids, which are hub-wide: `StreamLoad` counts them against the publications.)
 struct StreamResume {
-    private(set) var lastID: [UInt8] = []
     private var last: EventOrder? = nil
     private(set) var repeated = false
 
@@ -76,18 +75,10 @@ struct StreamResume {
             repeated = true
             return false
         }
-        remember(id, order)
+        last = order
         return true
     }
 
     /// `event: reset`: the server could not resume; a new sequence starts at `id`.
-    mutating func reset(id: UnsafeRawBufferPointer) { remember(id, EventOrder(id)) }
-
-    private mutating func remember(_ id: UnsafeRawBufferPointer, _ order: EventOrder?) {
-        if !lastID.elementsEqual(id) {
-            lastID.removeAll(keepingCapacity: true)
-            lastID.append(contentsOf: id)
-        }
-        last = order
-    }
+    mutating func reset(id: UnsafeRawBufferPointer) { last = EventOrder(id) }
 }

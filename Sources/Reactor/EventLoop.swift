@@ -74,6 +74,9 @@ public final class EventLoop {
 
     let epollFD: Int32
     var slots = MappedArray<FdSlot>()
+    /// The generation new slots start at: above every generation of a slot given back by
+    /// `releaseUnusedSlots`.
+    var generationFloor: UInt32 = 0
     /// Listeners by fd: few, so kept out of the fd table's slots.
     var listeners: [Int32: Listener] = [:]
     var wheel: TimerWheel<TimerTask>
@@ -347,7 +350,26 @@ public final class EventLoop {
     /// Gives `fd` a slot: the table grows with the highest fd actually seen (see `MappedArray`), so a
     /// huge RLIMIT_NOFILE (2^30 on some hosts) costs nothing until fds are used.
     func ensureSlot(_ fd: Int32) {
-        slots.ensure(Int(fd), filling: FdSlot())
+        guard Int(fd) >= slots.count else { return }
+        var free = FdSlot()
+        free.generation = generationFloor
+        slots.ensure(Int(fd), filling: free)
+    }
+
+    /// Gives back the fd table's pages above the highest descriptor in use, once at least
+    /// `minimumEntries` free slots lie there (after many connections have left). A slot made again
+    /// later starts at a generation above any its fd had, so a stale handle never names its next
+    /// owner. O(free slots at the top); for an owner that notices departures (the SSE hub does).
+    public func releaseUnusedSlots(minimumEntries: Int = 1024) {
+        var top = slots.count
+        var newest: UInt32 = 0
+        while top > 0 && slots[top - 1].kind == .free {
+            newest = max(newest, slots[top - 1].generation)
+            top -= 1
+        }
+        guard slots.count - top >= minimumEntries else { return }
+        generationFloor = max(generationFloor, newest &+ 1)
+        slots.shrink(to: top)
     }
 
     /// Whether `connection` still names the open connection on its fd.

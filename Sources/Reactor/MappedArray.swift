@@ -65,6 +65,21 @@ public struct MappedArray<Element>: ~Copyable {
         count = index + 1
     }
 
+    /// Drops the entries from `newCount` on and gives their pages back to the kernel
+    /// (MADV_DONTNEED: the mapping stays, and a page is zero-filled again only when touched), so a
+    /// table that once held many entries costs what it holds now. `ensure` fills them again.
+    public mutating func shrink(to newCount: Int) {
+        guard newCount >= 0 && newCount < count else { return }
+        (base + newCount).deinitialize(count: count - newCount)
+        count = newCount
+        let page = Int(sysconf(Int32(_SC_PAGESIZE)))
+        let start = UnsafeMutableRawPointer(base).advanced(by: newCount * MemoryLayout<Element>.stride)
+        let firstWhole = (Int(bitPattern: start) + page - 1) / page * page
+        let end = (Int(bitPattern: UnsafeMutableRawPointer(base)) + capacity * MemoryLayout<Element>.stride) / page * page
+        guard end > firstWhole, let pages = UnsafeMutableRawPointer(bitPattern: firstWhole) else { return }
+        _ = madvise(pages, end - firstWhole, MADV_DONTNEED)
+    }
+
     private static func map(bytes: Int) -> UnsafeMutablePointer<Element> {
         let pointer = mmap(nil, bytes, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0)
         guard let pointer, pointer != UnsafeMutableRawPointer(bitPattern: -1) else {

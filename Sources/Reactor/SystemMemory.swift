@@ -1,3 +1,4 @@
+import CEpoll
 #if canImport(Glibc)
 import Glibc
 #endif
@@ -5,6 +6,10 @@ import Glibc
 /// What the kernel says about memory, from /proc (Linux), for defaults sized to the machine and for
 /// metrics. Each read opens, reads and closes one small file; nil if it is missing or unreadable.
 public enum SystemMemory {
+    /// Gives malloc's free pages back to the kernel (malloc_trim): after many connections have
+    /// gone, what they used is free but still resident until asked for.
+    public static func returnFreeHeapPages() { _ = cepoll_malloc_trim() }
+
     /// Physical memory (MemTotal in /proc/meminfo), in bytes.
     public static func physicalBytes() -> Int? {
         guard let text = readSmallFile("/proc/meminfo"), let kibibytes = field(in: text, line: "MemTotal:", after: nil)

@@ -92,6 +92,30 @@ public struct EventStreamParser {
 
     public init() {}
 
+    /// A parser past the stream's start (no BOM expected) whose last event ID is `lastEventID`; its
+    /// storage is reused, not copied. With `takeLastEventID()` and `isBetweenEvents`, a client that
+    /// holds many idle streams keeps only each one's ID between reads, not a whole parser.
+    public init(lastEventID: [UInt8]) {
+        self.lastEventID = lastEventID
+        atStreamStart = false
+    }
+
+    /// Nothing is pending: no partial line, no field of an event yet to be dispatched, past the
+    /// stream's start and not between a CR and a possible LF. The parser's only state is then its
+    /// last event ID, and `init(lastEventID:)` gives a parser that goes on exactly as this one would.
+    public var isBetweenEvents: Bool {
+        guard !atStreamStart && !afterCR && line.isEmpty else { return false }
+        if case .absent = dataState, case .absent = typeState { return true }
+        return false
+    }
+
+    /// Hands over the last event ID's storage (the parser keeps an empty one).
+    public mutating func takeLastEventID() -> [UInt8] {
+        var taken: [UInt8] = []
+        swap(&taken, &lastEventID)
+        return taken
+    }
+
     /// Parses the next bytes of the stream, calling `handle` for each complete item (copied).
     public mutating func feed(_ bytes: UnsafeRawBufferPointer, _ handle: (EventStreamItem) -> Void) {
         scan(bytes) { handle($0.item) }

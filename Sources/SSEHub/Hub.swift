@@ -23,10 +23,13 @@ import Glibc
 ///
 /// Heartbeats: the interval H is cut into slices (one per second of H by default, at most 64); subscribers are dealt round-robin
 /// into slices, and one repeating timer visits one slice every H / slices, writing the shared heartbeat
-/// comment to those members that were not written to in the last H (less a small allowance for
-/// timer jitter: half a slice, at most an eighth of H). So a round of heartbeats is spread evenly over
-/// H, an idle subscriber hears one every H, and one that just got an event is skipped (its longest
-/// silence stays under 2H).
+/// comment to those members that were not written to in the last three quarters of H. So a round of
+/// heartbeats is spread evenly over H, an idle subscriber hears one every H, and one that got an event
+/// less than 3H/4 ago is skipped: its slice comes round again H later, so its longest silence is
+/// 7H/4, which leaves a client that checks for "silent two intervals" a quarter of H for late timers
+/// (with a threshold just under H a stream could stay silent 2H less a slice: a late timer on a busy
+/// machine made that a false alarm). A new subscriber is due at its slice's first visit, so its first
+/// heartbeat comes within H of subscribing, not up to 2H.
 public final class Hub {
     public struct Configuration: Sendable {
         /// Heartbeat interval; `.zero` turns heartbeats off.
@@ -52,6 +55,10 @@ public final class Hub {
         /// kernel's autotuning, which lets a socket whose peer never reads pin megabytes of kernel memory
         /// (and push the whole machine's TCP memory into pressure, throttling healthy streams too).
         public var streamSendBufferBytes: Int? = 64 * 1024
+        /// TCP_NOTSENT_LOWAT for each event stream: how many unsent bytes the kernel may hold before
+        /// the socket stops polling writable (nil: the system's, `net.ipv4.tcp_notsent_lowat`).
+        /// Unsent bytes beyond it wait in the loop's queue, by reference to the shared event.
+        public var streamNotSentLowWatermark: Int? = nil
         /// History entries a replay writes per slice: a subscriber's replay goes on, a slice per
         /// loop turn, until it has caught up (pausing while its socket pushes back, see
         /// `connectionWritabilityDidChange`), so a storm of reconnections never holds the loop.
@@ -120,6 +127,8 @@ public final class Hub {
     var topicIDs: [String: Int32] = [:]
     var freeTopicIDs: [Int32] = []
     var members = MappedArray<Membership>()
+    /// The most subscribers since memory was last given back (see `releaseMemoryAfterDepartures`).
+    var subscribersHigh = 0
     /// Subscribers of more than one topic: their further topics (rare, so kept aside).
     var extraTopics: [Int32: [(topic: Int32, index: UInt32)]] = [:]
     var slices: [[Int32]]
@@ -164,7 +173,7 @@ public final class Hub {
         let perSecond = Int(configuration.heartbeat.components.seconds)
         slices = Array(repeating: [], count: max(1, configuration.heartbeatSlices ?? min(64, perSecond)))
         let milliseconds = UInt32(clamping: configuration.heartbeat.millisecondsRoundedUp)
-        heartbeatIdleThreshold = milliseconds - min(milliseconds / UInt32(2 * slices.count), milliseconds / 8)
+        heartbeatIdleThreshold = milliseconds - milliseconds / 4
         let interval = configuration.heartbeat
         if interval > .zero {
             let step = max(interval / slices.count, .milliseconds(1))
@@ -206,12 +215,15 @@ public final class Hub {
         membership.indexInSlice = UInt32(slices[nextSlice].count)
         slices[nextSlice].append(fd)
         nextSlice = (nextSlice + 1) % slices.count
-        membership.lastWrite = currentTime
+        membership.lastWrite = currentTime &- heartbeatIdleThreshold  // due at its slice's first visit
         membership.generation = UInt32(truncatingIfNeeded: connection.id >> 32)
         members[Int(fd)] = membership
         if let size = configuration.streamSendBufferBytes {
             // A refusal leaves the kernel's default: the stream still works.
             try? connection.setOption(level: SOL_SOCKET, name: SO_SNDBUF, value: Int32(clamping: size))
+        }
+        if let bytes = configuration.streamNotSentLowWatermark {
+            try? connection.setOption(level: Int32(IPPROTO_TCP), name: TCP_NOTSENT_LOWAT, value: Int32(clamping: bytes))
         }
         statistics.subscribers += 1
         statistics.subscriptionsTotal += 1
@@ -599,6 +611,7 @@ public final class Hub {
     private func heartbeatSlice() {
         let now = currentTime
         sliceCursor = (sliceCursor + 1) % slices.count
+        if sliceCursor == 0 { releaseMemoryAfterDepartures() }
         var slow: [Connection] = []
         var stale: [Int32] = []
         for fd in slices[sliceCursor] where now &- members[Int(fd)].lastWrite >= heartbeatIdleThreshold {
@@ -661,3 +674,4 @@ func decimalString(_ value: UInt64) -> String {
         return String(decoding: UnsafeBufferPointer(rebasing: digits[start...]), as: UTF8.self)
     }
 }
+

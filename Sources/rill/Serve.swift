@@ -45,6 +45,20 @@ struct Serve: ParsableCommand {
     var history = 1000
 
     @Option(
+        name: .customLong("stream-send-buffer"), parsing: .unconditional,
+        help:
+            "SO_SNDBUF of each event stream; 0 keeps the kernel's autotuning (which lets a stream that is not read pin megabytes). (default: 64k)",
+        transform: Parse.bytes)
+    var streamSendBuffer = 64 << 10
+
+    @Option(
+        name: .customLong("stream-notsent-lowat"), parsing: .unconditional,
+        help:
+            "TCP_NOTSENT_LOWAT of each event stream: unsent bytes the kernel holds before the rest waits in rill's queue; 0: the system's. (default: 0)",
+        transform: Parse.bytes)
+    var streamNotSentLowat = 0
+
+    @Option(
         name: .customLong("history-bytes"), parsing: .unconditional,
         help: "Bytes of events kept per topic for replay. (default: 1M, i.e. 1 MiB)",
         transform: Parse.bytes)
@@ -60,7 +74,7 @@ struct Serve: ParsableCommand {
     @Option(
         name: .customLong("max-connections"), parsing: .unconditional,
         help:
-            "Connections held at once; past it clients get 503 with Retry-After. Default: what the open-file limit allows.",
+            "Connections held at once (per worker; with --workers auto, in all: the workers are sized for it); past it clients get 503 with Retry-After. Default: what the open-file limit allows.",
         transform: { try Parse.count($0, minimum: 1) })
     var maxConnections: Int?
 
@@ -132,7 +146,7 @@ struct Serve: ParsableCommand {
     @Option(
         parsing: .unconditional,
         help:
-            "Worker processes, each with its own reactor on the same port (SO_REUSEPORT): 'auto' (one per CPU) or a number (more than the CPUs is fine: the limit they lift is open files). 1: this process serves. (default: 1)",
+            "Worker processes, each with its own reactor on the same port (SO_REUSEPORT): 'auto' (one per CPU, or as many as --max-connections needs at the open-file limit per process) or a number (more than the CPUs is fine: the limit they lift is open files). 1: this process serves. (default: 1)",
         transform: Parse.workers)
     var workers = WorkersArgument.count(1)
 
@@ -158,11 +172,19 @@ struct Serve: ParsableCommand {
     var drainWindow: Double = 3
 
     /// A worker silent this long (it reports every second) has stalled and is killed and restarted;
-    /// 0: never. Hidden: tests shorten it.
+    /// 0: never; nil: `defaultLiveness`. Hidden: tests shorten it.
     @Option(
         name: .customLong("worker-liveness"), parsing: .unconditional, help: .hidden,
         transform: { try Parse.seconds($0, zero: "off") })
-    var workerLiveness: Double = 5
+    var workerLiveness: Double? = nil
+
+    /// Seconds of silence after which a worker has stalled: 5, or one per worker per CPU when that
+    /// is more. Fifty workers on two CPUs, each ramping its streams, can each be off the CPU for
+    /// seconds; killing them then sends their clients back all at once, which starves the others in
+    /// turn (seen at 785,000 streams: a cascade of restarts).
+    static func defaultLiveness(workers: Int, cores: Int) -> Double {
+        max(5, Double(workers) / Double(max(1, cores)))
+    }
 
     /// Bytes queued, unread, to a worker past which it has stalled (killed and restarted). Hidden:
     /// tests lower it. 64 MiB: well past any burst a reading worker leaves (a publication is at
@@ -250,11 +272,19 @@ struct Serve: ParsableCommand {
         let limits = ResourceLimits.raiseOpenFilesToHardLimit()
         if let workerChannel { return try runWorker(address: address, limits: limits, channel: workerChannel) }
         let processes: Int
+        var sizing: WorkerSizing? = nil
         switch workers {
-        case .auto: processes = max(1, Int(sysconf(Int32(_SC_NPROCESSORS_ONLN))))
+        case .auto:
+            sizing = WorkerSizing(
+                connections: maxConnections,
+                perWorker: Int(clamping: limits.soft) - ServerConfiguration.reservedDescriptors,
+                processors: Int(sysconf(Int32(_SC_NPROCESSORS_ONLN))))
+            processes = sizing!.workers
         case .count(let count): processes = count
         }
-        if processes > 1 { return try runSupervisor(address: address, limits: limits, processes: processes) }
+        if processes > 1 {
+            return try runSupervisor(address: address, limits: limits, processes: processes, sizing: sizing)
+        }
         if threads > 1 { return try runThreads(address: address, limits: limits) }
 
         let loop = try EventLoop()
@@ -343,6 +373,8 @@ struct Serve: ParsableCommand {
         configuration.hub.heartbeat = .seconds(heartbeat)
         configuration.hub.historyCount = history
         configuration.hub.historyBytes = historyBytes
+        configuration.hub.streamSendBufferBytes = streamSendBuffer > 0 ? streamSendBuffer : nil
+        configuration.hub.streamNotSentLowWatermark = streamNotSentLowat > 0 ? streamNotSentLowat : nil
         if let historyTotal { configuration.hub.historyTotalBytes = historyTotal }
         configuration.hub.maximumQueuedBytes = maxQueued
         configuration.tick = .seconds(tick)
@@ -411,7 +443,9 @@ struct Serve: ParsableCommand {
         engine?.stop()
     }
 
-    private func runSupervisor(address: SocketAddress, limits: (soft: UInt64, hard: UInt64), processes: Int) throws {
+    private func runSupervisor(
+        address: SocketAddress, limits: (soft: UInt64, hard: UInt64), processes: Int, sizing: WorkerSizing?
+    ) throws {
         // With --port 0 the port is chosen here and held (bound, not listening) while the workers run.
         let reservation: ReservedPort?
         do {
@@ -439,11 +473,13 @@ struct Serve: ParsableCommand {
             throw ValidationError("rill serve: \(failure)")
         }
         let perWorker = Int(clamping: limits.soft) - ServerConfiguration.reservedDescriptors
-        let each = maxConnections.map { min($0, perWorker) } ?? perWorker
+        // Sized automatically, --max-connections is the total: each worker holds what its limit allows.
+        let each = sizing != nil ? perWorker : maxConnections.map { min($0, perWorker) } ?? perWorker
+        let how: String = sizing.map { "SO_REUSEPORT; " + $0.summary } ?? "SO_REUSEPORT"
         print(
             "rill serve \(handover == nil ? "listening" : "re-executed, still listening") on http://\(host):\(port)/ "
                 + "(demo page; streams at /sse), version \(RillVersion.current), \(processes) workers "
-                + "(SO_REUSEPORT), open-file limit \(limits.soft) each, up to \(each * processes) connections "
+                + "(\(how)), open-file limit \(limits.soft) each, up to \(each * processes) connections "
                 + "(\(each) per worker); " + settings)
         flushStandardOutput()
         loop.run()

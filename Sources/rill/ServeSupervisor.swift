@@ -61,7 +61,10 @@ final class ServeSupervisor: SupervisorDelegate {
         policy.grace = max(policy.grace, .milliseconds(Int64(command.drainWindow * 1_000) + 2_000))
         // A roll's old workers stop accepting once every successor listens (see Supervision.Roll).
         policy.quiesceSignal = SIGUSR1
-        policy.liveness = command.workerLiveness > 0 ? .seconds(command.workerLiveness) : nil
+        let liveness =
+            command.workerLiveness
+            ?? Serve.defaultLiveness(workers: count, cores: Int(sysconf(Int32(_SC_NPROCESSORS_ONLN))))
+        policy.liveness = liveness > 0 ? .seconds(liveness) : nil
         // Never less than two of the largest publications: one such event is queued whole, and
         // drained, by a worker that reads.
         policy.maximumQueuedBytes = max(command.workerQueueLimit, 2 * command.maxBody)
@@ -85,9 +88,11 @@ final class ServeSupervisor: SupervisorDelegate {
     /// the reason a worker could not start.
     func start() -> String? {
         if let failure = supervisor.start() { return failure.description }
-        let deadline = MonotonicClock.nanoseconds() + 10_000_000_000
+        // Fifty workers starting at once on two CPUs take a while: 10 s, and 200 ms more per worker.
+        let seconds = 10 + supervisor.supervision.active.count / 5
+        let deadline = MonotonicClock.nanoseconds() + UInt64(seconds) * 1_000_000_000
         while supervisor.supervision.active.contains(where: { workers[$0].statistics.isEmpty }) {
-            if MonotonicClock.nanoseconds() > deadline { return "workers did not start listening within 10 s" }
+            if MonotonicClock.nanoseconds() > deadline { return "workers did not start listening within \(seconds) s" }
             if exitedAtStart { return "a worker exited at start (see above)" }
             loop.runOnce(maximumWait: .milliseconds(20))
         }

@@ -26,3 +26,19 @@ import Testing
         #expect(array[50] == nil)
     }
 }
+
+extension MappedArrayTests {
+    /// Shrinking drops the entries past the new count (references released) and `ensure` fills
+    /// them again with the filler, not with what they held.
+    @Test func shrinksAndRefills() {
+        var array = MappedArray<Box?>(capacity: 16)
+        array.ensure(9_999, filling: nil)
+        for index in array.indices { array[index] = Box(index) }
+        array.shrink(to: 10)
+        #expect(array.count == 10 && (0..<10).allSatisfy { array[$0]?.value == $0 })
+        array.shrink(to: 20)  // above count: no change
+        #expect(array.count == 10)
+        array.ensure(5_000, filling: Box(-1))
+        #expect(array.count == 5_001 && array[4_000]?.value == -1 && array[9]?.value == 9)
+    }
+}

@@ -56,6 +56,10 @@ void cepoll_ignore_sigpipe(void);
 /// mapping by moving its page-table entries; NULL on failure (errno set).
 void *cepoll_mremap(void *old, size_t old_size, size_t new_size);
 
+/// malloc_trim(0) (declared in <malloc.h>, which the Glibc module does not export): gives the
+/// heap's free pages back to the kernel.
+int cepoll_malloc_trim(void);
+
 /// Blocks `signals` in the calling thread (pthread_sigmask SIG_BLOCK); returns 0 or an errno value.
 int cepoll_block_signals(const int *signals, int count);
 /// Unblocks `signals` in the calling thread; returns 0 or an errno value.

@@ -114,6 +114,12 @@ struct Load: ParsableCommand {
     var workers = WorkersArgument.auto
 
     @Option(
+        name: .customLong("receive-buffer"), parsing: .unconditional,
+        help: "sse: SO_RCVBUF of each stream, set as it connects (default: the kernel's autotuning).",
+        transform: Parse.bytes)
+    var receiveBuffer: Int?
+
+    @Option(
         name: .customLong("fd-limit"), parsing: .unconditional,
         help: "Open files per process (default: the hard limit). Lower it to see workers at work.",
         transform: {
@@ -195,6 +201,7 @@ struct Load: ParsableCommand {
         case .count(let count): plan.workers = count
         }
         plan.fdLimit = fdLimit
+        plan.receiveBufferBytes = receiveBuffer
         plan.findMax = findMax
         plan.step = step
         return plan
