@@ -12,9 +12,13 @@ extension Hub {
     /// so the process returns to about its baseline once its clients leave. O(fds freed at the top + subscribers).
     func releaseMemoryAfterDepartures() {
         subscribersHigh = max(subscribersHigh, statistics.subscribers)
-        guard subscribersHigh >= Hub.releaseMinimum, statistics.subscribers * Hub.releaseShare <= subscribersHigh else {
-            return
-        }
+        // Once a release began, it carries on down to zero even below the minimum: a crowd that
+        // leaves slowly (a million streams' clients take minutes) would otherwise stop the steps at
+        // the last quarter above the minimum and keep its pages.
+        guard subscribersHigh >= Hub.releaseMinimum || (releasingDepartures && subscribersHigh > 0),
+            statistics.subscribers * Hub.releaseShare <= subscribersHigh
+        else { return }
+        releasingDepartures = statistics.subscribers > 0
         subscribersHigh = statistics.subscribers
         var top = members.count
         while top > 0 && members[top - 1].topic < 0 { top -= 1 }

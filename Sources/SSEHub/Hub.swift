@@ -129,6 +129,8 @@ public final class Hub {
     var members = MappedArray<Membership>()
     /// The most subscribers since memory was last given back (see `releaseMemoryAfterDepartures`).
     var subscribersHigh = 0
+    /// A release after departures has begun and not yet reached zero subscribers.
+    var releasingDepartures = false
     /// Subscribers of more than one topic: their further topics (rare, so kept aside).
     var extraTopics: [Int32: [(topic: Int32, index: UInt32)]] = [:]
     var slices: [[Int32]]
