@@ -37,7 +37,7 @@ import tempfile
 import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from bench_connections import cpu_seconds, fd_count, process_tree, rss_bytes, slab_bytes  # noqa: E402
+from bench_connections import cpu_seconds, fd_count, process_tree, rss_bytes, slab_bytes, tree_sum  # noqa: E402
 
 HEARTBEAT = 15
 EVENTS = 3
@@ -147,6 +147,21 @@ def relay_cost(rill, port, workers, events):
             "allMicrosecondsPerEvent": total * 1e6 / events, "publishesPerSecond": events / elapsed}
 
 
+def anon_bytes(pid):
+    """Anonymous resident memory (RssAnon) over the process tree: the heap and mappings, without
+    the binary's code pages (file-backed, shared by every worker)."""
+    def anon(p):
+        with open(f"/proc/{p}/status") as f:
+            return int(re.search(r"RssAnon:\s+(\d+)", f.read()).group(1)) * 1024
+    return tree_sum(pid, anon)
+
+
+def own_anon_bytes(pid):
+    """RssAnon of `pid` alone (the supervisor, without its workers)."""
+    with open(f"/proc/{pid}/status") as f:
+        return int(re.search(r"RssAnon:\s+(\d+)", f.read()).group(1)) * 1024
+
+
 def wait_until(predicate, timeout, step=0.5):
     deadline = time.time() + timeout
     while time.time() < deadline:
@@ -172,8 +187,15 @@ def measure(n, index, args):
            "serveArgs": args.serve_args, "loadArgs": args.load_args}
     output = ""
     try:
+        # Warm up first: a few streams to each worker touch the code pages and the runtime's one-time
+        # metadata, which belong to the program, not to any connection (at 1M: ~64 KiB of text and
+        # ~24 KiB of heap per worker, 4.5 MB over 52 workers, counted in "after" without this).
+        subprocess.run([args.rill, "load", f"http://127.0.0.1:{port}/sse", "-c", str(40 * workers), "-d", "2s",
+                        "--no-reconnect", "--source", f"127.0.{block}.200"],
+                       stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, timeout=60)
         time.sleep(2)
         base_rss, base_fds = rss_bytes(server.pid), fd_count(server.pid)
+        base_anon, base_supervisor_anon = anon_bytes(server.pid), own_anon_bytes(server.pid)
         base_slab, base_sock = slab_bytes(), sockstat()
         base_unreclaimable, base_caches = meminfo("SUnreclaim"), slabinfo()
         report = tempfile.NamedTemporaryFile(suffix=".json", delete=False).name
@@ -202,6 +224,7 @@ def measure(n, index, args):
         log(args.results, f"N={n}: all {n} open in {row['allOpenSeconds']:.1f} s")
         time.sleep(5)
         held_rss, held_slab, held_sock = rss_bytes(server.pid), slab_bytes(), sockstat()
+        held_anon = anon_bytes(server.pid)
         held_unreclaimable, held_caches = meminfo("SUnreclaim"), slabinfo()
         load_rss = rss_bytes(load.pid)
         row.update({
@@ -236,9 +259,12 @@ def measure(n, index, args):
         closed = wait_until(lambda: fd_count(server.pid) <= base_fds, timeout=60, step=2)
         # The hub gives its tables back at most one heartbeat interval after the departures.
         wait_until(lambda: rss_bytes(server.pid) - base_rss <= 0.01 * (held_rss - base_rss), timeout=2 * HEARTBEAT, step=1)
-        after_rss, after_fds = rss_bytes(server.pid), fd_count(server.pid)
+        after_rss, after_fds, after_anon = rss_bytes(server.pid), fd_count(server.pid), anon_bytes(server.pid)
         row.update({"fdsAfter": after_fds - base_fds, "rssAfterKiB": (after_rss - base_rss) // 1024,
-                    "rssAfterShareOfPeak": (after_rss - base_rss) / max(1, held_rss - base_rss), "fdsBack": closed})
+                    "rssAfterShareOfPeak": (after_rss - base_rss) / max(1, held_rss - base_rss), "fdsBack": closed,
+                    "anonAfterKiB": (after_anon - base_anon) // 1024,
+                    "supervisorAnonAfterKiB": (own_anon_bytes(server.pid) - base_supervisor_anon) // 1024,
+                    "anonAfterShareOfPeak": (after_anon - base_anon) / max(1, held_anon - base_anon)})
     finally:
         stop(server)
     # TIME_WAIT leftovers (on the generator's side, which closes first) hold Slab for up to 60 s.
@@ -290,7 +316,7 @@ def markdown(rows, relays, machine):
              "generator on the same machine, heartbeat 15 s, 3 events published during the hold.", "",
              "| N | server workers / load workers | all open in (rate) | held | server user B/stream "
              "| load generator B/stream | kernel B/pair (Slab) | sockstat mem B/pair | CPU per heartbeat round: server / load "
-             "| heartbeats received | events: received / owed | after: server fds, RSS, Slab |",
+             "| heartbeats received | events: received / owed | after: server fds, RSS (anonymous), Slab |",
              "|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|"]
     for row in rows:
         if row.get("refused"):
@@ -302,7 +328,8 @@ def markdown(rows, relays, machine):
             f"| {row['loadBytesPerStream']:.0f} | {row['slabBytesPerPair']:,.0f} | {row['sockstatMemBytesPerPair']:,.0f} "
             f"| {row['serverCpuMsPerRound']:,.0f} / {row['loadCpuMsPerRound']:,.0f} ms | {row['heartbeats']:,} "
             f"| {row['events']:,} / {EVENTS * row['n']:,} | +{row['fdsAfter']} fds, +{row['rssAfterKiB']:,} KiB "
-            f"({row['rssAfterShareOfPeak'] * 100:.1f}% of the peak's growth), "
+            f"({row['rssAfterShareOfPeak'] * 100:.1f}% of the peak's growth; anonymous "
+            + (f"{row['anonAfterShareOfPeak'] * 100:.1f}%" if "anonAfterShareOfPeak" in row else "not read") + "), "
             f"{(row['slabAfterShareOfStart'] - 1) * 100:+.1f}% |")
     if relays:
         lines += ["", "The supervisor's relay (no clients; one keep-alive publisher, each POST answered once "
