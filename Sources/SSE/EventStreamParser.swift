@@ -43,7 +43,14 @@ public struct EventStreamParser {
     private var dataState = Field.absent
     private var eventType: [UInt8] = []
     private var typeState = Field.absent
+    /// The last event ID string (the ID of the last event dispatched: what a reconnection sends) in
+    /// its first `committedIDCount` bytes; after them, while `idPending`, the last event ID buffer:
+    /// an `id:` line's value, in force from the next dispatch (a blank line) on. A connection that
+    /// ends between the two resumes from the earlier ID, as in a browser. One array, so that moving
+    /// the ID in and out (`init(lastEventID:)`, `takeLastEventID()`) moves all its storage.
     private var lastEventID: [UInt8] = []
+    private var committedIDCount = 0
+    private var idPending = false
     private var atStreamStart = true
     private var afterCR = false
 
@@ -97,22 +104,28 @@ public struct EventStreamParser {
     /// holds many idle streams keeps only each one's ID between reads, not a whole parser.
     public init(lastEventID: [UInt8]) {
         self.lastEventID = lastEventID
+        committedIDCount = lastEventID.count
         atStreamStart = false
     }
 
-    /// Nothing is pending: no partial line, no field of an event yet to be dispatched, past the
+    /// Nothing is pending: no partial line, no field of an event (its ID included) yet to be dispatched, past the
     /// stream's start and not between a CR and a possible LF. The parser's only state is then its
     /// last event ID, and `init(lastEventID:)` gives a parser that goes on exactly as this one would.
     public var isBetweenEvents: Bool {
-        guard !atStreamStart && !afterCR && line.isEmpty else { return false }
+        guard !atStreamStart && !afterCR && line.isEmpty && !idPending else { return false }
         if case .absent = dataState, case .absent = typeState { return true }
         return false
     }
 
     /// Hands over the last event ID's storage (the parser keeps an empty one).
     public mutating func takeLastEventID() -> [UInt8] {
+        if idPending {
+            lastEventID.removeSubrange(committedIDCount...)
+            idPending = false
+        }
         var taken: [UInt8] = []
         swap(&taken, &lastEventID)
+        committedIDCount = 0
         return taken
     }
 
@@ -244,8 +257,9 @@ public struct EventStreamParser {
             }
         } else if EventStreamParser.isField(field, "id") {
             if !value.contains(0) {
-                lastEventID.removeAll(keepingCapacity: true)
+                lastEventID.removeSubrange(committedIDCount...)
                 lastEventID.append(contentsOf: value)
+                idPending = true
             }
         } else if EventStreamParser.isField(field, "retry") {
             if !value.isEmpty, value.count <= 15, value.allSatisfy({ $0 >= 48 && $0 <= 57 }) {
@@ -255,6 +269,12 @@ public struct EventStreamParser {
     }
 
     private mutating func dispatch(_ handle: (View) -> Void) {
+        if idPending {
+            // In place: the buffer's bytes move to the front, the array keeps its storage.
+            lastEventID.removeSubrange(0..<committedIDCount)
+            committedIDCount = lastEventID.count
+            idPending = false
+        }
         defer {
             data = []
             dataState = .absent

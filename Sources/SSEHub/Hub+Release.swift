@@ -11,6 +11,8 @@ extension Hub {
     /// the loop's fd table), the subscriber lists their spare capacity and malloc its free pages,
     /// so the process returns to about its baseline once its clients leave. O(fds freed at the top + subscribers).
     func releaseMemoryAfterDepartures() {
+        // Arrivals end a release under way: the minimum applies again to what comes next.
+        if statistics.subscribers > subscribersHigh { releasingDepartures = false }
         subscribersHigh = max(subscribersHigh, statistics.subscribers)
         // Once a release began, it carries on down to zero even below the minimum: a crowd that
         // leaves slowly (a million streams' clients take minutes) would otherwise stop the steps at

@@ -64,4 +64,23 @@ import Testing
         #expect(parser.takeLastEventID() == Array("42".utf8))
         #expect(parser.takeLastEventID().isEmpty)
     }
+
+    /// An `id:` line is the last event ID only once its event is dispatched: a stream cut after
+    /// the line (or mid-event) resumes from the event before, as `EventSource` does.
+    @Test func idInForceOnlyAtDispatch() {
+        var parser = EventStreamParser(lastEventID: Array("41".utf8))
+        Array("id: 42\n".utf8).withUnsafeBytes { parser.feed($0) { _ in } }
+        #expect(!parser.isBetweenEvents)
+        #expect(parser.takeLastEventID() == Array("41".utf8))
+        parser = EventStreamParser(lastEventID: Array("41".utf8))
+        var ids: [String] = []
+        Array("id: 42\ndata: x\n".utf8).withUnsafeBytes { parser.feed($0) { _ in } }
+        Array("\nid: 43\n\n".utf8).withUnsafeBytes {
+            parser.feed($0) { if case .event(let event) = $0 { ids.append(event.lastEventID) } }
+        }
+        #expect(ids == ["42"])
+        // A blank line after an ID alone dispatches nothing but puts the ID in force.
+        #expect(parser.isBetweenEvents)
+        #expect(parser.takeLastEventID() == Array("43".utf8))
+    }
 }
