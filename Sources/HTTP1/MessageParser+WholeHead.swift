@@ -56,7 +56,10 @@ extension MessageParser {
             guard nameEnd > line, nameEnd < end, base[nameEnd] == UInt8(ascii: ":") else { return resume(at: line) }
             var valueStart = nameEnd &+ 1
             while valueStart < end && (base[valueStart] == 32 || base[valueStart] == 9) { valueStart &+= 1 }
-            let stop = ByteScanning.fieldTextEnd(base, valueStart, end)
+            // The scan inlined here (its SIMD constants stay in registers across lines); a value
+            // with an HTAB in it goes on out of line.
+            var stop = ByteScanning.controlByte(base, valueStart, end)
+            if stop < end && base[stop] == 9 { stop = ByteScanning.fieldTextEnd(base, stop &+ 1, end) }
             guard stop < end, base[stop] == 13, stop &+ 1 < count, base[stop &+ 1] == 10 else {
                 return resume(at: line)
             }
