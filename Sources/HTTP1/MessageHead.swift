@@ -69,6 +69,12 @@ public struct MessageHead: Sendable {
     @inline(__always)
     mutating func record(_ field: HeaderField, _ base: UnsafePointer<UInt8>) -> HTTPParseError? {
         headers.append(field)
+        return note(field, base)
+    }
+
+    /// `record` without the append: the framing facts of a field the caller stores itself.
+    @inline(__always)
+    mutating func note(_ field: HeaderField, _ base: UnsafePointer<UInt8>) -> HTTPParseError? {
         switch field.name.count {
         case 4, 10, 14, 17: return noteFraming(field, base)
         default: return nil

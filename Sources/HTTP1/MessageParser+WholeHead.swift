@@ -40,37 +40,91 @@ extension MessageParser {
         head.target = ByteRange(targetStart, targetEnd)
         head.version = version
 
-        // Header lines, up to the empty line, within the header-section limit (from offset 0: no
-        // empty lines were skipped before this request line).
+        // Header lines, after the request line's CRLF.
+        return withUnsafeTemporaryAllocation(of: HeaderField.self, capacity: MessageParser.fieldBatch) { fields in
+            parseHeaderLines(base, count, versionStart &+ 10, fields.baseAddress!)
+        }
+    }
+
+    /// Fields gathered on the stack before they go into `head.headers`: 512 bytes, within what
+    /// `withUnsafeTemporaryAllocation` keeps on the stack (no allocation).
+    static var fieldBatch: Int { 32 }
+
+    /// The header lines of a whole head, up to the empty line, within the header-section limit
+    /// (from offset 0: no empty lines were skipped before this request line). Each field is noted
+    /// (framing facts) as it is read, but stored in `fields` and appended to `head.headers` in one go
+    /// (`appendFields`) when the head ends, is handed over, fails, or the batch is full: an append
+    /// per field cost a uniqueness check (a runtime call) and, since a call clobbers every vector
+    /// register, a reload of the scans' constants, for every line.
+    private mutating func parseHeaderLines(
+        _ base: UnsafePointer<UInt8>, _ count: Int, _ first: Int, _ fields: UnsafeMutablePointer<HeaderField>
+    ) -> HTTPParseStep? {
         let end = min(count, limits.headerSection)
-        var line = versionStart &+ 10
+        var line = first
+        var stored = head.headers.count
+        var pending = 0
         while true {
-            guard line < end else { return resume(at: line) }
+            guard line < end else {
+                appendFields(fields, pending)
+                return resume(at: line)
+            }
             if base[line] == 13 {
+                appendFields(fields, pending)
                 guard line &+ 1 < count, base[line &+ 1] == 10 else { return resume(at: line) }
                 position = line &+ 2
                 lineStart = position
                 return headComplete()
             }
             let nameEnd = ByteScanning.tokenEnd(table, base, line, end)
-            guard nameEnd > line, nameEnd < end, base[nameEnd] == UInt8(ascii: ":") else { return resume(at: line) }
+            guard nameEnd > line, nameEnd < end, base[nameEnd] == UInt8(ascii: ":") else {
+                appendFields(fields, pending)
+                return resume(at: line)
+            }
             var valueStart = nameEnd &+ 1
             while valueStart < end && (base[valueStart] == 32 || base[valueStart] == 9) { valueStart &+= 1 }
-            // The scan inlined here (its SIMD constants stay in registers across lines); a value
-            // with an HTAB in it goes on out of line.
-            var stop = ByteScanning.controlByte(base, valueStart, end)
-            if stop < end && base[stop] == 9 { stop = ByteScanning.fieldTextEnd(base, stop &+ 1, end) }
+            // The candidate scan inline (its constants stay in registers from line to line); when the
+            // first candidate is not the CR (an HTAB, a UTF-8 byte, fewer than 32 bytes left), the
+            // exact scan goes on from there, out of line. The bytes before a candidate are field text.
+            var stop = ByteScanning.firstCandidate(base, valueStart, end, minus: 0x20)
+            if stop >= end || base[stop] != 13 { stop = ByteScanning.fieldTextEnd(base, stop, end) }
             guard stop < end, base[stop] == 13, stop &+ 1 < count, base[stop &+ 1] == 10 else {
+                appendFields(fields, pending)
                 return resume(at: line)
             }
             var valueEnd = stop
             while valueEnd > valueStart && (base[valueEnd &- 1] == 32 || base[valueEnd &- 1] == 9) { valueEnd &-= 1 }
-            guard head.headers.count < limits.headerCount else { return failed(.tooManyHeaders) }
-            // One append per field: batching them on the stack saved its uniqueness checks on an
-            // 11-field head, but its bulk append cost more than that on the usual 1 to 4 fields.
+            guard stored &+ pending < limits.headerCount else {
+                appendFields(fields, pending)
+                return failed(.tooManyHeaders)
+            }
             let field = HeaderField(name: ByteRange(line, nameEnd), value: ByteRange(valueStart, valueEnd))
-            if let error = head.record(field, base) { return failed(error) }
+            fields[pending] = field
+            pending &+= 1
+            if let error = head.note(field, base) {
+                appendFields(fields, pending)
+                return failed(error)
+            }
+            if pending == MessageParser.fieldBatch {
+                appendFields(fields, pending)
+                stored &+= pending
+                pending = 0
+            }
             line = stop &+ 2
+        }
+    }
+
+    /// Appends the first `count` of `fields` to the head: one by one for a few (the bulk append's
+    /// generic path costs about as much as five single appends), else at once.
+    @inline(never)
+    private mutating func appendFields(_ fields: UnsafeMutablePointer<HeaderField>, _ count: Int) {
+        if count <= 4 {
+            var index = 0
+            while index < count {
+                head.headers.append(fields[index])
+                index &+= 1
+            }
+        } else {
+            head.headers.append(contentsOf: UnsafeBufferPointer(start: fields, count: count))
         }
     }
 

@@ -54,4 +54,19 @@ import Testing
             #expect(requestTranscript(bytes, chunks: byteByByte(bytes.count)) == whole)
         }
     }
+
+    /// Heads of up to and past the field limit (100), across the 32-field batches the straight-line
+    /// path gathers fields in, whole, handed over after them (a bad name), or refused: the same
+    /// transcript as a byte at a time.
+    @Test(arguments: [0, 1, 4, 5, 31, 32, 33, 64, 65, 99, 100, 101])
+    func manyFields(_ count: Int) {
+        var lines = ["GET /many HTTP/1.1", "Host: a"]
+        for index in 0..<count { lines.append(index % 3 == 0 ? "X-\(index): v\(index)" : "Content-Length: 0") }
+        for tail in ["", "Bad : x|"] {
+            let bytes = crlf(lines.joined(separator: "|") + "|" + tail + "|")
+            let whole = requestTranscript(bytes)
+            #expect(count < 100 || whole.hasSuffix("!\(HTTPParseError.tooManyHeaders)"), "\(count): \(whole)")
+            #expect(requestTranscript(bytes, chunks: byteByByte(bytes.count)) == whole, "\(count) \(tail)")
+        }
+    }
 }
