@@ -51,11 +51,12 @@ extension MessageParser {
     static var fieldBatch: Int { 32 }
 
     /// The header lines of a whole head, up to the empty line, within the header-section limit
-    /// (from offset 0: no empty lines were skipped before this request line). Each field is noted
-    /// (framing facts) as it is read, but stored in `fields` and appended to `head.headers` in one go
-    /// (`appendFields`) when the head ends, is handed over, fails, or the batch is full: an append
-    /// per field cost a uniqueness check (a runtime call) and, since a call clobbers every vector
-    /// register, a reload of the scans' constants, for every line.
+    /// (from offset 0: no empty lines were skipped before this request line). Each field is stored
+    /// in `fields`, and noted (framing facts) and appended to `head.headers` in one go
+    /// (`appendFields`, in arrival order) when the head ends, is handed over, fails, or the batch is
+    /// full: an append per field cost a uniqueness check (a runtime call) and, since a call clobbers
+    /// every vector register, a reload of the scans' constants, for every line. So the loop makes
+    /// no call unless a value holds an HTAB or a byte from 0x80.
     private mutating func parseHeaderLines(
         _ base: UnsafePointer<UInt8>, _ count: Int, _ first: Int, _ fields: UnsafeMutablePointer<HeaderField>
     ) -> HTTPParseStep? {
@@ -65,11 +66,11 @@ extension MessageParser {
         var pending = 0
         while true {
             guard line < end else {
-                appendFields(fields, pending)
+                appendFields(fields, pending, base)
                 return resume(at: line)
             }
             if base[line] == 13 {
-                appendFields(fields, pending)
+                appendFields(fields, pending, base)
                 guard line &+ 1 < count, base[line &+ 1] == 10 else { return resume(at: line) }
                 position = line &+ 2
                 lineStart = position
@@ -77,10 +78,12 @@ extension MessageParser {
             }
             let nameEnd = ByteScanning.tokenEnd(table, base, line, end)
             guard nameEnd > line, nameEnd < end, base[nameEnd] == UInt8(ascii: ":") else {
-                appendFields(fields, pending)
+                appendFields(fields, pending, base)
                 return resume(at: line)
             }
             var valueStart = nameEnd &+ 1
+            // Usually one SP; the loop for anything else.
+            if valueStart < end && base[valueStart] == 32 { valueStart &+= 1 }
             while valueStart < end && (base[valueStart] == 32 || base[valueStart] == 9) { valueStart &+= 1 }
             // The candidate scan inline (its constants stay in registers from line to line); when the
             // first candidate is not the CR (an HTAB, a UTF-8 byte, fewer than 32 bytes left), the
@@ -88,24 +91,20 @@ extension MessageParser {
             var stop = ByteScanning.firstCandidate(base, valueStart, end, minus: 0x20)
             if stop >= end || base[stop] != 13 { stop = ByteScanning.fieldTextEnd(base, stop, end) }
             guard stop < end, base[stop] == 13, stop &+ 1 < count, base[stop &+ 1] == 10 else {
-                appendFields(fields, pending)
+                appendFields(fields, pending, base)
                 return resume(at: line)
             }
             var valueEnd = stop
             while valueEnd > valueStart && (base[valueEnd &- 1] == 32 || base[valueEnd &- 1] == 9) { valueEnd &-= 1 }
             guard stored &+ pending < limits.headerCount else {
-                appendFields(fields, pending)
+                appendFields(fields, pending, base)
                 return failed(.tooManyHeaders)
             }
             let field = HeaderField(name: ByteRange(line, nameEnd), value: ByteRange(valueStart, valueEnd))
             fields[pending] = field
             pending &+= 1
-            if let error = head.note(field, base) {
-                appendFields(fields, pending)
-                return failed(error)
-            }
             if pending == MessageParser.fieldBatch {
-                appendFields(fields, pending)
+                appendFields(fields, pending, base)
                 stored &+= pending
                 pending = 0
             }
@@ -113,12 +112,20 @@ extension MessageParser {
         }
     }
 
-    /// Appends the first `count` of `fields` to the head: one by one for a few (the bulk append's
-    /// generic path costs about as much as five single appends), else at once.
+    /// Notes the first `count` of `fields` (framing facts, in arrival order) and appends them to the
+    /// head: one by one for a few (the bulk append's generic path costs about as much as five
+    /// single appends), else at once.
     @inline(never)
-    private mutating func appendFields(_ fields: UnsafeMutablePointer<HeaderField>, _ count: Int) {
+    private mutating func appendFields(
+        _ fields: UnsafeMutablePointer<HeaderField>, _ count: Int, _ base: UnsafePointer<UInt8>
+    ) {
+        var index = 0
+        while index < count {
+            head.note(fields[index], base)
+            index &+= 1
+        }
         if count <= 4 {
-            var index = 0
+            index = 0
             while index < count {
                 head.headers.append(fields[index])
                 index &+= 1
