@@ -82,8 +82,14 @@ public struct MessageHead: Sendable {
         }
     }
 
-    /// The part of `record` for names as long as Host, Connection, Content-Length or Transfer-Encoding.
-    private mutating func noteFraming(_ field: HeaderField, _ base: UnsafePointer<UInt8>) {
+    /// Bit n set: a name of n bytes may be Host (4), Connection (10), Content-Length (14) or
+    /// Transfer-Encoding (17). A caller that shifts it by a length taken modulo 64 gets a few false
+    /// candidates, which `noteFraming` sorts out; never a missed one.
+    static var framingLengths: UInt64 { 1 << 4 | 1 << 10 | 1 << 14 | 1 << 17 }
+
+    /// The part of `record` for names as long as Host, Connection, Content-Length or Transfer-Encoding
+    /// (any other name is let through untouched).
+    mutating func noteFraming(_ field: HeaderField, _ base: UnsafePointer<UInt8>) {
         let bytes = UnsafeRawBufferPointer(start: base, count: Int(field.value.end))
         switch field.name.count {
         case 4 where tokenEquals(bytes, field.name, "host"):

@@ -64,13 +64,15 @@ extension MessageParser {
         var line = first
         var stored = head.headers.count
         var pending = 0
+        // Bit i set: pending field i may be a framing header (by its name's length).
+        var framing: UInt64 = 0
         while true {
             guard line < end else {
-                appendFields(fields, pending, base)
+                appendFields(fields, pending, framing, base)
                 return resume(at: line)
             }
             if base[line] == 13 {
-                appendFields(fields, pending, base)
+                appendFields(fields, pending, framing, base)
                 guard line &+ 1 < count, base[line &+ 1] == 10 else { return resume(at: line) }
                 position = line &+ 2
                 lineStart = position
@@ -78,7 +80,7 @@ extension MessageParser {
             }
             let nameEnd = ByteScanning.tokenEnd(table, base, line, end)
             guard nameEnd > line, nameEnd < end, base[nameEnd] == UInt8(ascii: ":") else {
-                appendFields(fields, pending, base)
+                appendFields(fields, pending, framing, base)
                 return resume(at: line)
             }
             var valueStart = nameEnd &+ 1
@@ -91,41 +93,43 @@ extension MessageParser {
             var stop = ByteScanning.firstCandidate(base, valueStart, end, minus: 0x20)
             if stop >= end || base[stop] != 13 { stop = ByteScanning.fieldTextEnd(base, stop, end) }
             guard stop < end, base[stop] == 13, stop &+ 1 < count, base[stop &+ 1] == 10 else {
-                appendFields(fields, pending, base)
+                appendFields(fields, pending, framing, base)
                 return resume(at: line)
             }
             var valueEnd = stop
             while valueEnd > valueStart && (base[valueEnd &- 1] == 32 || base[valueEnd &- 1] == 9) { valueEnd &-= 1 }
             guard stored &+ pending < limits.headerCount else {
-                appendFields(fields, pending, base)
+                appendFields(fields, pending, framing, base)
                 return failed(.tooManyHeaders)
             }
             let field = HeaderField(name: ByteRange(line, nameEnd), value: ByteRange(valueStart, valueEnd))
             fields[pending] = field
+            framing |= ((MessageHead.framingLengths &>> UInt64(truncatingIfNeeded: nameEnd &- line)) & 1) &<< pending
             pending &+= 1
             if pending == MessageParser.fieldBatch {
-                appendFields(fields, pending, base)
+                appendFields(fields, pending, framing, base)
                 stored &+= pending
                 pending = 0
+                framing = 0
             }
             line = stop &+ 2
         }
     }
 
-    /// Notes the first `count` of `fields` (framing facts, in arrival order) and appends them to the
-    /// head: one by one for a few (the bulk append's generic path costs about as much as five
-    /// single appends), else at once.
+    /// Notes the framing facts of the first `count` of `fields` (those whose bit is set in `framing`,
+    /// in arrival order) and appends them to the head: one by one for a few (the bulk append's
+    /// generic path costs about as much as five single appends), else at once.
     @inline(never)
     private mutating func appendFields(
-        _ fields: UnsafeMutablePointer<HeaderField>, _ count: Int, _ base: UnsafePointer<UInt8>
+        _ fields: UnsafeMutablePointer<HeaderField>, _ count: Int, _ framing: UInt64, _ base: UnsafePointer<UInt8>
     ) {
-        var index = 0
-        while index < count {
-            head.note(fields[index], base)
-            index &+= 1
+        var candidates = framing
+        while candidates != 0 {
+            head.noteFraming(fields[candidates.trailingZeroBitCount], base)
+            candidates &= candidates &- 1
         }
         if count <= 4 {
-            index = 0
+            var index = 0
             while index < count {
                 head.headers.append(fields[index])
                 index &+= 1
