@@ -84,20 +84,33 @@ extension MessageParser {
                 return resume(at: line)
             }
             var valueStart = nameEnd &+ 1
-            // Usually one SP; the loop for anything else.
-            if valueStart < end && base[valueStart] == 32 { valueStart &+= 1 }
-            while valueStart < end && (base[valueStart] == 32 || base[valueStart] == 9) { valueStart &+= 1 }
+            // Usually one SP and then not whitespace (> 0x20); the loop for anything else.
+            if valueStart &+ 1 < end && base[valueStart] == 32 && base[valueStart &+ 1] > 32 {
+                valueStart &+= 1
+            } else {
+                while valueStart < end && (base[valueStart] == 32 || base[valueStart] == 9) { valueStart &+= 1 }
+            }
             // The candidate scan inline (its constants stay in registers from line to line); when the
             // first candidate is not the CR (an HTAB, a UTF-8 byte, fewer than 32 bytes left), the
             // exact scan goes on from there, out of line. The bytes before a candidate are field text.
             var stop = ByteScanning.firstCandidate(base, valueStart, end, minus: 0x20)
-            if stop >= end || base[stop] != 13 { stop = ByteScanning.fieldTextEnd(base, stop, end) }
-            guard stop < end, base[stop] == 13, stop &+ 1 < count, base[stop &+ 1] == 10 else {
+            if stop >= end || base[stop] != 13 {
+                stop = ByteScanning.fieldTextEnd(base, stop, end)
+                guard stop < end, base[stop] == 13 else {
+                    appendFields(fields, pending, framing, base)
+                    return resume(at: line)
+                }
+            }
+            guard stop &+ 1 < count, base[stop &+ 1] == 10 else {
                 appendFields(fields, pending, framing, base)
                 return resume(at: line)
             }
             var valueEnd = stop
-            while valueEnd > valueStart && (base[valueEnd &- 1] == 32 || base[valueEnd &- 1] == 9) { valueEnd &-= 1 }
+            // Trailing whitespace is rare: one test of the byte before CR (in bounds: at worst the
+            // colon) before the loop.
+            if base[valueEnd &- 1] == 32 || base[valueEnd &- 1] == 9 {
+                while valueEnd > valueStart && (base[valueEnd &- 1] == 32 || base[valueEnd &- 1] == 9) { valueEnd &-= 1 }
+            }
             guard stored &+ pending < limits.headerCount else {
                 appendFields(fields, pending, framing, base)
                 return failed(.tooManyHeaders)
