@@ -78,6 +78,11 @@ extension MessageParser {
                 lineStart = position
                 return headComplete()
             }
+            // The line's end is looked for from the line's start, not from the value's: a name that
+            // passes holds no candidate byte (tchars and the colon are none), so the first candidate
+            // is the same, and the two scans no longer wait for each other (from the value's start,
+            // each line was one chain of loads and bit scans: name, then value).
+            var stop = ByteScanning.firstCandidate(base, line, end, minus: 0x20)
             let nameEnd = ByteScanning.tokenEnd(table, base, line, end)
             guard nameEnd > line, nameEnd < end, base[nameEnd] == UInt8(ascii: ":") else {
                 appendFields(fields, pending, framing, base)
@@ -90,10 +95,10 @@ extension MessageParser {
             } else {
                 while valueStart < end && (base[valueStart] == 32 || base[valueStart] == 9) { valueStart &+= 1 }
             }
-            // The candidate scan inline (its constants stay in registers from line to line); when the
-            // first candidate is not the CR (an HTAB, a UTF-8 byte, fewer than 32 bytes left), the
-            // exact scan goes on from there, out of line. The bytes before a candidate are field text.
-            var stop = ByteScanning.firstCandidate(base, valueStart, end, minus: 0x20)
+            // The candidate scan is inline (its constants stay in registers from line to line); when
+            // the first candidate is not the CR (an HTAB, here or before the value, a UTF-8 byte, fewer
+            // than 32 bytes left), the exact scan goes on from there, out of line: the bytes before a
+            // candidate are field text, and it steps over HTAB.
             if stop >= end || base[stop] != 13 {
                 stop = ByteScanning.fieldTextEnd(base, stop, end)
                 guard stop < end, base[stop] == 13 else {

@@ -69,4 +69,25 @@ import Testing
             #expect(requestTranscript(bytes, chunks: byteByByte(bytes.count)) == whole, "\(count) \(tail)")
         }
     }
+
+    /// The line's CR is looked for from the line's start, across the name: odd bytes in the name or
+    /// before the value (UTF-8, controls, HTAB, DEL) give the transcript a byte at a time gives.
+    @Test(arguments: [0x09, 0x00, 0x0D, 0x7F, 0x80, 0xC3] as [UInt8])
+    func oddBytesBeforeTheValue(_ byte: UInt8) {
+        for prefix in ["X-Long-Name-Past-Sixteen", "X"] {
+            for place in 0..<3 {
+                var line = Array(prefix.utf8)
+                switch place {
+                case 0: line.insert(byte, at: 1)  // in the name
+                case 1: line += [UInt8(ascii: ":"), byte, 0x20]  // before the value
+                default: line += Array(": ".utf8) + [byte]  // first in the value
+                }
+                if place == 0 { line += Array(": ".utf8) }
+                line += Array("value that runs past thirty-two bytes".utf8)
+                let bytes = crlf("GET / HTTP/1.1|Host: a|") + line + crlf("|Next: b||")
+                let whole = requestTranscript(bytes)
+                #expect(requestTranscript(bytes, chunks: byteByByte(bytes.count)) == whole, "\(byte) \(place): \(whole)")
+            }
+        }
+    }
 }
