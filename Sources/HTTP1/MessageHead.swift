@@ -65,18 +65,31 @@ public struct MessageHead: Sendable {
     }
 
     /// Adds a header line, noting the ones that decide framing and persistence. Inlined into the
-    /// header loop: most names are rejected by their length alone.
+    /// header loop: most names are rejected by their length alone. Nothing is refused here: what is
+    /// wrong with the framing headers is noted, and decided when the head is complete.
     @inline(__always)
-    mutating func record(_ field: HeaderField, _ base: UnsafePointer<UInt8>) -> HTTPParseError? {
+    mutating func record(_ field: HeaderField, _ base: UnsafePointer<UInt8>) {
         headers.append(field)
+        note(field, base)
+    }
+
+    /// `record` without the append: the framing facts of a field the caller stores itself.
+    @inline(__always)
+    mutating func note(_ field: HeaderField, _ base: UnsafePointer<UInt8>) {
         switch field.name.count {
-        case 4, 10, 14, 17: return noteFraming(field, base)
-        default: return nil
+        case 4, 10, 14, 17: noteFraming(field, base)
+        default: break
         }
     }
 
-    /// The part of `record` for names as long as Host, Connection, Content-Length or Transfer-Encoding.
-    private mutating func noteFraming(_ field: HeaderField, _ base: UnsafePointer<UInt8>) -> HTTPParseError? {
+    /// Bit n set: a name of n bytes may be Host (4), Connection (10), Content-Length (14) or
+    /// Transfer-Encoding (17). A caller that shifts it by a length taken modulo 64 gets a few false
+    /// candidates, which `noteFraming` sorts out; never a missed one.
+    static var framingLengths: UInt64 { 1 << 4 | 1 << 10 | 1 << 14 | 1 << 17 }
+
+    /// The part of `record` for names as long as Host, Connection, Content-Length or Transfer-Encoding
+    /// (any other name is let through untouched).
+    mutating func noteFraming(_ field: HeaderField, _ base: UnsafePointer<UInt8>) {
         let bytes = UnsafeRawBufferPointer(start: base, count: Int(field.value.end))
         switch field.name.count {
         case 4 where tokenEquals(bytes, field.name, "host"):
@@ -106,7 +119,7 @@ public struct MessageHead: Sendable {
                 let digit = bytes[index] &- 48
                 guard digit < 10 else {
                     contentLengthInvalid = true
-                    return nil
+                    return
                 }
                 value = value * 10 + Int(digit)
             }
@@ -128,7 +141,6 @@ public struct MessageHead: Sendable {
         default:
             break
         }
-        return nil
     }
 
     /// RFC 9112 6.3 for requests, strictly: anything ambiguous is refused (request smuggling).

@@ -369,7 +369,7 @@ struct MessageParser {
                     if trailerCount > limits.headerCount { return failed(.tooManyHeaders) }
                 } else {
                     guard head.headers.count < limits.headerCount else { return failed(.tooManyHeaders) }
-                    if let error = head.record(field, base) { return failed(error) }
+                    head.record(field, base)
                 }
                 lineStart = position
                 state = .lineStart

@@ -54,4 +54,40 @@ import Testing
             #expect(requestTranscript(bytes, chunks: byteByByte(bytes.count)) == whole)
         }
     }
+
+    /// Heads of up to and past the field limit (100), across the 32-field batches the straight-line
+    /// path gathers fields in, whole, handed over after them (a bad name), or refused: the same
+    /// transcript as a byte at a time.
+    @Test(arguments: [0, 1, 4, 5, 31, 32, 33, 64, 65, 99, 100, 101])
+    func manyFields(_ count: Int) {
+        var lines = ["GET /many HTTP/1.1", "Host: a"]
+        for index in 0..<count { lines.append(index % 3 == 0 ? "X-\(index): v\(index)" : "Content-Length: 0") }
+        for tail in ["", "Bad : x|"] {
+            let bytes = crlf(lines.joined(separator: "|") + "|" + tail + "|")
+            let whole = requestTranscript(bytes)
+            #expect(count < 100 || whole.hasSuffix("!\(HTTPParseError.tooManyHeaders)"), "\(count): \(whole)")
+            #expect(requestTranscript(bytes, chunks: byteByByte(bytes.count)) == whole, "\(count) \(tail)")
+        }
+    }
+
+    /// The line's CR is looked for from the line's start, across the name: odd bytes in the name or
+    /// before the value (UTF-8, controls, HTAB, DEL) give the transcript a byte at a time gives.
+    @Test(arguments: [0x09, 0x00, 0x0D, 0x7F, 0x80, 0xC3] as [UInt8])
+    func oddBytesBeforeTheValue(_ byte: UInt8) {
+        for prefix in ["X-Long-Name-Past-Sixteen", "X"] {
+            for place in 0..<3 {
+                var line = Array(prefix.utf8)
+                switch place {
+                case 0: line.insert(byte, at: 1)  // in the name
+                case 1: line += [UInt8(ascii: ":"), byte, 0x20]  // before the value
+                default: line += Array(": ".utf8) + [byte]  // first in the value
+                }
+                if place == 0 { line += Array(": ".utf8) }
+                line += Array("value that runs past thirty-two bytes".utf8)
+                let bytes = crlf("GET / HTTP/1.1|Host: a|") + line + crlf("|Next: b||")
+                let whole = requestTranscript(bytes)
+                #expect(requestTranscript(bytes, chunks: byteByByte(bytes.count)) == whole, "\(byte) \(place): \(whole)")
+            }
+        }
+    }
 }
