@@ -9,6 +9,8 @@
 # Usage: Scripts/agents-check.sh [RILL_BINARY]
 set -euo pipefail
 cd "$(dirname "$0")/.."
+# shellcheck source=Scripts/netns-lab.sh
+source Scripts/netns-lab.sh
 rill=${1:-.build/debug/rill}
 PATH="$PATH:/usr/sbin:/sbin"
 [[ $(id -u) == 0 ]] || { echo "agents-check: needs root (network namespaces)" >&2; exit 2; }
@@ -25,25 +27,13 @@ work=$(mktemp -d /tmp/rill-agents.XXXXXX)
 pids=()
 cleanup() {
   for pid in "${pids[@]}"; do kill -9 "$pid" 2>/dev/null || true; done
-  for host in "${hosts[@]}"; do ip netns del "$tag-$host" 2>/dev/null || true; done
-  ip netns del "$switch" 2>/dev/null || true
+  lab_down
   rm -rf "$work"
 }
 trap cleanup EXIT
 fail() { echo "agents-check: FAILED: $*" >&2; exit 1; }
 
-ip netns add "$switch"
-ip -n "$switch" link add br0 type bridge
-ip -n "$switch" link set br0 up
-for host in "${hosts[@]}"; do
-  ns="$tag-$host"
-  ip netns add "$ns"
-  ip -n "$switch" link add "p-$host" type veth peer name eth0 netns "$ns"
-  ip -n "$switch" link set "p-$host" master br0 up
-  ip -n "$ns" addr add "${address[$host]}/24" dev eth0
-  ip -n "$ns" link set eth0 up
-  ip -n "$ns" link set lo up
-done
+lab_up
 # In the foreground only: in the background, $! would be a subshell's pid, not the program's.
 on() { local host=$1; shift; ip netns exec "$tag-$host" "$@"; }
 

@@ -156,11 +156,12 @@ def run_delay_ms(pid):
         return None
 
 
-def run_wrk(url, args):
-    command = ["wrk", "-t1", f"-c{args.connections}", f"-d{args.seconds}s", "--latency", url]
+def run_client(command, seconds):
+    """Runs a load client pinned to CPU 1 for about `seconds`; returns the process, its output and
+    errors, and how long it waited for its CPU (ms, None if never read): read while it runs, since its
+    /proc entry goes when it exits."""
     process = subprocess.Popen(pinned(1, command), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-    # wrk's own wait for its CPU, read while it runs (its /proc entry goes when it exits).
-    first, last, deadline = None, None, time.time() + args.seconds + 60
+    first, last, deadline = None, None, time.time() + seconds + 60
     while process.poll() is None and time.time() < deadline:
         delay = run_delay_ms(process.pid)
         if delay is not None:
@@ -168,12 +169,18 @@ def run_wrk(url, args):
             last = delay
         time.sleep(0.1)
     text, errors = process.communicate(timeout=60)
+    return process, text, errors, (round(last - first, 1) if first is not None else None)
+
+
+def run_wrk(url, args):
+    command = ["wrk", "-t1", f"-c{args.connections}", f"-d{args.seconds}s", "--latency", url]
+    process, text, errors, waited = run_client(command, args.seconds)
     if process.returncode != 0 or "Requests/sec" not in text:
         raise RuntimeError(f"wrk failed on {url}: {text} {errors}")
     if "Non-2xx" in text or "Socket errors" in text:
         raise RuntimeError(f"errors from {url}:\n{text}")
     return {
-        "wrk_waited_ms": round(last - first, 1) if first is not None else None,
+        "wrk_waited_ms": waited,
         "requests_per_second": float(re.search(r"Requests/sec:\s+([\d.]+)", text).group(1)),
         "requests": int(re.search(r"(\d+) requests in", text).group(1)),
         "p50_ms": parse_duration(re.search(r"50%\s+(\S+)", text).group(1)),
@@ -188,15 +195,7 @@ def run_fixed_rate(url, args):
     loop a faster server keeps wrk busier, and a busy wrk waits longer for its CPU on a shared machine."""
     command = [args.rill, "load", "--mode", "http", "-c", str(args.connections), "--request-rate",
                str(args.fixed_rate), "-d", f"{args.seconds}s", url]
-    process = subprocess.Popen(pinned(1, command), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-    first, last, deadline = None, None, time.time() + args.seconds + 60
-    while process.poll() is None and time.time() < deadline:
-        delay = run_delay_ms(process.pid)
-        if delay is not None:
-            first = delay if first is None else first
-            last = delay
-        time.sleep(0.1)
-    text, errors = process.communicate(timeout=60)
+    process, text, errors, waited = run_client(command, args.seconds)
     # The "request" row of the latency table (the others: connect, first byte).
     row = next((line.split() for line in text.splitlines() if line.split()[:1] == ["request"]), None)
     if process.returncode != 0 or row is None:
@@ -204,7 +203,7 @@ def run_fixed_rate(url, args):
     values = [parse_duration(v) for v in row[1:6]]
     rate = re.search(r"([\d.]+) requests/s", text)
     return {
-        "client_waited_ms": round(last - first, 1) if first is not None else None,
+        "client_waited_ms": waited,
         "requests_per_second": float(rate.group(1)) if rate else None,
         "p50_ms": values[0], "p90_ms": values[1], "p99_ms": values[2], "p999_ms": values[3], "max_ms": values[4],
     }

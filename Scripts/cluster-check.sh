@@ -8,6 +8,8 @@
 # Needs root, iproute2, redis-server and python3. Usage: Scripts/cluster-check.sh [RILL_BINARY]
 set -euo pipefail
 cd "$(dirname "$0")/.."
+# shellcheck source=Scripts/netns-lab.sh
+source Scripts/netns-lab.sh
 rill=${1:-.build/debug/rill}
 PATH="$PATH:/usr/sbin:/sbin"
 [[ $(id -u) == 0 ]] || { echo "cluster-check: needs root (network namespaces)" >&2; exit 2; }
@@ -28,25 +30,13 @@ pids=()
 cleanup() {
   for pid in "${pids[@]}"; do kill -9 "$pid" 2>/dev/null || true; done
   [[ -f "$work/redis.pid" ]] && kill -9 "$(cat "$work/redis.pid")" 2>/dev/null || true
-  for host in "${hosts[@]}"; do ip netns del "$tag-$host" 2>/dev/null || true; done
-  ip netns del "$switch" 2>/dev/null || true
+  lab_down
   rm -rf "$work"
 }
 trap cleanup EXIT
 
-# The switch: a bridge in a namespace of its own (nothing is added to the root namespace).
-ip netns add "$switch"
-ip -n "$switch" link add br0 type bridge
-ip -n "$switch" link set br0 up
-for host in "${hosts[@]}"; do
-  ns="$tag-$host"
-  ip netns add "$ns"
-  ip -n "$switch" link add "p-$host" type veth peer name eth0 netns "$ns"
-  ip -n "$switch" link set "p-$host" master br0 up
-  ip -n "$ns" addr add "${address[$host]}/24" dev eth0
-  ip -n "$ns" link set eth0 up
-  ip -n "$ns" link set lo up
-done
+# The hosts and their switch (Scripts/netns-lab.sh).
+lab_up
 
 # Redis (in memory only), then the three nodes.
 start_redis() {

@@ -26,19 +26,11 @@ public struct LoadStage: Codable, Equatable, Sendable, CustomStringConvertible {
     /// A week, as every duration flag of `rill`.
     static let longest: Double = 7 * 86_400
 
-    /// A non-negative number with an optional k or M suffix, fractions allowed (`2.5`, `1.5k`).
+    /// A non-negative number with an optional k or M suffix, fractions allowed (`2.5`, `1.5k`),
+    /// below a trillion.
     static func number(_ text: String) -> Double? {
-        var text = text.lowercased()
-        var scale = 1.0
-        if text.hasSuffix("k") {
-            scale = 1e3
-            text.removeLast()
-        } else if text.hasSuffix("m") {
-            scale = 1e6
-            text.removeLast()
-        }
-        guard let value = Double(text), value.isFinite, value >= 0, value * scale < 1e12 else { return nil }
-        return value * scale
+        guard let value = CountArgument.scaled(text), value < 1e12 else { return nil }
+        return value
     }
 
     public var description: String {

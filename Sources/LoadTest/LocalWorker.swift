@@ -97,12 +97,7 @@ final class LocalWorker: LoadWorker {
     var status: LoadCounts {
         var status = LoadCounts()
         if let streams {
-            status = streams.recorder.counts
-            status.attempted = streams.attempted
-            status.open = streams.streaming
-            status.gaps = published > 0 ? streams.streamsWithGaps : 0
-            status.settled = streams.settled
-            status.reopening = streams.churnsPending
+            status = streams.liveCounts(published: published)
         } else if let requests {
             status = requests.recorder.counts
             status.attempted = requests.clients.count

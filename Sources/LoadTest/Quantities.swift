@@ -5,6 +5,14 @@ public struct CountArgument: CustomStringConvertible, Sendable {
     public init(_ value: Int) { self.value = value }
 
     public init?(argument: String) {
+        // Far below Int.max, so the conversion cannot trap.
+        guard let scaled = CountArgument.scaled(argument), scaled < 1e18 else { return nil }
+        value = Int(scaled.rounded())
+    }
+
+    /// A finite, non-negative number with an optional k (thousand) or M (million) suffix, in any
+    /// case, fractions allowed (`2.5`, `1.5k`); nil for anything else.
+    static func scaled(_ argument: String) -> Double? {
         var text = argument.lowercased()
         var scale = 1.0
         if text.hasSuffix("k") {
@@ -14,9 +22,8 @@ public struct CountArgument: CustomStringConvertible, Sendable {
             scale = 1_000_000
             text.removeLast()
         }
-        // Finite and far below Int.max, so the conversion cannot trap.
-        guard let number = Double(text), number >= 0, number.isFinite, number * scale < 1e18 else { return nil }
-        value = Int((number * scale).rounded())
+        guard let number = Double(text), number >= 0, number.isFinite, (number * scale).isFinite else { return nil }
+        return number * scale
     }
 
     public var description: String { value >= 1_000 && value % 1_000 == 0 ? "\(value / 1_000)k" : "\(value)" }

@@ -106,12 +106,7 @@ final class ScenarioLoads {
             var counts: LoadCounts
             switch load {
             case .streams(let streams):
-                counts = streams.recorder.counts
-                counts.attempted = streams.attempted
-                counts.open = streams.streaming
-                counts.gaps = published > 0 ? streams.streamsWithGaps : 0
-                counts.settled = streams.settled
-                counts.reopening = streams.churnsPending
+                counts = streams.liveCounts(published: published)
             case .requests(let requests):
                 counts = requests.recorder.counts
                 counts.attempted = requests.clients.count

@@ -164,6 +164,18 @@ final class StreamLoad: ConnectionHandler {
     /// Streams asked for are still to be started.
     var isRamping: Bool { attempted < goal }
 
+    /// The recorder's counts with where the streams stand now (gaps only once something was
+    /// published), as a worker's status reports them.
+    func liveCounts(published: Int) -> LoadCounts {
+        var counts = recorder.counts
+        counts.attempted = attempted
+        counts.open = streaming
+        counts.gaps = published > 0 ? streamsWithGaps : 0
+        counts.settled = settled
+        counts.reopening = churnsPending
+        return counts
+    }
+
     /// Only holding what is open: no ramp, stages or churn under way (the housekeeping timer may slow).
     var onlyHolding: Bool { !isRamping && levels == nil && churn.perSecond == 0 && churnsPending == 0 }
 
