@@ -147,19 +147,16 @@ def relay_cost(rill, port, workers, events):
             "allMicrosecondsPerEvent": total * 1e6 / events, "publishesPerSecond": events / elapsed}
 
 
-def anon_bytes(pid):
-    """Anonymous resident memory (RssAnon) over the process tree: the heap and mappings, without
-    the binary's code pages (file-backed, shared by every worker)."""
-    def anon(p):
-        with open(f"/proc/{p}/status") as f:
-            return int(re.search(r"RssAnon:\s+(\d+)", f.read()).group(1)) * 1024
-    return tree_sum(pid, anon)
-
-
 def own_anon_bytes(pid):
-    """RssAnon of `pid` alone (the supervisor, without its workers)."""
+    """Anonymous resident memory (RssAnon) of `pid` alone: the heap and mappings, without the
+    binary's code pages (file-backed, shared by every worker)."""
     with open(f"/proc/{pid}/status") as f:
         return int(re.search(r"RssAnon:\s+(\d+)", f.read()).group(1)) * 1024
+
+
+def anon_bytes(pid):
+    """`own_anon_bytes` over the process tree (the supervisor and its workers)."""
+    return tree_sum(pid, own_anon_bytes)
 
 
 def wait_until(predicate, timeout, step=0.5):
